@@ -1,0 +1,13 @@
+"""CLWTD: the Cross-Lingual Word Translation Dataset (format, loader/validator, bundled data)."""
+
+from pivotlens.clwtd.schema import (
+    BUNDLED_DATASETS,
+    N_DISTRACTORS,
+    SCHEMA_VERSION,
+    Dataset,
+    Entry,
+    load_dataset,
+    parse_entries,
+)
+
+__all__ = ["BUNDLED_DATASETS", "N_DISTRACTORS", "SCHEMA_VERSION", "Dataset", "Entry", "load_dataset", "parse_entries"]

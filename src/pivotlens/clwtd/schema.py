@@ -1,0 +1,156 @@
+"""The CLWTD JSONL format: one concept per line, its word in each language, and 9 source-language
+distractors for every ordered language pair. The loader reports every problem with its line number."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from pivotlens.errors import DatasetError
+from pivotlens.languages import ALL_PAIRS, LANGUAGE_CODES, pair_key
+
+SCHEMA_VERSION = 1
+N_DISTRACTORS = 9
+PARTS_OF_SPEECH = ("n", "v", "adj")
+BUNDLED_DATASETS = {"sample": "data/sample.jsonl"}
+MAX_REPORTED_ERRORS = 20
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    pos: str
+    word: dict[str, str]
+    distractors: dict[str, tuple[str, ...]]  # keyed "src-tgt", words in the source language
+
+    def distractors_for(self, src: str, tgt: str) -> tuple[str, ...]:
+        return self.distractors[pair_key(src, tgt)]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "id": self.id,
+            "pos": self.pos,
+            "word": dict(self.word),
+            "distractors": {key: list(words) for key, words in self.distractors.items()},
+        }
+
+
+@dataclass(frozen=True)
+class Dataset:
+    entries: tuple[Entry, ...]
+    source: str
+    sha256: str
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+def _entry_problems(record: Any) -> list[str]:
+    """Everything wrong with one parsed line (empty when the entry is valid)."""
+    if not isinstance(record, dict):
+        return ["an entry must be a JSON object"]
+    problems: list[str] = []
+    if record.get("schema_version") != SCHEMA_VERSION:
+        problems.append(f"schema_version must be {SCHEMA_VERSION}, found {record.get('schema_version')!r}")
+    if not isinstance(record.get("id"), str) or not record["id"].strip():
+        problems.append("'id' must be a non-empty string")
+    if record.get("pos") not in PARTS_OF_SPEECH:
+        problems.append(f"'pos' must be one of {', '.join(PARTS_OF_SPEECH)}, found {record.get('pos')!r}")
+    words = record.get("word")
+    if not isinstance(words, dict):
+        return problems + ["'word' must be an object mapping language codes to words"]
+    for lang in LANGUAGE_CODES:
+        if lang not in words:
+            problems.append(f"word[{lang}] is missing")
+        elif not isinstance(words[lang], str) or not words[lang].strip():
+            problems.append(f"word[{lang}] must be a non-empty string")
+    problems += [f"word has unknown language {lang!r}" for lang in words if lang not in LANGUAGE_CODES]
+    distractors = record.get("distractors")
+    if not isinstance(distractors, dict):
+        return problems + ["'distractors' must be an object keyed by pair, e.g. 'en-fr'"]
+    expected = {pair_key(src, tgt): (src, tgt) for src, tgt in ALL_PAIRS}
+    problems += [f"distractors has unknown pair {key!r}" for key in distractors if key not in expected]
+    for key, (src, tgt) in expected.items():
+        listed = distractors.get(key)
+        if listed is None:
+            problems.append(f"distractors[{key}] is missing")
+            continue
+        if not isinstance(listed, list) or not all(isinstance(word, str) for word in listed):
+            problems.append(f"distractors[{key}] must be a list of strings")
+            continue
+        if len(listed) != N_DISTRACTORS:
+            problems.append(f"distractors[{key}] has {len(listed)} words, expected {N_DISTRACTORS}")
+        if any(not word.strip() for word in listed):
+            problems.append(f"distractors[{key}] contains an empty string")
+        if len(set(listed)) != len(listed):
+            problems.append(f"distractors[{key}] repeats a word")
+        for role, lang in (("source", src), ("answer", tgt)):
+            if isinstance(words.get(lang), str) and words[lang] in listed:
+                problems.append(f"distractors[{key}] contains the {role} word {words[lang]!r}")
+    return problems
+
+
+def parse_entries(lines: list[str], source: str) -> tuple[Entry, ...]:
+    entries: list[Entry] = []
+    errors: list[str] = []
+    first_line_of_id: dict[str, int] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            errors.append(f"{source}:{number}: not valid JSON ({error.msg} at column {error.colno})")
+            continue
+        problems = _entry_problems(record)
+        if not problems:
+            if record["id"] in first_line_of_id:
+                problems.append(f"duplicate id {record['id']!r} (first on line {first_line_of_id[record['id']]})")
+            else:
+                first_line_of_id[record["id"]] = number
+        if problems:
+            errors += [f"{source}:{number}: {problem}" for problem in problems]
+            continue
+        entries.append(
+            Entry(
+                id=record["id"],
+                pos=record["pos"],
+                word={lang: record["word"][lang] for lang in LANGUAGE_CODES},
+                distractors={pair_key(s, t): tuple(record["distractors"][pair_key(s, t)]) for s, t in ALL_PAIRS},
+            )
+        )
+    if errors:
+        shown = errors[:MAX_REPORTED_ERRORS]
+        more = len(errors) - len(shown)
+        raise DatasetError(
+            f"invalid CLWTD dataset ({len(errors)} problem(s)):\n  " + "\n  ".join(shown)
+            + (f"\n  … and {more} more" if more else "")
+        )
+    if not entries:
+        raise DatasetError(f"{source}: the dataset has no entries")
+    return tuple(entries)
+
+
+def load_dataset(name_or_path: str | Path) -> Dataset:
+    """Load and validate a CLWTD JSONL file, or a bundled dataset by name (e.g. ``"sample"``)."""
+    if str(name_or_path) in BUNDLED_DATASETS:
+        resource = files("pivotlens.clwtd").joinpath(BUNDLED_DATASETS[str(name_or_path)])
+        raw, source = resource.read_bytes(), f"bundled:{name_or_path}"
+    else:
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise DatasetError(
+                f"dataset {str(name_or_path)!r} is neither a file nor a bundled dataset "
+                f"({', '.join(BUNDLED_DATASETS)})"
+            )
+        raw, source = path.read_bytes(), str(path)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise DatasetError(f"{source}: not UTF-8 text ({error})") from error
+    return Dataset(parse_entries(text.splitlines(), source), source, hashlib.sha256(raw).hexdigest())

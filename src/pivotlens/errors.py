@@ -1,0 +1,21 @@
+"""User-facing errors: the CLI prints their message without a traceback and exits non-zero."""
+
+
+class PivotlensError(Exception):
+    """A mistake the user can fix; the message says how."""
+
+
+class DatasetError(PivotlensError):
+    """A CLWTD file is missing, malformed or inconsistent."""
+
+
+class ModelError(PivotlensError):
+    """A model cannot be loaded or is not supported."""
+
+
+class UnsupportedArchitectureError(ModelError):
+    """The model class has no entry in the architecture table."""
+
+
+class RunDirectoryError(PivotlensError):
+    """An output directory holds results that do not match the requested run."""

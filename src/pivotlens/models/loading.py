@@ -1,0 +1,79 @@
+"""Load a causal LM and its tokenizer from a packaged short name, a local directory or a hub id."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from pivotlens.errors import ModelError
+from pivotlens.models.adapters import ModelAdapter
+from pivotlens.models.registry import PACKAGED_MODELS, packaged_model_dir
+
+log = logging.getLogger(__name__)
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    name: str
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    adapter: ModelAdapter
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ModelError("--device cuda was asked for but no CUDA GPU is visible; use cpu or auto")
+    if device not in ("cpu", "cuda"):
+        raise ModelError(f"unknown device {device!r}: use auto, cpu or cuda")
+    return torch.device(device)
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    if dtype == "auto":
+        # fp32 on CPU: bf16 matmuls are slow there and lose precision the score tests rely on.
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    if dtype not in DTYPES:
+        raise ModelError(f"unknown dtype {dtype!r}: use auto, {', '.join(DTYPES)}")
+    return DTYPES[dtype]
+
+
+def resolve_model_source(spec: str) -> Path | str:
+    """A packaged short name → its cached directory; an existing path → itself; else a hub id."""
+    if spec in PACKAGED_MODELS:
+        return packaged_model_dir(spec)
+    path = Path(spec).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise ModelError(f"{path} exists but holds no config.json: not a Hugging Face model dir")
+        return path
+    if spec.count("/") == 1 and not spec.startswith((".", "/")):
+        return spec
+    raise ModelError(
+        f"model {spec!r} is neither a packaged model ({', '.join(PACKAGED_MODELS)}), "
+        "an existing directory, nor a hub id of the form owner/name"
+    )
+
+
+def load_model(spec: str, dtype: str = "auto", device: str = "auto") -> LoadedModel:
+    torch_device = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, torch_device)
+    source = resolve_model_source(spec)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype)
+    except OSError as error:  # hub unreachable, missing files, gated repo …
+        raise ModelError(f"could not load model {spec!r}: {error}") from error
+    model.to(torch_device).eval()
+    return LoadedModel(name=spec, model=model, tokenizer=tokenizer, adapter=ModelAdapter.for_model(model))

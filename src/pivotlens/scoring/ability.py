@@ -1,0 +1,230 @@
+"""The cross-lingual ability score (design.md §1.2) over a CLWTD dataset, resumable on disk.
+
+Layout of an output directory::
+
+    manifest.json          config, versions, dataset hash (a rerun must match it)
+    items/{src}-{tgt}.jsonl one line per finished item: P(source), P(each distractor), per draw
+    pairs.csv              per-pair mean score, sd, n, mean P(source), mean P(distractor)
+    matrix.json/.csv       the 4×4 matrix (diagonal empty) and its mean
+    heatmap.png            the matrix, like the paper's Figure 1
+
+An item's line is written (and fsynced) once all of its draws are scored, so a kill loses at most
+the items in flight; a rerun skips the items already on disk and drops a torn last line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+import pivotlens
+from pivotlens.clwtd import Dataset, Entry
+from pivotlens.errors import PivotlensError, RunDirectoryError
+from pivotlens.languages import LANGUAGE_CODES, pair_key
+from pivotlens.models.loading import LoadedModel
+from pivotlens.scoring.draws import draw_seed, draw_shots
+from pivotlens.scoring.likelihood import TokenizedRequest, cached_probabilities, tokenize_request
+from pivotlens.scoring.prompts import build_prompt, continuation
+
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    model: str
+    dataset_sha256: str
+    pairs: tuple[tuple[str, str], ...]
+    draws: int = 5
+    shots: int = 5
+    seed: int = 0
+    limit: int | None = None
+    dtype: str = "auto"
+    batch_size: int = 8  # (item, draw) requests per forward; does not change results
+
+    def identity(self) -> dict:
+        """What must match for a rerun to resume into the same directory."""
+        return {key: getattr(self, key) for key in ("model", "dataset_sha256", "draws", "shots", "seed", "dtype")}
+
+    def __post_init__(self) -> None:
+        if self.draws < 1 or self.shots < 0 or self.batch_size < 1:
+            raise PivotlensError("--draws and --batch-size must be ≥ 1 and --shots ≥ 0")
+        if self.limit is not None and self.limit < 1:
+            raise PivotlensError("--limit must be ≥ 1")
+
+
+@dataclass
+class ItemDraws:
+    """The prompts of one item under every draw, and (once scored) their probabilities."""
+
+    entry: Entry
+    src: str
+    tgt: str
+    seeds: list[int]
+    shot_ids: list[list[str]]
+    requests: list[TokenizedRequest]
+    probabilities: list[np.ndarray] = field(default_factory=list)
+
+    def record(self) -> dict:
+        draws = []
+        for seed, shots, p in zip(self.seeds, self.shot_ids, self.probabilities):
+            draws.append({
+                "seed": seed, "shots": shots, "p_source": float(p[0]),
+                "p_distractors": [float(x) for x in p[1:]], "score": float(p[0] - p[1:].mean()),
+            })
+        return {
+            "id": self.entry.id, "src": self.src, "tgt": self.tgt,
+            "source": self.entry.word[self.src], "target": self.entry.word[self.tgt],
+            "distractors": list(self.entry.distractors_for(self.src, self.tgt)),
+            "score": float(np.mean([d["score"] for d in draws])), "draws": draws,
+        }
+
+
+def plan_item(tokenizer, dataset: Dataset, index: int, src: str, tgt: str, config: ScoreConfig) -> ItemDraws:
+    entry = dataset.entries[index]
+    candidates = (entry.word[src], *entry.distractors_for(src, tgt))
+    seeds, shot_ids, requests = [], [], []
+    for draw in range(config.draws):
+        seed = draw_seed(config.seed, pair_key(src, tgt), entry.id, draw)
+        shots = [dataset.entries[i] for i in draw_shots(len(dataset), index, config.shots, seed)]
+        pairs = [(shot.word[src], shot.word[tgt]) for shot in shots]
+        prompts = [build_prompt(src, tgt, pairs, word) for word in candidates]
+        seeds.append(seed)
+        shot_ids.append([shot.id for shot in shots])
+        requests.append(tokenize_request(tokenizer, prompts, continuation(entry.word[tgt])))
+    return ItemDraws(entry, src, tgt, seeds, shot_ids, requests)
+
+
+def score_items(loaded: LoadedModel, items: list[ItemDraws], batch_size: int) -> None:
+    """Fill ``item.probabilities`` for every draw, batching requests of similar length."""
+    jobs = [(item, request) for item in items for request in item.requests]
+    results: dict[int, np.ndarray] = {}
+    order = sorted(range(len(jobs)), key=lambda j: len(jobs[j][1].sequences[0]))
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        for j, probabilities in zip(chunk, cached_probabilities(loaded, [jobs[j][1] for j in chunk])):
+            results[j] = probabilities
+    for j, (item, _) in enumerate(jobs):
+        item.probabilities.append(results[j])
+
+
+def read_item_file(path: Path) -> list[dict]:
+    """Finished items of one pair; a torn last line (killed mid-write) is cut off the file."""
+    if not path.exists():
+        return []
+    records, good_bytes = [], 0
+    with path.open("rb") as handle:
+        for line in handle:
+            if not line.endswith(b"\n"):
+                break
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                break
+            good_bytes += len(line)
+    if good_bytes != path.stat().st_size:
+        with path.open("r+b") as handle:
+            handle.truncate(good_bytes)
+    return records
+
+
+def _append(path: Path, records: list[dict]) -> None:
+    with path.open("a", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _check_manifest(out_dir: Path, config: ScoreConfig, dataset: Dataset) -> None:
+    path = out_dir / MANIFEST
+    if path.exists():
+        previous = json.loads(path.read_text()).get("identity")
+        if previous != config.identity():
+            changed = sorted(k for k in config.identity() if (previous or {}).get(k) != config.identity()[k])
+            raise RunDirectoryError(
+                f"{out_dir} holds scores from a different run (differs in: {', '.join(changed)}); "
+                "use another --out or delete it"
+            )
+    import torch
+    import transformers
+
+    manifest = {
+        "stage": "score", "identity": config.identity(), "config": asdict(config),
+        "dataset": dataset.source,
+        "versions": {"pivotlens": pivotlens.__version__, "torch": torch.__version__,
+                     "transformers": transformers.__version__, "numpy": np.__version__},
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2))
+    tmp.replace(path)
+
+
+def _chunks(indices: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(indices), size):
+        yield indices[start : start + size]
+
+
+def score_dataset(
+    loaded: LoadedModel,
+    dataset: Dataset,
+    config: ScoreConfig,
+    out_dir: str | Path,
+    progress: Callable[[int], None] | None = None,
+) -> dict:
+    """Score every requested pair into ``out_dir`` (resuming), then write the summaries."""
+    out = Path(out_dir)
+    _check_manifest(out, config, dataset)
+    (out / "items").mkdir(exist_ok=True)
+    n_items = len(dataset) if config.limit is None else min(config.limit, len(dataset))
+    items_per_chunk = max(1, config.batch_size // config.draws)
+    for src, tgt in config.pairs:
+        path = out / "items" / f"{pair_key(src, tgt)}.jsonl"
+        done = {record["id"] for record in read_item_file(path)}
+        todo = [i for i in range(n_items) if dataset.entries[i].id not in done]
+        if progress:
+            progress(n_items - len(todo))
+        for chunk in _chunks(todo, items_per_chunk):
+            items = [plan_item(loaded.tokenizer, dataset, i, src, tgt, config) for i in chunk]
+            score_items(loaded, items, config.batch_size)
+            _append(path, [item.record() for item in items])
+            if progress:
+                progress(len(chunk))
+    return summarize(out, config.pairs, [e.id for e in dataset.entries[:n_items]])
+
+
+def summarize(out_dir: Path, pairs, item_ids: list[str]) -> dict:
+    """Per-pair means and the 4×4 matrix over the requested items, as JSON + CSV + heatmap."""
+    from pivotlens.report.figures import plot_ability_heatmap
+
+    wanted = set(item_ids)
+    rows = []
+    matrix: dict[str, dict[str, float | None]] = {s: {t: None for t in LANGUAGE_CODES} for s in LANGUAGE_CODES}
+    for src, tgt in pairs:
+        records = [r for r in read_item_file(out_dir / "items" / f"{pair_key(src, tgt)}.jsonl") if r["id"] in wanted]
+        scores = np.array([r["score"] for r in records])
+        p_source = [d["p_source"] for r in records for d in r["draws"]]
+        p_distractor = [np.mean(d["p_distractors"]) for r in records for d in r["draws"]]
+        mean = float(scores.mean())
+        matrix[src][tgt] = mean
+        rows.append({"pair": pair_key(src, tgt), "n_items": len(records), "mean_score": mean,
+                     "sd_score": float(scores.std(ddof=1)) if len(scores) > 1 else 0.0,
+                     "mean_p_source": float(np.mean(p_source)), "mean_p_distractors": float(np.mean(p_distractor))})
+    cells = [v for row in matrix.values() for v in row.values() if v is not None]
+    summary = {"languages": list(LANGUAGE_CODES), "matrix": matrix, "mean": float(np.mean(cells)), "pairs": rows}
+    (out_dir / "matrix.json").write_text(json.dumps(summary, indent=2))
+    with (out_dir / "matrix.csv").open("w") as handle:
+        handle.write("src," + ",".join(LANGUAGE_CODES) + "\n")
+        for src in LANGUAGE_CODES:
+            handle.write(src + "," + ",".join("" if matrix[src][t] is None else f"{matrix[src][t]:.6f}" for t in LANGUAGE_CODES) + "\n")
+    with (out_dir / "pairs.csv").open("w") as handle:
+        handle.write(",".join(rows[0]) + "\n")
+        for row in rows:
+            handle.write(",".join(f"{v:.6f}" if isinstance(v, float) else str(v) for v in row.values()) + "\n")
+    plot_ability_heatmap(summary, out_dir / "heatmap.png")
+    return summary

@@ -1,0 +1,144 @@
+"""P(continuation | prompt) = exp(−mean token NLL of the continuation), two ways.
+
+A *request* is one item under one shot draw: K prompts that differ only in the source word (the
+real one and its distractors) followed by the same continuation. ``naive_probabilities`` runs one
+full forward per prompt, as the paper does. ``cached_probabilities`` encodes the token prefix the K
+prompts share once, repeats its KV cache K times, runs only the K short suffixes, and unembeds only
+the positions that predict continuation tokens; it batches many requests per forward.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from pivotlens.errors import ModelError
+from pivotlens.models.loading import LoadedModel
+
+
+@dataclass(frozen=True)
+class TokenizedRequest:
+    sequences: tuple[tuple[int, ...], ...]  # prompt + continuation, tokenised jointly
+    continuation_starts: tuple[int, ...]  # index of each sequence's first continuation token
+
+    def shared_prefix_length(self) -> int:
+        """Tokens all sequences share, stopping before the first position that predicts a
+        continuation token (those positions must be in the suffix pass)."""
+        limit = min(self.continuation_starts) - 1
+        length = 0
+        first = self.sequences[0]
+        while length < limit and all(seq[length] == first[length] for seq in self.sequences[1:]):
+            length += 1
+        return length
+
+
+def tokenize_request(tokenizer, prompts: Sequence[str], continuation: str) -> TokenizedRequest:
+    """Tokenise each prompt+continuation jointly; continuation tokens are those that end past the
+    prompt's last character (a token straddling the boundary counts as continuation)."""
+    if not tokenizer.is_fast:
+        raise ModelError("scoring needs a fast (Rust) tokenizer for character offsets")
+    sequences, starts = [], []
+    for prompt in prompts:
+        encoded = tokenizer(prompt + continuation, return_offsets_mapping=True)
+        boundary = len(prompt)
+        start = next((i for i, (_, end) in enumerate(encoded["offset_mapping"]) if end > boundary), None)
+        if start is None or start == 0:
+            raise ModelError(f"could not locate continuation {continuation!r} in the tokenised prompt")
+        sequences.append(tuple(encoded["input_ids"]))
+        starts.append(start)
+    return TokenizedRequest(tuple(sequences), tuple(starts))
+
+
+def _mean_logprob(logits: torch.Tensor, targets: torch.Tensor) -> float:
+    logprobs = torch.log_softmax(logits.float(), dim=-1)
+    return float(logprobs.gather(-1, targets[:, None]).mean())
+
+
+@torch.inference_mode()
+def naive_probabilities(loaded: LoadedModel, request: TokenizedRequest) -> np.ndarray:
+    """The reference: one full forward per prompt, log-probs read off the model's own logits."""
+    probabilities = []
+    for sequence, start in zip(request.sequences, request.continuation_starts):
+        ids = torch.tensor([sequence], device=loaded.device)
+        logits = loaded.model(input_ids=ids).logits[0]
+        probabilities.append(np.exp(_mean_logprob(logits[start - 1 : -1], ids[0, start:])))
+    return np.array(probabilities)
+
+
+def _accepts_position_ids(body: torch.nn.Module) -> bool:
+    return "position_ids" in inspect.signature(body.forward).parameters
+
+
+def _right_pad(rows: Sequence[Sequence[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(row) for row in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for r, row in enumerate(rows):
+        ids[r, : len(row)] = torch.tensor(row, dtype=torch.long)
+        mask[r, : len(row)] = 1
+    return ids.to(device), mask.to(device)
+
+
+@torch.inference_mode()
+def cached_probabilities(loaded: LoadedModel, requests: Sequence[TokenizedRequest]) -> list[np.ndarray]:
+    """Score a batch of requests with one prefix pass and one suffix pass.
+
+    Prefixes and suffixes are right-padded, so no query row is ever fully masked; the suffix's
+    position ids continue each row's own prefix length, and the attention mask hides the padding
+    columns of the prefix cache. BLOOM takes no position ids: its ALiBi positions come from the
+    mask's cumulative sum, which gives the same numbers.
+    """
+    k = len(requests[0].sequences)
+    if any(len(request.sequences) != k for request in requests):
+        raise ValueError("all requests in a batch must have the same number of prompts")
+    body, device = loaded.adapter.body, loaded.device
+    pad_id = loaded.tokenizer.pad_token_id if loaded.tokenizer.pad_token_id is not None else 0
+    prefix_lengths = [request.shared_prefix_length() for request in requests]
+    if min(prefix_lengths) < 1:
+        raise ValueError("prompts of a request share no prefix token")
+    with_positions = _accepts_position_ids(body)
+
+    prefix_ids, prefix_mask = _right_pad(
+        [request.sequences[0][:length] for request, length in zip(requests, prefix_lengths)], pad_id, device
+    )
+    prefix_kwargs = {"position_ids": torch.arange(prefix_ids.shape[1], device=device).expand_as(prefix_ids)}
+    cache = body(
+        input_ids=prefix_ids, attention_mask=prefix_mask, use_cache=True,
+        **(prefix_kwargs if with_positions else {}),
+    ).past_key_values
+    cache.batch_repeat_interleave(k)
+
+    suffixes = [seq[length:] for request, length in zip(requests, prefix_lengths) for seq in request.sequences]
+    suffix_ids, suffix_mask = _right_pad(suffixes, pad_id, device)
+    row_prefix = torch.tensor([length for length in prefix_lengths for _ in range(k)], device=device)
+    suffix_kwargs = {"position_ids": row_prefix[:, None] + torch.arange(suffix_ids.shape[1], device=device)}
+    hidden = body(
+        input_ids=suffix_ids,
+        attention_mask=torch.cat([prefix_mask.repeat_interleave(k, dim=0), suffix_mask], dim=1),
+        past_key_values=cache, use_cache=True,
+        **(suffix_kwargs if with_positions else {}),
+    ).last_hidden_state
+
+    # Gather only the positions that predict continuation tokens, then unembed those.
+    rows, columns, targets = [], [], []
+    row = 0
+    for request, length in zip(requests, prefix_lengths):
+        for sequence, start in zip(request.sequences, request.continuation_starts):
+            n = len(sequence) - start
+            rows += [row] * n
+            columns += range(start - 1 - length, len(sequence) - 1 - length)
+            targets += sequence[start:]
+            row += 1
+    logits = loaded.adapter.logits(hidden[torch.tensor(rows, device=device), torch.tensor(columns, device=device)])
+    token_logprobs = torch.log_softmax(logits.float(), dim=-1).gather(
+        -1, torch.tensor(targets, device=device)[:, None]
+    )[:, 0]
+    owners = torch.tensor(rows, device=device)
+    sums = torch.zeros(row, device=device).index_add_(0, owners, token_logprobs)
+    counts = torch.bincount(owners, minlength=row)
+    probabilities = torch.exp(sums / counts).cpu().numpy()
+    return [probabilities[i * k : (i + 1) * k] for i in range(len(requests))]
