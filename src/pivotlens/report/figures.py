@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -34,6 +35,92 @@ def plot_ability_heatmap(summary: dict, path: Path, title: str | None = None) ->
     fig.colorbar(image, ax=ax, label="calibrated score")
     ax.set_title(title or f"Cross-lingual ability (mean {summary['mean']:.4f})")
     fig.tight_layout()
-    fig.savefig(path, dpi=130)
+    return save_figure(fig, path)
+
+
+CJK_FONTS = ("Noto Sans CJK JP", "Noto Sans CJK SC", "Noto Serif CJK JP", "WenQuanYi Zen Hei", "Droid Sans Fallback")
+
+
+def use_cjk_font() -> str | None:
+    """Put an installed CJK font in matplotlib's fallback chain; warn (once) when none exists."""
+    from matplotlib import font_manager
+
+    def available() -> list[str]:
+        installed = {font.name for font in font_manager.fontManager.ttflist}
+        return [name for name in CJK_FONTS if name in installed]
+
+    if not available():
+        # matplotlib caches its font list: a font installed after that cache was built is unseen.
+        for path in font_manager.findSystemFonts():
+            if any(key in Path(path).name for key in ("CJK", "wqy", "DroidSansFallback")):
+                font_manager.fontManager.addfont(path)
+    found = available()
+    if not found:
+        if not getattr(use_cjk_font, "warned", False):
+            warnings.warn(
+                "no CJK font found: Chinese/Japanese tokens in figures will show as boxes; "
+                "install one with `apt-get install fonts-noto-cjk`", stacklevel=2,
+            )
+            use_cjk_font.warned = True  # type: ignore[attr-defined]
+        return None
+    plt.rcParams["font.family"] = ["DejaVu Sans", *found]
+    return found[0]
+
+
+def _short(token: str, width: int = 8) -> str:
+    text = token.replace("\n", "\\n").replace("\t", "\\t")
+    if not text.strip():
+        text = "␣" * len(text) if text else "∅"
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def lens_trace_figure(
+    input_tokens: list[str], top_tokens: list[list[str]], top_probabilities: np.ndarray, title: str
+) -> plt.Figure:
+    """Figure-2-style heatmap: layers (rows, top = last) × positions, coloured by the top-1
+    probability and annotated with the decoded top-1 token."""
+    use_cjk_font()
+    n_layers, n_positions = top_probabilities.shape
+    fig, ax = plt.subplots(figsize=(1.3 * n_positions + 2.5, 0.38 * n_layers + 1.8))
+    image = ax.imshow(top_probabilities[::-1], cmap="Blues", vmin=0, vmax=1, aspect="auto")
+    for row in range(n_layers):
+        layer = n_layers - 1 - row
+        for column in range(n_positions):
+            probability = top_probabilities[layer, column]
+            ax.text(column, row, _short(top_tokens[layer][column]), ha="center", va="center", fontsize=8,
+                    color="white" if probability > 0.6 else "black")
+    ax.set_xticks(range(n_positions), [_short(token, 10) for token in input_tokens])
+    ax.set_yticks(range(n_layers), [str(n_layers - row) for row in range(n_layers)])
+    ax.set_xlabel("input position (the token at that position)")
+    ax.set_ylabel("layer")
+    fig.colorbar(image, ax=ax, label="top-1 probability")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(fig: plt.Figure, path: Path) -> Path:
+    with warnings.catch_warnings():  # lens tokens come from any script; a missing glyph is not an error
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        fig.savefig(path, dpi=130)
     plt.close(fig)
     return path
+
+
+def plot_token_set_curve(rows: list[dict], path: Path, title: str, label: str = "token set") -> Path:
+    """Figure-3-style curve: P(set) per layer, mean ± sd, against random sets of the same size."""
+    layers = np.array([row["layer"] for row in rows])
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for key, name, colour in (("mean", label, "tab:red"), ("random_mean", "random sets, same size", "tab:gray")):
+        mean = np.array([row[key] for row in rows])
+        sd = np.array([row[key.replace("mean", "sd")] for row in rows])
+        ax.plot(layers, mean, marker="o", markersize=3, color=colour, label=name)
+        ax.fill_between(layers, np.clip(mean - sd, 0, None), mean + sd, color=colour, alpha=0.2)
+    peak = layers[int(np.argmax([row["mean"] for row in rows]))]
+    ax.axvline(peak, color="tab:red", linestyle=":", linewidth=1)
+    ax.set_xlabel("layer")
+    ax.set_ylabel("summed probability")
+    ax.set_title(f"{title} (peak: layer {peak})")
+    ax.legend()
+    fig.tight_layout()
+    return save_figure(fig, path)

@@ -15,24 +15,20 @@ the items in flight; a rerun skips the items already on disk and drops a torn la
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-import pivotlens
+from pivotlens.artifacts import append_jsonl, claim_run_directory, read_jsonl_resumable
 from pivotlens.clwtd import Dataset, Entry
-from pivotlens.errors import PivotlensError, RunDirectoryError
+from pivotlens.errors import PivotlensError
 from pivotlens.languages import LANGUAGE_CODES, pair_key
 from pivotlens.models.loading import LoadedModel
-from pivotlens.scoring.draws import draw_seed, draw_shots
+from pivotlens.scoring.draws import draw_shot_entries
 from pivotlens.scoring.likelihood import TokenizedRequest, cached_probabilities, tokenize_request
 from pivotlens.scoring.prompts import build_prompt, continuation
-
-MANIFEST = "manifest.json"
-
 
 @dataclass(frozen=True)
 class ScoreConfig:
@@ -89,8 +85,7 @@ def plan_item(tokenizer, dataset: Dataset, index: int, src: str, tgt: str, confi
     candidates = (entry.word[src], *entry.distractors_for(src, tgt))
     seeds, shot_ids, requests = [], [], []
     for draw in range(config.draws):
-        seed = draw_seed(config.seed, pair_key(src, tgt), entry.id, draw)
-        shots = [dataset.entries[i] for i in draw_shots(len(dataset), index, config.shots, seed)]
+        seed, shots = draw_shot_entries(dataset, index, entry.id, src, tgt, config.seed, draw, config.shots)
         pairs = [(shot.word[src], shot.word[tgt]) for shot in shots]
         prompts = [build_prompt(src, tgt, pairs, word) for word in candidates]
         seeds.append(seed)
@@ -112,59 +107,6 @@ def score_items(loaded: LoadedModel, items: list[ItemDraws], batch_size: int) ->
         item.probabilities.append(results[j])
 
 
-def read_item_file(path: Path) -> list[dict]:
-    """Finished items of one pair; a torn last line (killed mid-write) is cut off the file."""
-    if not path.exists():
-        return []
-    records, good_bytes = [], 0
-    with path.open("rb") as handle:
-        for line in handle:
-            if not line.endswith(b"\n"):
-                break
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                break
-            good_bytes += len(line)
-    if good_bytes != path.stat().st_size:
-        with path.open("r+b") as handle:
-            handle.truncate(good_bytes)
-    return records
-
-
-def _append(path: Path, records: list[dict]) -> None:
-    with path.open("a", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def _check_manifest(out_dir: Path, config: ScoreConfig, dataset: Dataset) -> None:
-    path = out_dir / MANIFEST
-    if path.exists():
-        previous = json.loads(path.read_text()).get("identity")
-        if previous != config.identity():
-            changed = sorted(k for k in config.identity() if (previous or {}).get(k) != config.identity()[k])
-            raise RunDirectoryError(
-                f"{out_dir} holds scores from a different run (differs in: {', '.join(changed)}); "
-                "use another --out or delete it"
-            )
-    import torch
-    import transformers
-
-    manifest = {
-        "stage": "score", "identity": config.identity(), "config": asdict(config),
-        "dataset": dataset.source,
-        "versions": {"pivotlens": pivotlens.__version__, "torch": torch.__version__,
-                     "transformers": transformers.__version__, "numpy": np.__version__},
-    }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2))
-    tmp.replace(path)
-
-
 def _chunks(indices: list[int], size: int) -> Iterator[list[int]]:
     for start in range(0, len(indices), size):
         yield indices[start : start + size]
@@ -179,20 +121,20 @@ def score_dataset(
 ) -> dict:
     """Score every requested pair into ``out_dir`` (resuming), then write the summaries."""
     out = Path(out_dir)
-    _check_manifest(out, config, dataset)
+    claim_run_directory(out, "score", config.identity(), {"config": asdict(config), "dataset": dataset.source})
     (out / "items").mkdir(exist_ok=True)
     n_items = len(dataset) if config.limit is None else min(config.limit, len(dataset))
     items_per_chunk = max(1, config.batch_size // config.draws)
     for src, tgt in config.pairs:
         path = out / "items" / f"{pair_key(src, tgt)}.jsonl"
-        done = {record["id"] for record in read_item_file(path)}
+        done = {record["id"] for record in read_jsonl_resumable(path)}
         todo = [i for i in range(n_items) if dataset.entries[i].id not in done]
         if progress:
             progress(n_items - len(todo))
         for chunk in _chunks(todo, items_per_chunk):
             items = [plan_item(loaded.tokenizer, dataset, i, src, tgt, config) for i in chunk]
             score_items(loaded, items, config.batch_size)
-            _append(path, [item.record() for item in items])
+            append_jsonl(path, [item.record() for item in items])
             if progress:
                 progress(len(chunk))
     return summarize(out, config.pairs, [e.id for e in dataset.entries[:n_items]])
@@ -206,7 +148,7 @@ def summarize(out_dir: Path, pairs, item_ids: list[str]) -> dict:
     rows = []
     matrix: dict[str, dict[str, float | None]] = {s: {t: None for t in LANGUAGE_CODES} for s in LANGUAGE_CODES}
     for src, tgt in pairs:
-        records = [r for r in read_item_file(out_dir / "items" / f"{pair_key(src, tgt)}.jsonl") if r["id"] in wanted]
+        records = [r for r in read_jsonl_resumable(out_dir / "items" / f"{pair_key(src, tgt)}.jsonl") if r["id"] in wanted]
         scores = np.array([r["score"] for r in records])
         p_source = [d["p_source"] for r in records for d in r["draws"]]
         p_distractor = [np.mean(d["p_distractors"]) for r in records for d in r["draws"]]

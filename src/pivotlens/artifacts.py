@@ -1,0 +1,74 @@
+"""On-disk artifacts shared by every stage: append-only JSONL item files that survive a kill, and a
+manifest that pins what a run directory was computed from."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import pivotlens
+from pivotlens.errors import RunDirectoryError
+
+MANIFEST = "manifest.json"
+
+
+def read_jsonl_resumable(path: Path) -> list[dict]:
+    """Complete records of an append-only JSONL file; a torn last line (a kill mid-write) is cut off
+    the file so that appending can continue cleanly."""
+    if not path.exists():
+        return []
+    records, good_bytes = [], 0
+    with path.open("rb") as handle:
+        for line in handle:
+            if not line.endswith(b"\n"):
+                break
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                break
+            good_bytes += len(line)
+    if good_bytes != path.stat().st_size:
+        with path.open("r+b") as handle:
+            handle.truncate(good_bytes)
+    return records
+
+
+def append_jsonl(path: Path, records: Iterable[dict]) -> None:
+    """Append records and fsync, so finished work is on disk before more is started."""
+    with path.open("a", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def library_versions() -> dict[str, str]:
+    import torch
+    import transformers
+
+    return {"pivotlens": pivotlens.__version__, "torch": torch.__version__,
+            "transformers": transformers.__version__, "numpy": np.__version__}
+
+
+def claim_run_directory(out_dir: Path, stage: str, identity: dict[str, Any], details: dict[str, Any]) -> None:
+    """Write the stage manifest, refusing a directory that holds results of a different run."""
+    path = out_dir / MANIFEST
+    if path.exists():
+        previous = json.loads(path.read_text())
+        if previous.get("stage") != stage or previous.get("identity") != identity:
+            old = previous.get("identity") or {}
+            changed = sorted(key for key in identity if old.get(key) != identity[key]) or ["stage"]
+            raise RunDirectoryError(
+                f"{out_dir} holds results from a different run (differs in: {', '.join(changed)}); "
+                "use another --out or delete it"
+            )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest = {"stage": stage, "identity": identity, **details, "versions": library_versions()}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+    tmp.replace(path)

@@ -1,0 +1,149 @@
+"""`pivotlens lens trace|classify|curve`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from pivotlens.errors import PivotlensError
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    from pivotlens.cli import add_model_options
+
+    add_model_options(parser)
+    parser.add_argument("--dataset", default="sample", help="CLWTD JSONL path or bundled name (shots come from it)")
+    parser.add_argument("--seed", type=int, default=0, help="shot draw seed (draw 0 of `pivotlens score`)")
+    parser.add_argument("--out", type=Path, required=True)
+
+
+def _classifier_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--first-layer", type=int, default=None,
+                        help="lowest layer searched for t* (default: the middle layer; 1 = the paper's rule)")
+    parser.add_argument("--allow-whitespace", action="store_true", help="let whitespace-only tokens be t*")
+
+
+def register(commands) -> None:
+    lens = commands.add_parser("lens", help="logit lens: traces, behaviours, token-set curves")
+    sub = lens.add_subparsers(dest="lens_command", required=True)
+
+    trace = sub.add_parser("trace", help="per-layer top tokens while the model translates one word")
+    _common(trace)
+    trace.add_argument("--word", required=True, help="source word (or a dataset id)")
+    trace.add_argument("--target", help="its translation; default: looked up in --dataset")
+    trace.add_argument("--pair", required=True, help="SRC-TGT, e.g. en-zh")
+    trace.add_argument("--top-k", type=int, default=5)
+    _classifier_options(trace)
+    trace.set_defaults(handler=run_trace)
+
+    classify = sub.add_parser("classify", help="co-occurrence vs semantic-pivot behaviour for every item")
+    _common(classify)
+    classify.add_argument("--pairs", default="all")
+    classify.add_argument("--limit", type=int, default=None)
+    classify.add_argument("--batch-size", type=int, default=8)
+    _classifier_options(classify)
+    classify.set_defaults(handler=run_classify)
+
+    curve = sub.add_parser("curve", help="summed probability of token sets per layer vs random sets")
+    _common(curve)
+    curve.add_argument("--token-sets", type=Path, required=True,
+                       help='JSONL: {"id": ITEM, "pair": "en-zh", "tokens": [...]} or "token_ids": [...]')
+    curve.add_argument("--random-sets", type=int, default=20)
+    curve.add_argument("--batch-size", type=int, default=8)
+    curve.set_defaults(handler=run_curve)
+
+
+def _settings(args):
+    from pivotlens.lens.translation import ClassifierSettings
+
+    return ClassifierSettings(first_layer=args.first_layer, allow_whitespace=args.allow_whitespace)
+
+
+def run_trace(args: argparse.Namespace) -> None:
+    from pivotlens.clwtd import load_dataset
+    from pivotlens.cli import load_model_from_args
+    from pivotlens.languages import parse_pairs
+    from pivotlens.lens.translation import trace_translation, translation_prompt
+    from pivotlens.report.figures import lens_trace_figure, save_figure
+
+    dataset = load_dataset(args.dataset)
+    (src, tgt), = parse_pairs(args.pair)
+    found = [i for i, e in enumerate(dataset.entries) if args.word in (e.word[src], e.id)]
+    if args.target is None and not found:
+        raise PivotlensError(f"{args.word!r} is not a {src} word of {dataset.source}: give its translation with --target")
+    index = found[0] if found and args.target is None else None
+    target = dataset.entries[index].word[tgt] if index is not None else args.target
+    item_id = dataset.entries[index].id if index is not None else args.word
+    loaded = load_model_from_args(args)
+    prompt = translation_prompt(loaded.tokenizer, dataset, src, tgt, args.word if index is None else dataset.entries[index].word[src],
+                                target, item_id, index, args.seed)
+    trace = trace_translation(loaded, prompt, args.top_k, _settings(args))
+    decode = loaded.tokenizer.decode
+    top_tokens = [[[decode([int(i)]) for i in position] for position in layer] for layer in trace.top_ids]
+    args.out.mkdir(parents=True, exist_ok=True)
+    b = trace.behaviour
+    (args.out / "trace.json").write_text(json.dumps({
+        "model": args.model, "pair": f"{src}-{tgt}", "source": prompt.source, "target": target, "prompt": prompt.text,
+        "positions": trace.positions, "input_tokens": trace.input_tokens,
+        "top_tokens": top_tokens, "top_probabilities": trace.top_probabilities.round(6).tolist(),
+        "target_probability_by_layer": trace.target_probability_by_layer.round(6).tolist(),
+        "behaviour": {"kind": b.kind, "token_id": b.token_id, "token": b.token, "peak_layer": b.peak_layer,
+                      "peak_probability": b.peak_probability},
+    }, ensure_ascii=False, indent=1))
+    figure = lens_trace_figure(
+        trace.input_tokens, [[p[0] for p in layer] for layer in top_tokens], trace.top_probabilities[:, :, 0],
+        f"{args.model}: {prompt.source} → {target} ({b.kind}, t*={b.token!r} @ layer {b.peak_layer})",
+    )
+    save_figure(figure, args.out / "trace.png")
+    print(f"{prompt.source} → {target}: {b.kind}; t* = {b.token!r} (p={b.peak_probability:.3f}, layer {b.peak_layer})")
+    print(f"wrote {args.out}/trace.json, trace.png")
+
+
+def run_classify(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from pivotlens.clwtd import load_dataset
+    from pivotlens.cli import load_model_from_args
+    from pivotlens.languages import parse_pairs
+    from pivotlens.lens.translation import ClassifyConfig, classify_dataset
+
+    dataset = load_dataset(args.dataset)
+    pairs = tuple(parse_pairs(args.pairs))
+    config = ClassifyConfig(model=args.model, dataset_sha256=dataset.sha256, pairs=pairs, seed=args.seed,
+                            limit=args.limit, dtype=args.dtype, batch_size=args.batch_size, classifier=_settings(args))
+    loaded = load_model_from_args(args)
+    n_items = len(dataset) if args.limit is None else min(args.limit, len(dataset))
+    with tqdm(total=n_items * len(pairs), unit="item", desc="lens") as bar:
+        summary = classify_dataset(loaded, dataset, config, args.out, progress=bar.update)
+    for row in summary["pairs"]:
+        print(f"  {row['pair']}: {row['share_semantic_pivot']:.0%} semantic pivot (n={row['n_items']})")
+    print(f"wrote {args.out}/behaviours/, summary.csv, summary.json")
+
+
+def run_curve(args: argparse.Namespace) -> None:
+    from pivotlens.clwtd import load_dataset
+    from pivotlens.cli import load_model_from_args
+    from pivotlens.lens.curves import curve_for_token_sets, read_token_sets
+    from pivotlens.report.figures import plot_token_set_curve
+
+    dataset = load_dataset(args.dataset)
+    if not args.token_sets.is_file():
+        raise PivotlensError(f"--token-sets {args.token_sets}: no such file")
+    loaded = load_model_from_args(args)
+    items = read_token_sets(args.token_sets, loaded.tokenizer, dataset)
+    result = curve_for_token_sets(loaded, dataset, items, args.seed, args.random_sets, args.batch_size)
+    rows = result.rows()
+    args.out.mkdir(parents=True, exist_ok=True)
+    with (args.out / "curve.csv").open("w") as handle:
+        handle.write("layer,mean,sd,random_mean,random_sd\n")
+        for row in rows:
+            handle.write(f"{row['layer']},{row['mean']:.6g},{row['sd']:.6g},{row['random_mean']:.6g},{row['random_sd']:.6g}\n")
+    (args.out / "curve.json").write_text(json.dumps({
+        "model": args.model, "n_items": len(items), "n_random_sets": args.random_sets, "seed": args.seed,
+        "peak_layer": result.peak_layer, "ratio_to_random_at_peak": result.ratio_at_peak, "layers": rows,
+    }, indent=1))
+    plot_token_set_curve(rows, args.out / "curve.png", f"{args.model}: {len(items)} items")
+    print(f"peak at layer {result.peak_layer}: {result.mean[result.peak_layer - 1]:.4f} "
+          f"(×{result.ratio_at_peak:.1f} the random sets)")
+    print(f"wrote {args.out}/curve.csv, curve.json, curve.png")
