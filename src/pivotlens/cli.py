@@ -9,27 +9,72 @@ from pathlib import Path
 
 from pivotlens.errors import PivotlensError
 
-DEMO_MODEL = "gemma-3-270m"
-STAGE_CLIS: tuple[str, ...] = ("pivotlens.lens.cli",)
+STAGE_CLIS: tuple[str, ...] = ("pivotlens.lens.cli", "pivotlens.corpus.cli", "pivotlens.pivots.cli")
 
 
-def add_model_options(parser: argparse.ArgumentParser, default_model: str | None = None) -> None:
-    parser.add_argument("--model", required=default_model is None, default=default_model,
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True,
                         help="packaged short name (gemma-3-270m), local model directory, or hub id")
     parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
                         help="auto = bfloat16 on GPU, float32 on CPU")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
 
 
-def _add_score_options(parser: argparse.ArgumentParser, *, demo: bool) -> None:
+def _add_score_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", default="sample", help="CLWTD JSONL path or bundled name (sample)")
     parser.add_argument("--pairs", default="all", help="e.g. en-fr,zh-ja (default: all 12)")
     parser.add_argument("--draws", type=int, default=5, help="independent shot draws per item")
     parser.add_argument("--shots", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--limit", type=int, default=8 if demo else None, help="score only the first N items")
+    parser.add_argument("--limit", type=int, default=None, help="score only the first N items")
     parser.add_argument("--batch-size", type=int, default=8, help="(item, draw) requests per forward pass")
-    parser.add_argument("--out", type=Path, required=not demo, default=Path("pivotlens-demo") if demo else None)
+    parser.add_argument("--out", type=Path, required=True)
+
+
+def _add_run_options(parser: argparse.ArgumentParser, default_run_dir: Path | None) -> None:
+    parser.add_argument("--run-dir", type=Path, default=default_run_dir,
+                        help="where every stage writes (default: run_dir of the config)")
+    parser.add_argument("--model", help="override the config's model (short name, directory or hub id)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override an option, e.g. score.limit=20 or corpus=data/*.jsonl.zst (YAML values)")
+    parser.add_argument("--from", dest="from_stage", metavar="STAGE", help="rerun this stage and all after it")
+    parser.add_argument("--only", metavar="STAGE", help="run just this stage (its inputs must be done)")
+    parser.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"])
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    import yaml
+
+    overrides: dict = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise PivotlensError(f"--set {item!r}: write KEY=VALUE, e.g. score.limit=20")
+        *sections, leaf = key.split(".")
+        target = overrides
+        for section in sections:
+            target = target.setdefault(section, {})
+        target[leaf] = yaml.safe_load(value)
+    if args.model:
+        overrides["model"] = args.model
+    if args.device:
+        overrides["device"] = args.device
+    return overrides
+
+
+def run_run(args: argparse.Namespace) -> None:
+    from pivotlens.pipeline import load_config, run_pipeline
+    from pivotlens.report.run_report import write_report
+
+    config = load_config(getattr(args, "config", None), _overrides(args))
+    run_dir = args.run_dir or config.get("run_dir")
+    if run_dir is None:
+        raise PivotlensError("no run directory: give --run-dir or set run_dir in the config")
+    outcome = run_pipeline(config, run_dir, from_stage=args.from_stage, only=args.only)
+    markdown_path, html_path = write_report(run_dir)
+    if outcome.skipped:
+        print(f"unchanged, skipped: {', '.join(outcome.skipped)}")
+    print(f"report: {html_path} (and {markdown_path.name})")
 
 
 def load_model_from_args(args: argparse.Namespace):
@@ -47,19 +92,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     score = commands.add_parser("score", help="cross-lingual ability score of a model over a CLWTD dataset")
     add_model_options(score)
-    _add_score_options(score, demo=False)
+    _add_score_options(score)
+    score.set_defaults(handler=run_score)
 
-    demo = commands.add_parser("demo", help=f"score the bundled sample with the packaged {DEMO_MODEL}")
-    add_model_options(demo, default_model=DEMO_MODEL)
-    _add_score_options(demo, demo=True)
+    run = commands.add_parser("run", help="the whole study from a YAML config, with a report")
+    run.add_argument("config", type=Path)
+    _add_run_options(run, None)
+    run.set_defaults(handler=run_run)
+
+    demo = commands.add_parser("demo", help="the whole study on the embedded default (bundled data, Gemma-3-270M), with a report")
+    _add_run_options(demo, Path("pivotlens-demo"))
+    demo.set_defaults(handler=run_run)
 
     validate = commands.add_parser("validate", help="check a CLWTD JSONL file; line-numbered errors")
     validate.add_argument("dataset")
+    validate.set_defaults(handler=run_validate)
 
     tiny = commands.add_parser("tiny", help="build a tiny random model + local tokenizer (for trials)")
     tiny.add_argument("--arch", default="llama")
     tiny.add_argument("--out", type=Path, required=True)
     tiny.add_argument("--seed", type=int, default=0)
+    tiny.set_defaults(handler=run_tiny)
 
     # Stage command groups (`pivotlens lens …`) live beside their stage: each module's
     # register(commands) adds a sub-parser whose commands set `handler`.
@@ -90,28 +143,28 @@ def run_score(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}/matrix.json, matrix.csv, pairs.csv, heatmap.png, items/")
 
 
+def run_validate(args: argparse.Namespace) -> None:
+    from pivotlens.clwtd import load_dataset
+
+    dataset = load_dataset(args.dataset)
+    print(f"{dataset.source}: {len(dataset)} valid entries")
+
+
+def run_tiny(args: argparse.Namespace) -> None:
+    from pivotlens.models.tiny import build_tiny_model
+
+    print(build_tiny_model(args.arch, args.out, seed=args.seed))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if hasattr(args, "handler"):
-            args.handler(args)
-        elif args.command in ("score", "demo"):
-            run_score(args)
-        elif args.command == "validate":
-            from pivotlens.clwtd import load_dataset
-
-            dataset = load_dataset(args.dataset)
-            print(f"{dataset.source}: {len(dataset)} valid entries")
-        elif args.command == "tiny":
-            from pivotlens.models.tiny import build_tiny_model
-
-            print(build_tiny_model(args.arch, args.out, seed=args.seed))
+        args.handler(args)
     except PivotlensError as error:
         print(f"pivotlens: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("pivotlens: interrupted; finished items are saved, rerun the same command to resume",
-              file=sys.stderr)
+        print("pivotlens: interrupted; finished work is saved, rerun the same command to resume", file=sys.stderr)
         return 130
     return 0
 

@@ -9,12 +9,20 @@ class DatasetError(PivotlensError):
     """A CLWTD file is missing, malformed or inconsistent."""
 
 
+class LexicalResourceError(PivotlensError):
+    """A lexical resource the CLWTD builder needs is missing; the message says how to install it."""
+
+
 class ModelError(PivotlensError):
     """A model cannot be loaded or is not supported."""
 
 
 class UnsupportedArchitectureError(ModelError):
     """The model class has no entry in the architecture table."""
+
+
+class CorpusError(PivotlensError):
+    """A corpus, corpus index or behaviour file is missing, unreadable or malformed."""
 
 
 class RunDirectoryError(PivotlensError):

@@ -1,20 +1,23 @@
-"""Logit lens: per-layer distributions, translation traces, behaviour classification, set curves."""
+"""Logit lens: per-layer distributions, translation traces, behaviour classification, set curves.
 
-from pivotlens.lens.behaviour import CO_OCCURRENCE, SEMANTIC_PIVOT, Behaviour, classify
-from pivotlens.lens.core import lens_probabilities
-from pivotlens.lens.curves import CurveResult, TokenSetItem, curve_for_token_sets, token_set_curve
-from pivotlens.lens.translation import (
-    ClassifierSettings,
-    ClassifyConfig,
-    TranslationPrompt,
-    classify_dataset,
-    dataset_prompt,
-    trace_translation,
-    translation_prompt,
-)
+Names are imported lazily so that `pivotlens --help` (which imports pivotlens.lens.cli) does not
+load torch.
+"""
 
-__all__ = [
-    "CO_OCCURRENCE", "SEMANTIC_PIVOT", "Behaviour", "ClassifierSettings", "ClassifyConfig", "CurveResult",
-    "TokenSetItem", "TranslationPrompt", "classify", "classify_dataset", "curve_for_token_sets", "dataset_prompt",
-    "lens_probabilities", "token_set_curve", "trace_translation", "translation_prompt",
-]
+from importlib import import_module
+
+_EXPORTS = {
+    "CO_OCCURRENCE": "behaviour", "SEMANTIC_PIVOT": "behaviour", "Behaviour": "behaviour", "classify": "behaviour",
+    "lens_probabilities": "core",
+    "CurveResult": "curves", "TokenSetItem": "curves", "curve_for_token_sets": "curves", "token_set_curve": "curves",
+    "ClassifierSettings": "translation", "ClassifyConfig": "translation", "TranslationPrompt": "translation",
+    "classify_dataset": "translation", "dataset_prompt": "translation", "trace_translation": "translation",
+    "translation_prompt": "translation",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'pivotlens.lens' has no attribute {name!r}")
+    return getattr(import_module(f"pivotlens.lens.{_EXPORTS[name]}"), name)

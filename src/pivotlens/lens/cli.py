@@ -124,8 +124,7 @@ def run_classify(args: argparse.Namespace) -> None:
 def run_curve(args: argparse.Namespace) -> None:
     from pivotlens.clwtd import load_dataset
     from pivotlens.cli import load_model_from_args
-    from pivotlens.lens.curves import curve_for_token_sets, read_token_sets
-    from pivotlens.report.figures import plot_token_set_curve
+    from pivotlens.lens.curves import curve_for_token_sets, read_token_sets, write_curve
 
     dataset = load_dataset(args.dataset)
     if not args.token_sets.is_file():
@@ -133,17 +132,7 @@ def run_curve(args: argparse.Namespace) -> None:
     loaded = load_model_from_args(args)
     items = read_token_sets(args.token_sets, loaded.tokenizer, dataset)
     result = curve_for_token_sets(loaded, dataset, items, args.seed, args.random_sets, args.batch_size)
-    rows = result.rows()
-    args.out.mkdir(parents=True, exist_ok=True)
-    with (args.out / "curve.csv").open("w") as handle:
-        handle.write("layer,mean,sd,random_mean,random_sd\n")
-        for row in rows:
-            handle.write(f"{row['layer']},{row['mean']:.6g},{row['sd']:.6g},{row['random_mean']:.6g},{row['random_sd']:.6g}\n")
-    (args.out / "curve.json").write_text(json.dumps({
-        "model": args.model, "n_items": len(items), "n_random_sets": args.random_sets, "seed": args.seed,
-        "peak_layer": result.peak_layer, "ratio_to_random_at_peak": result.ratio_at_peak, "layers": rows,
-    }, indent=1))
-    plot_token_set_curve(rows, args.out / "curve.png", f"{args.model}: {len(items)} items")
+    write_curve(result, args.out, f"{args.model}: {len(items)} items", {"model": args.model, "seed": args.seed})
     print(f"peak at layer {result.peak_layer}: {result.mean[result.peak_layer - 1]:.4f} "
           f"(×{result.ratio_at_peak:.1f} the random sets)")
     print(f"wrote {args.out}/curve.csv, curve.json, curve.png")

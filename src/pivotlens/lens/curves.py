@@ -123,3 +123,20 @@ def curve_for_token_sets(
     index = {entry.id: i for i, entry in enumerate(dataset.entries)}
     prompts = [dataset_prompt(loaded.tokenizer, dataset, index[item.item_id], item.src, item.tgt, seed) for item in items]
     return token_set_curve(loaded, prompts, [item.token_ids for item in items], n_random_sets, seed, batch_size)
+
+
+def write_curve(result: CurveResult, out_dir: Path, title: str, details: dict) -> dict:
+    """curve.csv, curve.json (peak layer, ratio to random at the peak) and curve.png."""
+    from pivotlens.report.figures import plot_token_set_curve
+
+    rows = result.rows()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with (out_dir / "curve.csv").open("w") as handle:
+        handle.write("layer,mean,sd,random_mean,random_sd\n")
+        for row in rows:
+            handle.write(f"{row['layer']},{row['mean']:.6g},{row['sd']:.6g},{row['random_mean']:.6g},{row['random_sd']:.6g}\n")
+    summary = {**details, "n_items": len(result.set_probability), "n_random_sets": result.n_random_sets,
+               "peak_layer": result.peak_layer, "ratio_to_random_at_peak": result.ratio_at_peak, "layers": rows}
+    (out_dir / "curve.json").write_text(json.dumps(summary, indent=1))
+    plot_token_set_curve(rows, out_dir / "curve.png", title)
+    return summary

@@ -29,9 +29,10 @@ def plot_ability_heatmap(summary: dict, path: Path, title: str | None = None) ->
     ax.set_ylabel("source language")
     for i in range(len(codes)):
         for j in range(len(codes)):
-            text = "—" if not np.isfinite(values[i, j]) else f"{values[i, j]:.3f}"
+            value = values[i, j]
+            text = "—" if not np.isfinite(value) else f"{value:.3f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.1e}"
             ax.text(j, i, text, ha="center", va="center", fontsize=9,
-                    color="white" if np.isfinite(values[i, j]) and abs(values[i, j]) > 0.6 * bound else "black")
+                    color="white" if np.isfinite(value) and abs(value) > 0.6 * bound else "black")
     fig.colorbar(image, ax=ax, label="calibrated score")
     ax.set_title(title or f"Cross-lingual ability (mean {summary['mean']:.4f})")
     fig.tight_layout()

@@ -1,0 +1,228 @@
+"""AUC of co-occurrence counts as a predictor of the co-occurrence behaviour (the paper's Table 1).
+
+Inputs: the lens stage's per-item behaviours (``behaviours/{src}-{tgt}.jsonl``; each line has
+``id, src, tgt, source, target, behaviour`` ∈ {co-occurrence, semantic-pivot} and
+``target_probability_by_layer``) and a counting output (``pairs.parquet``), joined on
+(src, tgt, source word, target word).
+
+Per language pair: positive class = co-occurrence behaviour, score = number of documents that
+contain both words; items whose two words are the same after normalisation (e.g. 手 in zh and ja)
+are left out, since their "co-occurrence" is just the word's frequency. AUC = scikit-learn
+``roc_auc_score`` (the Mann–Whitney U statistic / (n₊·n₋), ties counted ½); 95% CI = percentiles of
+a seeded bootstrap over items (resamples with one class only are skipped). Writes ``auc.csv``,
+``auc.md``, ``items.csv`` and ``scatter.png`` (log10(count+1) against the last layer's target
+probability, coloured by behaviour).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pivotlens.corpus.matching import normalize
+from pivotlens.errors import CorpusError
+from pivotlens.languages import pair_key
+
+POSITIVE = "co-occurrence"
+BEHAVIOURS = (POSITIVE, "semantic-pivot")
+REQUIRED_FIELDS = ("id", "src", "tgt", "source", "target", "behaviour", "target_probability_by_layer")
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class BehaviourItem:
+    id: str
+    src: str
+    tgt: str
+    source: str
+    target: str
+    behaviour: str
+    target_probability: float  # at the last layer
+
+
+@dataclass(frozen=True)
+class PairAUC:
+    pair: str
+    n: int
+    n_positive: int
+    auc: float  # nan when a class is empty
+    ci_low: float
+    ci_high: float
+    excluded_same_word: int
+
+
+def _behaviour_files(lens_dir: Path) -> list[Path]:
+    folder = lens_dir / "behaviours" if (lens_dir / "behaviours").is_dir() else lens_dir
+    files = sorted(folder.glob("*-*.jsonl"))
+    if not files:
+        raise CorpusError(f"no behaviour files ({{src}}-{{tgt}}.jsonl) in {folder}; run the lens stage first")
+    return files
+
+
+def _problem(record: object) -> str | None:
+    if not isinstance(record, dict):
+        return "a line must be a JSON object"
+    missing = [name for name in REQUIRED_FIELDS if name not in record]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    if record["behaviour"] not in BEHAVIOURS:
+        return f"behaviour must be one of {', '.join(BEHAVIOURS)}, found {record['behaviour']!r}"
+    layers = record["target_probability_by_layer"]
+    if not isinstance(layers, list) or not layers or not all(isinstance(p, (int, float)) for p in layers):
+        return "target_probability_by_layer must be a non-empty list of numbers"
+    return None
+
+
+def read_behaviours(lens_dir: str | Path) -> tuple[list[BehaviourItem], list[Path]]:
+    """Every behaviour item of a lens output directory (or of its behaviours/ folder)."""
+    items, errors = [], []
+    files = _behaviour_files(Path(lens_dir))
+    for path in files:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                errors.append(f"{path}:{number}: not valid JSON ({error.msg})")
+                continue
+            problem = _problem(record)
+            if problem:
+                errors.append(f"{path}:{number}: {problem}")
+                continue
+            items.append(BehaviourItem(str(record["id"]), record["src"], record["tgt"], record["source"],
+                                       record["target"], record["behaviour"],
+                                       float(record["target_probability_by_layer"][-1])))
+    if errors:
+        raise CorpusError(f"invalid behaviour files ({len(errors)} problem(s)):\n  " + "\n  ".join(errors[:20]))
+    return items, files
+
+
+def auc_with_ci(labels: np.ndarray, scores: np.ndarray, bootstrap: int,
+                rng: np.random.Generator) -> tuple[float, float, float]:
+    """ROC AUC and its bootstrap percentile interval; nan when either class is absent."""
+    from sklearn.metrics import roc_auc_score
+
+    if labels.min(initial=1) == labels.max(initial=0):
+        return math.nan, math.nan, math.nan
+    auc = float(roc_auc_score(labels, scores))
+    resampled = []
+    for rows in rng.integers(0, len(labels), size=(bootstrap, len(labels))):
+        if labels[rows].min() != labels[rows].max():
+            resampled.append(roc_auc_score(labels[rows], scores[rows]))
+    if not resampled:
+        return auc, math.nan, math.nan
+    tail = (1 - CONFIDENCE) / 2 * 100
+    low, high = np.percentile(resampled, [tail, 100 - tail])
+    return auc, float(low), float(high)
+
+
+def pair_seed(seed: int, pair: str) -> np.random.Generator:
+    """A generator per language pair, so a pair's interval does not depend on the other pairs."""
+    return np.random.default_rng([seed, *pair.encode("ascii")])
+
+
+def auc_table(items: Sequence[BehaviourItem], counts: dict[tuple[str, str, str, str], int], *,
+              bootstrap: int = 1000, seed: int = 0, case_sensitive: bool = False) -> tuple[list[PairAUC], list[dict]]:
+    """Per-pair AUC rows (in pair order of first appearance) and the per-item points used."""
+    missing = [item for item in items if (item.src, item.tgt, item.source, item.target) not in counts]
+    if missing:
+        shown = ", ".join(f"{m.src}-{m.tgt} {m.source}/{m.target}" for m in missing[:5])
+        raise CorpusError(f"{len(missing)} behaviour item(s) have no co-occurrence count (e.g. {shown}); "
+                          "count with the dataset and pairs the lens stage used")
+    by_pair: dict[str, list[BehaviourItem]] = defaultdict(list)
+    for item in items:
+        by_pair[pair_key(item.src, item.tgt)].append(item)
+    rows, points = [], []
+    for pair, pair_items in by_pair.items():
+        kept = [i for i in pair_items if normalize(i.source, case_sensitive) != normalize(i.target, case_sensitive)]
+        labels = np.array([i.behaviour == POSITIVE for i in kept], dtype=int)
+        scores = np.array([counts[(i.src, i.tgt, i.source, i.target)] for i in kept], dtype=float)
+        auc, low, high = auc_with_ci(labels, scores, bootstrap, pair_seed(seed, pair))
+        rows.append(PairAUC(pair, len(kept), int(labels.sum()), auc, low, high, len(pair_items) - len(kept)))
+        points += [{"pair": pair, "id": i.id, "source": i.source, "target": i.target, "behaviour": i.behaviour,
+                    "cooccurrence": int(score), "target_probability": i.target_probability}
+                   for i, score in zip(kept, scores)]
+    return rows, points
+
+
+def _fmt(value: float) -> str:
+    return "—" if math.isnan(value) else f"{value:.3f}"
+
+
+def markdown_table(rows: Sequence[PairAUC]) -> str:
+    lines = ["| pair | n | n_positive | AUC | CI low | CI high |", "|---|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r.pair} | {r.n} | {r.n_positive} | {_fmt(r.auc)} | {_fmt(r.ci_low)} | {_fmt(r.ci_high)} |"
+              for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def plot_scatter(points: Sequence[dict], rows: Sequence[PairAUC], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = min(4, len(rows))
+    lines = math.ceil(len(rows) / columns)
+    fig, axes = plt.subplots(lines, columns, figsize=(3.2 * columns, 2.8 * lines), squeeze=False, sharey=True)
+    colours = {POSITIVE: "tab:orange", "semantic-pivot": "tab:blue"}
+    for ax, row in zip(axes.flat, rows):
+        for behaviour in BEHAVIOURS:
+            chosen = [p for p in points if p["pair"] == row.pair and p["behaviour"] == behaviour]
+            ax.scatter([math.log10(p["cooccurrence"] + 1) for p in chosen], [p["target_probability"] for p in chosen],
+                       s=12, alpha=0.7, color=colours[behaviour], label=behaviour)
+        ax.set_title(f"{row.pair}  AUC {_fmt(row.auc)} (n={row.n})", fontsize=9)
+        ax.set_xlabel("log10(co-occurrence docs + 1)", fontsize=8)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("P(target), last layer", fontsize=8)
+    for ax in list(axes.flat)[len(rows):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_auc_report(counts_dir: str | Path, lens_dir: str | Path, out_dir: str | Path, *,
+                     bootstrap: int = 1000, seed: int = 0) -> list[PairAUC]:
+    """Join behaviours with counts, compute the table, write auc.csv/.md, items.csv, scatter.png."""
+    from pivotlens.corpus.results import MANIFEST, read_pair_counts
+
+    if bootstrap < 1:
+        raise CorpusError("--bootstrap must be ≥ 1")
+    counts = read_pair_counts(counts_dir)
+    counts_manifest = json.loads((Path(counts_dir) / MANIFEST).read_text())
+    case_sensitive = bool(counts_manifest["config"]["case_sensitive"])
+    items, files = read_behaviours(lens_dir)
+    rows, points = auc_table(items, counts, bootstrap=bootstrap, seed=seed, case_sensitive=case_sensitive)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "auc.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["pair", "n", "n_positive", "auc", "ci_low", "ci_high", "excluded_same_word"])
+        writer.writerows([r.pair, r.n, r.n_positive, r.auc, r.ci_low, r.ci_high, r.excluded_same_word] for r in rows)
+    with open(out / "items.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(points[0]) if points else ["pair"])
+        writer.writeheader()
+        writer.writerows(points)
+    (out / "auc.md").write_text(markdown_table(rows), encoding="utf-8")
+    plot_scatter(points, rows, out / "scatter.png")
+    manifest = {"stage": "corpus-auc", "bootstrap": bootstrap, "seed": seed, "confidence": CONFIDENCE,
+                "counts": str(counts_dir), "counts_identity": counts_manifest.get("identity"),
+                "behaviour_files": {str(f): _sha256(f) for f in files}}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+    return rows

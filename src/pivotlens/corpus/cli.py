@@ -1,0 +1,110 @@
+"""`pivotlens corpus count|index|auc`: thin commands over pivotlens.corpus."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pivotlens.corpus.readers import RecordFields
+
+
+def _add_corpus_options(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    parser.add_argument("--corpus", nargs="+", required=required, metavar="GLOB",
+                        help="JSONL(.gz/.zst) / Parquet files, globs, directories, datasets dirs, or 'bundled'")
+    parser.add_argument("--text-field", default="text")
+    parser.add_argument("--id-field", default="id")
+    parser.add_argument("--skip-bad-records", action="store_true",
+                        help="count and skip undecodable / malformed / text-less records instead of stopping")
+    parser.add_argument("--case-sensitive", action="store_true", help="default: case-insensitive (casefold)")
+
+
+def _fields(args: argparse.Namespace) -> RecordFields:
+    return RecordFields(args.text_field, args.id_field, args.skip_bad_records)
+
+
+def run_count(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from pivotlens.clwtd import load_dataset
+    from pivotlens.corpus.counting import CountConfig, plan_counts
+    from pivotlens.corpus.readers import resolve_corpus
+    from pivotlens.corpus.results import count
+    from pivotlens.errors import CorpusError
+    from pivotlens.languages import parse_pairs
+
+    dataset = load_dataset(args.dataset)
+    config = CountConfig(args.case_sensitive, args.reservoir, args.seed, args.batch_size, _fields(args))
+    plan = plan_counts(dataset, parse_pairs(args.pairs), config)
+    if args.engine == "infinigram":
+        shards, unit = [], "word"
+    else:
+        if not args.corpus:
+            raise CorpusError(f"--corpus is required with --engine {args.engine}")
+        shards, unit = resolve_corpus(args.corpus), "doc"
+    total = len(plan.terms) if args.engine == "infinigram" else None
+    with tqdm(total=total, unit=unit, desc=f"counting ({args.engine})", unit_scale=True) as bar:
+        result = count(plan, args.out, engine=args.engine, shards=shards, dataset=f"{dataset.source} {dataset.sha256}",
+                       ray_address=args.ray_address, index_dir=args.index, max_diff_tokens=args.max_diff_tokens,
+                       progress=bar.update)
+    if result is None:
+        print(f"{args.out} already holds these counts; nothing to do")
+        return
+    skipped = sum(result.counts.skipped.values())
+    print(f"{result.counts.documents:,} documents, {len(plan.terms):,} words, {len(plan.term_pairs):,} word pairs"
+          + (f", {skipped:,} bad records skipped ({dict(result.counts.skipped)})" if skipped else ""))
+    print(f"wrote {args.out}/terms.parquet, pairs.parquet, manifest.json")
+
+
+def run_index(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from pivotlens.corpus.infinigram import build_index
+    from pivotlens.corpus.readers import resolve_corpus
+
+    shards = resolve_corpus(args.corpus)
+    with tqdm(unit="doc", desc="writing token shards", unit_scale=True) as bar:
+        info = build_index(shards, args.out, tokenizer=args.tokenizer, case_sensitive=args.case_sensitive,
+                           fields=_fields(args), mem_gib=args.mem, progress=bar.update)
+    print(f"indexed {info.documents:,} documents ({info.token_dtype} tokens) into {args.out}")
+
+
+def run_auc(args: argparse.Namespace) -> None:
+    from pivotlens.corpus.auc import markdown_table, write_auc_report
+
+    rows = write_auc_report(args.counts, args.behaviours, args.out, bootstrap=args.bootstrap, seed=args.seed)
+    print(markdown_table(rows), end="")
+    print(f"wrote {args.out}/auc.csv, auc.md, items.csv, scatter.png")
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    corpus = commands.add_parser("corpus", help="corpus statistics: co-occurrence counts, infini-gram index, AUC")
+    sub = corpus.add_subparsers(dest="corpus_command", required=True)
+
+    count = sub.add_parser("count", help="documents containing each word and each (src, tgt) word pair")
+    _add_corpus_options(count, required=False)
+    count.add_argument("--dataset", default="sample", help="CLWTD JSONL path or bundled name (sample)")
+    count.add_argument("--pairs", default="all", help="e.g. en-fr,zh-ja (default: all 12)")
+    count.add_argument("--out", type=Path, required=True)
+    count.add_argument("--engine", choices=["local", "ray", "infinigram"], default="local")
+    count.add_argument("--ray-address", default=None, help="'auto', 'ray://host:10001'; default: start a local Ray")
+    count.add_argument("--index", type=Path, help="infini-gram index directory (--engine infinigram)")
+    count.add_argument("--max-diff-tokens", type=int, default=100, help="infini-gram AND window (infinigram engine)")
+    count.add_argument("--reservoir", type=int, default=100, help="documents sampled per word (bottom-k)")
+    count.add_argument("--seed", type=int, default=0)
+    count.add_argument("--batch-size", type=int, default=1000, help="documents per map call")
+    count.set_defaults(handler=run_count)
+
+    index = sub.add_parser("index", help="build an infini-gram suffix-array index of a corpus")
+    _add_corpus_options(index)
+    index.add_argument("--out", type=Path, required=True)
+    index.add_argument("--tokenizer", default=None, help="local Hugging Face tokenizer directory (default: UTF-8 bytes)")
+    index.add_argument("--mem", type=int, default=None, help="GiB for suffix-array building (default: half of RAM, ≤ 16)")
+    index.set_defaults(handler=run_index)
+
+    auc = sub.add_parser("auc", help="AUC of co-occurrence counts vs the lens behaviours (paper's Table 1)")
+    auc.add_argument("--counts", type=Path, required=True, help="output directory of `pivotlens corpus count`")
+    auc.add_argument("--behaviours", type=Path, required=True, help="lens output directory (with behaviours/)")
+    auc.add_argument("--out", type=Path, required=True)
+    auc.add_argument("--bootstrap", type=int, default=1000)
+    auc.add_argument("--seed", type=int, default=0)
+    auc.set_defaults(handler=run_auc)

@@ -1,0 +1,175 @@
+"""The counting stage: pick an engine, count, and write the output directory.
+
+Output directory::
+
+    manifest.json    config, engine, dataset, input files (sha256, bytes), documents, skipped
+                     records, library versions; a rerun with the same settings and inputs is a no-op
+    terms.parquet    one row per distinct normalised word: term, rule, languages, words, doc_freq,
+                     sample_ids (the bottom-k document sample, in priority order)
+    pairs.parquet    one row per (dataset entry, language pair): id, src, tgt, source, target,
+                     same_term, source_doc_freq, target_doc_freq, cooccurrence
+                     (+ window_cooccurrence, window_approx with the infinigram engine)
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import pivotlens
+from pivotlens.corpus.counting import CountPlan, PartialCounts, check_not_empty, run_local, run_ray
+from pivotlens.corpus.infinigram import WindowCounts
+from pivotlens.corpus.readers import Shard
+from pivotlens.errors import CorpusError, RunDirectoryError
+
+MANIFEST = "manifest.json"
+ENGINES = ("local", "ray", "infinigram")
+
+
+@dataclass
+class CountResult:
+    plan: CountPlan
+    counts: PartialCounts
+    engine: str
+    window: WindowCounts | None = None
+
+    def term_rows(self) -> list[dict]:
+        return [{
+            "term": term.text, "rule": term.rule,
+            "languages": sorted({lang for lang, _ in words}), "words": sorted({word for _, word in words}),
+            "doc_freq": int(self.counts.doc_freq[i]),
+            "sample_ids": [doc_id for _, doc_id in self.counts.samples.get(i, [])],
+        } for i, (term, words) in enumerate(zip(self.plan.terms, self.plan.term_words))]
+
+    def pair_rows(self) -> list[dict]:
+        rows = []
+        for request, (a, b) in zip(self.plan.requests, self.plan.request_terms):
+            pair = self.plan.pair_index(a, b)
+            row = {
+                "id": request.id, "src": request.src, "tgt": request.tgt,
+                "source": request.source, "target": request.target, "same_term": a == b,
+                "source_doc_freq": int(self.counts.doc_freq[a]), "target_doc_freq": int(self.counts.doc_freq[b]),
+                # same normalised word: every document containing it "contains both"
+                "cooccurrence": int(self.counts.doc_freq[a] if pair is None else self.counts.cooccurrence[pair]),
+            }
+            if self.window is not None:
+                row["window_cooccurrence"] = None if pair is None else int(self.window.counts[pair])
+                row["window_approx"] = None if pair is None else bool(self.window.approx[pair])
+            rows.append(row)
+        return rows
+
+
+def _versions() -> dict[str, str]:
+    found = {"pivotlens": pivotlens.__version__, "python": sys.version.split()[0]}
+    for package in ("numpy", "pyarrow", "pyahocorasick", "ray", "infini-gram"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
+def _identity(plan: CountPlan, engine: str, inputs: list[dict], dataset: str, extra: dict) -> dict:
+    """What must match for an existing output directory to count as this run, already done."""
+    config = asdict(plan.config)
+    config.pop("batch_size")  # does not change results
+    return {"engine_family": "index" if engine == "infinigram" else "scan", "config": config,
+            "dataset": dataset, "pairs": sorted({(r.src, r.tgt) for r in plan.requests}),
+            "inputs": inputs, **extra}
+
+
+def _stat(shards: Sequence[Shard]) -> list[dict]:
+    stats = []
+    for shard in shards:
+        path = Path(shard.path)
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        stats.append({"path": shard.path, "bytes": sum(f.stat().st_size for f in files),
+                      "mtime_ns": max(f.stat().st_mtime_ns for f in files)})
+    return stats
+
+
+def finished(out_dir: Path, identity: dict) -> bool:
+    """True when out_dir already holds this exact run; an output of another run is an error."""
+    path = out_dir / MANIFEST
+    if not path.is_file():
+        return False
+    previous = json.loads(path.read_text()).get("identity")
+    if json.loads(json.dumps(identity)) == previous:
+        return True
+    changed = sorted(key for key in identity if (previous or {}).get(key) != json.loads(json.dumps(identity[key])))
+    raise RunDirectoryError(f"{out_dir} holds counts from a different run (differs in: {', '.join(changed)}); "
+                            "use another --out or delete it")
+
+
+def count(plan: CountPlan, out_dir: str | Path, *, engine: str = "local", shards: Sequence[Shard] = (),
+          dataset: str = "", ray_address: str | None = None, index_dir: str | Path | None = None,
+          max_diff_tokens: int = 100, progress: Callable[[int], None] | None = None) -> CountResult | None:
+    """Count with an engine and write ``out_dir``; None when it already holds this run."""
+    out = Path(out_dir)
+    if engine not in ENGINES:
+        raise CorpusError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    if engine == "infinigram":
+        from pivotlens.corpus.infinigram import InfiniGramIndex, count_index
+
+        if index_dir is None:
+            raise CorpusError("the infinigram engine counts from an index: pass --index DIR "
+                              "(build it with `pivotlens corpus index`)")
+        index = InfiniGramIndex(index_dir)
+        identity = _identity(plan, engine, index.info.inputs, dataset,
+                             {"index": str(Path(index_dir).resolve()), "max_diff_tokens": max_diff_tokens})
+        if finished(out, identity):
+            return None
+        counts, window = count_index(plan, index, max_diff_tokens, progress)
+    else:
+        identity = _identity(plan, engine, _stat(shards), dataset, {})
+        if finished(out, identity):
+            return None
+        counts = run_ray(plan, shards, ray_address, progress) if engine == "ray" else run_local(plan, shards, progress)
+        window = None
+    check_not_empty(counts)
+    result = CountResult(plan, counts, engine, window)
+    write_counts(result, out, identity, dataset)
+    return result
+
+
+def write_counts(result: CountResult, out: Path, identity: dict, dataset: str) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(result.term_rows()), out / "terms.parquet")
+    pq.write_table(pa.Table.from_pylist(result.pair_rows()), out / "pairs.parquet")
+    counts = result.counts
+    manifest = {
+        "stage": "corpus-count", "engine": result.engine, "identity": identity,
+        "config": asdict(result.plan.config), "dataset": dataset,
+        "cooccurrence_unit": "document",
+        "window": None if result.window is None else {
+            "unit": "occurrences within max_diff_tokens (infini-gram count_cnf)",
+            "max_diff_tokens": result.window.max_diff_tokens},
+        "documents": counts.documents, "characters": counts.characters, "skipped_records": dict(counts.skipped),
+        "terms": len(result.plan.terms), "term_pairs": len(result.plan.term_pairs),
+        "inputs": counts.inputs, "versions": _versions(),
+    }
+    # written last: its presence marks a complete output
+    temporary = out / (MANIFEST + ".tmp")
+    temporary.write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+    temporary.replace(out / MANIFEST)
+
+
+def read_pair_counts(counts_dir: str | Path) -> dict[tuple[str, str, str, str], int]:
+    """(src, tgt, source word, target word) → co-occurrence document count, from a count output."""
+    import pyarrow.parquet as pq
+
+    path = Path(counts_dir) / "pairs.parquet"
+    if not path.is_file() or not (Path(counts_dir) / MANIFEST).is_file():
+        raise CorpusError(f"{counts_dir} holds no finished counts (pairs.parquet + manifest.json); "
+                          "run `pivotlens corpus count` first")
+    table = pq.read_table(path, columns=["src", "tgt", "source", "target", "cooccurrence"]).to_pydict()
+    keys = zip(table["src"], table["tgt"], table["source"], table["target"])
+    return {key: int(n) for key, n in zip(keys, table["cooccurrence"])}
+

@@ -1,0 +1,229 @@
+"""The end-to-end study over one run directory: every stage in order, each skipped when its inputs
+and options have not changed.
+
+Each stage writes into ``RUN_DIR/<stage>/`` and a ``stage.json`` with its fingerprint (a hash of
+its options, the shared options and the fingerprints of the stages it reads), its status and a
+summary (tables, figures, facts) that the report is built from. A finished stage whose fingerprint
+is unchanged is skipped; a stage whose fingerprint changed is cleared and rerun, and so are the
+stages that read it; an interrupted stage with an unchanged fingerprint resumes from its own files.
+A failing stage is marked failed and stops the run; the results of earlier stages stay intact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import pivotlens
+from pivotlens.errors import PivotlensError
+
+SHARED_KEYS = ("model", "dataset", "corpus", "seed", "dtype", "pairs")
+
+
+class StageFailed(PivotlensError):
+    """A stage raised; earlier stages' results are kept."""
+
+
+def markdown_table(rows: list[dict], columns: list[str] | None = None, digits: int = 4) -> str:
+    if not rows:
+        return "_(no rows)_\n"
+    columns = columns or list(rows[0])
+
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:.{digits}f}"
+        return "" if value is None else str(value)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class StageContext:
+    """What a stage function sees: its options, the shared ones, and where to read and write."""
+
+    name: str
+    run_dir: Path
+    config: dict
+    models: dict = field(default_factory=dict)  # model spec → LoadedModel, shared by stages
+
+    @property
+    def options(self) -> dict:
+        return self.config.get(self.name) or {}
+
+    @property
+    def stage_dir(self) -> Path:
+        return self.run_dir / self.name
+
+    def dir_of(self, stage: str) -> Path:
+        return self.run_dir / stage
+
+    def model(self, spec: str | None = None):
+        from transformers.utils import logging as hf_logging
+
+        from pivotlens.models import load_model
+
+        spec = spec or self.config["model"]
+        if spec not in self.models:
+            hf_logging.disable_progress_bar()
+            self.models[spec] = load_model(spec, dtype=self.config.get("dtype", "auto"),
+                                           device=self.config.get("device", "auto"))
+        return self.models[spec]
+
+    def dataset(self):
+        from pivotlens.clwtd import load_dataset
+
+        return load_dataset(self.config["dataset"])
+
+    def pairs(self) -> tuple[tuple[str, str], ...]:
+        from pivotlens.languages import parse_pairs
+
+        return tuple(parse_pairs(self.options.get("pairs", self.config.get("pairs", "all"))))
+
+    def relative(self, path: Path) -> str:
+        return path.relative_to(self.run_dir).as_posix()
+
+
+StageFunction = Callable[[StageContext], dict]
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    title: str
+    reads: tuple[str, ...]
+    run: StageFunction
+
+
+def stages() -> list[Stage]:
+    from pivotlens import stages as definitions
+
+    return definitions.STAGES
+
+
+def default_config() -> dict:
+    return yaml.safe_load(files("pivotlens.data").joinpath("demo.yaml").read_text(encoding="utf-8"))
+
+
+def load_config(path: str | Path | None, overrides: dict | None = None) -> dict:
+    """The bundled defaults, updated by a YAML file, then by overrides (section dicts merge)."""
+    config = default_config()
+    layers = []
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise PivotlensError(f"config file {path} does not exist")
+        try:
+            layers.append(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+        except yaml.YAMLError as error:
+            raise PivotlensError(f"{path}: not valid YAML ({error})") from error
+    layers.append(overrides or {})
+    known = set(config) | {"run_dir", "device"}
+    for layer in layers:
+        if not isinstance(layer, dict):
+            raise PivotlensError("a config must be a mapping of options")
+        unknown = sorted(set(layer) - known)
+        if unknown:
+            raise PivotlensError(f"unknown config keys: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        for key, value in layer.items():
+            if isinstance(value, dict) and isinstance(config.get(key), dict):
+                config[key] = {**config[key], **value}
+            else:
+                config[key] = value
+    return config
+
+
+def _fingerprint(stage: Stage, config: dict, upstream: dict[str, str]) -> str:
+    payload = {
+        "stage": stage.name, "options": config.get(stage.name), "shared": {k: config.get(k) for k in SHARED_KEYS},
+        "reads": {name: upstream[name] for name in stage.reads}, "pivotlens": pivotlens.__version__,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _read_state(stage_dir: Path) -> dict:
+    path = stage_dir / "stage.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _write_state(stage_dir: Path, state: dict) -> None:
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    tmp = stage_dir / "stage.json.tmp"
+    tmp.write_text(json.dumps(state, indent=2, ensure_ascii=False, default=str))
+    tmp.replace(stage_dir / "stage.json")
+
+
+@dataclass
+class RunOutcome:
+    ran: list[str]
+    skipped: list[str]
+    run_dir: Path
+
+
+def run_pipeline(
+    config: dict, run_dir: str | Path, *, from_stage: str | None = None, only: str | None = None,
+    log: Callable[[str], None] = print,
+) -> RunOutcome:
+    all_stages = stages()
+    names = [stage.name for stage in all_stages]
+    for option, value in (("--from", from_stage), ("--only", only)):
+        if value is not None and value not in names:
+            raise PivotlensError(f"{option} {value}: unknown stage; stages are {', '.join(names)}")
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    context_models: dict = {}
+    fingerprints: dict[str, str] = {}
+    forced = False
+    outcome = RunOutcome([], [], run_dir)
+    for stage in all_stages:
+        fingerprint = _fingerprint(stage, config, fingerprints)
+        fingerprints[stage.name] = fingerprint
+        forced = forced or stage.name == from_stage
+        stage_dir = run_dir / stage.name
+        state = _read_state(stage_dir)
+        if only is not None and stage.name != only:
+            continue
+        if state.get("fingerprint") == fingerprint and state.get("status") == "done" and not forced:
+            outcome.skipped.append(stage.name)
+            continue
+        missing = [name for name in stage.reads if _read_state(run_dir / name).get("status") != "done"]
+        if missing:
+            raise StageFailed(f"stage {stage.name} needs the results of {', '.join(missing)}: run them first")
+        if stage_dir.exists() and (state.get("fingerprint") != fingerprint or forced):
+            shutil.rmtree(stage_dir)  # different inputs or options: old partial results are invalid
+        log(f"── {stage.name}: {stage.title}")
+        _write_state(stage_dir, {"stage": stage.name, "fingerprint": fingerprint, "status": "running",
+                                 "started": time.time()})
+        started = time.perf_counter()
+        context = StageContext(stage.name, run_dir, config, context_models)
+        try:
+            summary = stage.run(context)
+        except Exception as error:  # recorded, then re-raised as the user-facing failure
+            _write_state(stage_dir, {"stage": stage.name, "fingerprint": fingerprint, "status": "failed",
+                                     "error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()})
+            raise StageFailed(f"stage {stage.name} failed: {error} (earlier stages' results are kept in {run_dir}; "
+                              f"fix the cause and rerun to resume)") from error
+        seconds = time.perf_counter() - started
+        _write_state(stage_dir, {"stage": stage.name, "fingerprint": fingerprint, "status": "done",
+                                 "seconds": round(seconds, 2), "summary": summary})
+        log(f"   done in {seconds:.1f} s")
+        outcome.ran.append(stage.name)
+    return outcome
+
+
+def stage_summaries(run_dir: Path) -> list[tuple[Stage, dict]]:
+    """Finished stages in pipeline order, with their recorded state."""
+    return [(stage, state) for stage in stages()
+            if (state := _read_state(run_dir / stage.name)).get("status") == "done"]

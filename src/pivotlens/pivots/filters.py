@@ -1,0 +1,103 @@
+"""Filters that drop meaningless pivot candidates, keeping the reason each one was dropped.
+
+The rule filter drops whitespace, punctuation/symbols, digits, one-character Latin fragments,
+stopwords of en/fr/zh/ja (``stopwordsiso``), and tokens of the item's own source or target word.
+The optional LLM filter asks an OpenAI-compatible chat endpoint which of the remaining candidates
+are meaningful words related to the translation (the paper's Appendix C step).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import unicodedata
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from pivotlens.errors import PivotlensError
+from pivotlens.lens.behaviour import SPACE_MARKERS, normalize_token_text
+from pivotlens.pivots.mining import Candidate
+
+
+@lru_cache(maxsize=1)
+def stopwords() -> frozenset[str]:
+    import stopwordsiso
+
+    return frozenset(word.casefold() for lang in ("en", "fr", "zh", "ja") for word in stopwordsiso.stopwords(lang))
+
+
+def rule_reason(text: str, word_strings: Iterable[str] = ()) -> str | None:
+    """Why a candidate's decoded text is meaningless, or None to keep it."""
+    word = normalize_token_text(text)
+    if not word:
+        return "whitespace"
+    if all(unicodedata.category(char)[0] in "PSZC" for char in word):
+        return "punctuation"
+    if any(char.isdigit() for char in word):
+        return "digits"
+    if len(word) == 1 and word.isascii() and word.isalpha():
+        return "latin-fragment"
+    if word in stopwords():
+        return "stopword"
+    if word in {normalize_token_text(w) for w in word_strings}:
+        return "word-token"
+    return None
+
+
+@dataclass(frozen=True)
+class FilteredCandidates:
+    kept: list[Candidate]
+    dropped: list[tuple[Candidate, str]]  # with the reason
+
+    def to_json(self) -> dict:
+        return {"kept": [c.__dict__ for c in self.kept],
+                "dropped": [{**c.__dict__, "reason": reason} for c, reason in self.dropped]}
+
+
+def apply_rule_filter(candidates: Sequence[Candidate], word_strings: Iterable[str]) -> FilteredCandidates:
+    words = list(word_strings)
+    kept, dropped = [], []
+    for candidate in candidates:
+        reason = rule_reason(candidate.token, words)
+        (dropped.append((candidate, reason)) if reason else kept.append(candidate))
+    return FilteredCandidates(kept, dropped)
+
+
+LLM_PROMPT = (
+    "A language model translates the {src} word \"{source}\" into the {tgt} word \"{target}\". "
+    "Below are tokens that co-occur with both words in its training data. Keep only tokens that are "
+    "meaningful words or word pieces related in meaning to this translation (in any language); drop "
+    "function words, fragments without meaning, markup and unrelated words.\n"
+    "Tokens (one per line, as index<TAB>token):\n{tokens}\n\n"
+    "Answer with JSON only: {{\"keep\": [indices of the tokens to keep]}}"
+)
+
+
+def llm_filter(
+    filtered: FilteredCandidates, url: str, model: str, src: str, tgt: str, source: str, target: str,
+    timeout: float = 60.0,
+) -> FilteredCandidates:
+    """Ask an OpenAI-compatible endpoint (``{url}/chat/completions``) which kept candidates to keep."""
+    if not filtered.kept:
+        return filtered
+    listing = "\n".join(f"{i}\t{c.token.strip(SPACE_MARKERS)}" for i, c in enumerate(filtered.kept))
+    body = {"model": model, "temperature": 0, "messages": [{"role": "user", "content": LLM_PROMPT.format(
+        src=src, tgt=tgt, source=source, target=target, tokens=listing)}]}
+    request = urllib.request.Request(
+        url.rstrip("/") + "/chat/completions", data=json.dumps(body).encode(), method="POST",
+        headers={"Content-Type": "application/json",
+                 **({"Authorization": f"Bearer {os.environ['OPENAI_API_KEY']}"} if os.environ.get("OPENAI_API_KEY") else {})},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            content = json.loads(response.read())["choices"][0]["message"]["content"]
+        start, end = content.index("{"), content.rindex("}") + 1
+        keep = {int(i) for i in json.loads(content[start:end])["keep"]}
+    except (urllib.error.URLError, OSError, KeyError, ValueError, TypeError) as error:
+        raise PivotlensError(f"LLM filter at {url} failed: {error}") from error
+    kept = [c for i, c in enumerate(filtered.kept) if i in keep]
+    dropped = filtered.dropped + [(c, "llm") for i, c in enumerate(filtered.kept) if i not in keep]
+    return FilteredCandidates(kept, dropped)

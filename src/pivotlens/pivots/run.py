@@ -1,0 +1,178 @@
+"""The pivot-mining stage over a corpus: pick the items, sample their documents, rank, filter.
+
+Inputs: a lens output directory (``behaviours/*.jsonl``), a counting output directory
+(``terms.parquet``: each word's seeded bottom-k document sample, drawn without replacement), and
+the corpus itself (for the texts). Output directory::
+
+    manifest.json      config, versions, input hashes
+    pivots.jsonl       per item: words, sample sizes, top candidates with f_s/f_t/f_bg/F, kept
+                       pivots, dropped candidates with the reason
+    token_sets.jsonl   the kept pivot sets in the format of `pivotlens lens curve`
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from pivotlens.artifacts import claim_run_directory
+from pivotlens.corpus.counting import sample_priority
+from pivotlens.corpus.matching import normalize
+from pivotlens.corpus.readers import read_corpus
+from pivotlens.errors import PivotlensError
+from pivotlens.languages import LANGUAGES, pair_key
+from pivotlens.lens.behaviour import SEMANTIC_PIVOT
+from pivotlens.pivots.filters import FilteredCandidates, apply_rule_filter, llm_filter
+from pivotlens.pivots.mining import FREQUENCY_MODES, rank_candidates, sample_frequencies
+
+
+@dataclass(frozen=True)
+class MineConfig:
+    model: str
+    documents_per_word: int = 2000  # N for D_s and D_t
+    background_documents: int = 2000
+    top: int = 50
+    frequency: str = "document"
+    seed: int = 0  # background sample
+    llm_url: str | None = None
+    llm_model: str = "gpt-4o-mini"
+
+    def __post_init__(self) -> None:
+        if self.frequency not in FREQUENCY_MODES:
+            raise PivotlensError(f"--frequency must be one of {', '.join(FREQUENCY_MODES)}")
+        if min(self.documents_per_word, self.background_documents, self.top) < 1:
+            raise PivotlensError("document counts and --top must be ≥ 1")
+
+
+@dataclass(frozen=True)
+class PivotItem:
+    id: str
+    src: str
+    tgt: str
+    source: str
+    target: str
+
+
+def word_token_ids(tokenizer, word: str) -> set[int]:
+    return {i for text in (word, " " + word) for i in tokenizer(text, add_special_tokens=False)["input_ids"]}
+
+
+def select_items(behaviour_records: Sequence[dict], tokenizer) -> list[PivotItem]:
+    """Semantic-pivot items whose source and target words share no token."""
+    return [PivotItem(r["id"], r["src"], r["tgt"], r["source"], r["target"]) for r in behaviour_records
+            if r["behaviour"] == SEMANTIC_PIVOT
+            and not word_token_ids(tokenizer, r["source"]) & word_token_ids(tokenizer, r["target"])]
+
+
+def read_behaviour_records(lens_dir: Path) -> list[dict]:
+    files = sorted((lens_dir / "behaviours").glob("*.jsonl"))
+    if not files:
+        raise PivotlensError(f"{lens_dir}/behaviours/ has no behaviour files: run `pivotlens lens classify` first")
+    return [json.loads(line) for path in files for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def read_word_samples(counts_dir: Path, case_sensitive: bool = False) -> dict[str, list[str]]:
+    """Normalised word → its document-id sample (bottom-k order) from ``terms.parquet``."""
+    import pyarrow.parquet as pq
+
+    path = counts_dir / "terms.parquet"
+    if not path.is_file():
+        raise PivotlensError(f"{path} is missing: run `pivotlens corpus count` first")
+    samples: dict[str, list[str]] = {}
+    for row in pq.read_table(path, columns=["words", "sample_ids"]).to_pylist():
+        for word in row["words"]:
+            samples[normalize(word, case_sensitive)] = list(row["sample_ids"])
+    return samples
+
+
+def collect_documents(corpus, wanted_ids: set[str], n_background: int, seed: int) -> tuple[dict[str, str], list[str]]:
+    """One pass over the corpus: the texts of ``wanted_ids`` and a seeded bottom-k background sample."""
+    texts: dict[str, str] = {}
+    background: list[tuple[int, str, str]] = []  # max-heap of (−priority, id, text)
+    for document in read_corpus(corpus):
+        if document.id in wanted_ids:
+            texts[document.id] = document.text
+        entry = (-sample_priority(document.id, seed), document.id, document.text)
+        if len(background) < n_background:
+            heapq.heappush(background, entry)
+        elif entry > background[0]:
+            heapq.heapreplace(background, entry)
+    ordered = sorted(background, reverse=True)
+    texts.update({doc_id: text for _, doc_id, text in ordered})
+    return texts, [doc_id for _, doc_id, _ in ordered]
+
+
+def mine_pivots(
+    tokenizer, items: Sequence[PivotItem], word_samples: dict[str, list[str]], corpus, config: MineConfig,
+    out_dir: str | Path, progress: Callable[[int], None] | None = None,
+) -> list[dict]:
+    """Rank and filter pivot candidates of every item; writes pivots.jsonl and token_sets.jsonl."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    n = config.documents_per_word
+    samples = {(item.id, item.src, item.tgt): (word_samples.get(normalize(item.source), [])[:n],
+                                               word_samples.get(normalize(item.target), [])[:n]) for item in items}
+    wanted = {doc_id for source_ids, target_ids in samples.values() for doc_id in (*source_ids, *target_ids)}
+    texts, background_ids = collect_documents(corpus, wanted, config.background_documents, config.seed)
+    vocab_size = len(tokenizer)
+    token_cache: dict[str, list[int]] = {}
+
+    def tokens(doc_id: str) -> list[int]:
+        if doc_id not in token_cache:
+            token_cache[doc_id] = tokenizer(texts[doc_id], add_special_tokens=False)["input_ids"]
+        return token_cache[doc_id]
+
+    f_background = sample_frequencies([tokens(d) for d in background_ids], vocab_size, config.frequency)
+    decode = lambda token_id: tokenizer.decode([token_id])  # noqa: E731
+    records, token_sets = [], []
+    for item in items:
+        source_ids, target_ids = samples[(item.id, item.src, item.tgt)]
+        record = {**asdict(item), "n_source_documents": len(source_ids), "n_target_documents": len(target_ids),
+                  "candidates": [], "kept": [], "dropped": []}
+        if source_ids and target_ids:
+            f_source = sample_frequencies([tokens(d) for d in source_ids], vocab_size, config.frequency)
+            f_target = sample_frequencies([tokens(d) for d in target_ids], vocab_size, config.frequency)
+            candidates = rank_candidates(f_source, f_target, f_background, decode, config.top)
+            filtered: FilteredCandidates = apply_rule_filter(candidates, [item.source, item.target])
+            if config.llm_url:
+                filtered = llm_filter(filtered, config.llm_url, config.llm_model, LANGUAGES[item.src].name,
+                                      LANGUAGES[item.tgt].name, item.source, item.target)
+            record.update(candidates=[c.__dict__ for c in candidates], **filtered.to_json())
+            if filtered.kept:
+                token_sets.append({"id": item.id, "pair": pair_key(item.src, item.tgt),
+                                   "token_ids": [c.token_id for c in filtered.kept]})
+        records.append(record)
+        if progress:
+            progress(1)
+    _write_jsonl(out / "pivots.jsonl", records)
+    _write_jsonl(out / "token_sets.jsonl", token_sets)
+    return records
+
+
+def run_mining(
+    tokenizer, lens_dir: str | Path, counts_dir: str | Path, corpus, config: MineConfig, out_dir: str | Path,
+    progress: Callable[[int], None] | None = None,
+) -> list[dict]:
+    """Select the items from a lens run, read the word samples of a counting run, and mine; a rerun
+    with the same config and inputs returns the finished result."""
+    lens_dir, counts_dir, out = Path(lens_dir), Path(counts_dir), Path(out_dir)
+    digest = hashlib.sha256(str(corpus).encode())
+    for path in [*sorted((lens_dir / "behaviours").glob("*.jsonl")), counts_dir / "terms.parquet"]:
+        if path.is_file():
+            digest.update(path.read_bytes())
+    claim_run_directory(out, "pivots-mine", {**asdict(config), "inputs_sha256": digest.hexdigest()},
+                        {"lens_dir": str(lens_dir), "counts_dir": str(counts_dir), "corpus": str(corpus)})
+    if (out / "pivots.jsonl").is_file():
+        return [json.loads(line) for line in (out / "pivots.jsonl").read_text(encoding="utf-8").splitlines()]
+    items = select_items(read_behaviour_records(lens_dir), tokenizer)
+    return mine_pivots(tokenizer, items, read_word_samples(counts_dir), corpus, config, out, progress)
+
+
+def _write_jsonl(path: Path, records: Sequence[dict]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    tmp.replace(path)

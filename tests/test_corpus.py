@@ -1,0 +1,401 @@
+import gzip
+import json
+import math
+from collections import Counter
+
+import numpy as np
+import pytest
+import zstandard
+
+from pivotlens.cli import main
+from pivotlens.corpus import (
+    CountConfig,
+    Document,
+    PairRequest,
+    RecordFields,
+    auc_table,
+    count_batch,
+    make_plan,
+    read_corpus,
+    resolve_corpus,
+    run_local,
+    run_ray,
+    sample_priority,
+)
+from pivotlens.corpus.auc import BehaviourItem, read_behaviours
+from pivotlens.corpus.matching import normalize, word_pattern
+from pivotlens.corpus.results import CountResult
+from pivotlens.errors import CorpusError
+
+# A hand-checked corpus: which document contains which word is written next to it.
+DOCS = [
+    Document("d1", "The hand and the HANDLE. Hand!"),  # hand (once: document level)
+    Document("d2", "Il a la main sur la poignée ; l'eau coule."),  # main, eau
+    Document("d3", "Le domaine maintenant, sans main-d'œuvre."),  # main (via main-d'œuvre), not in domaine
+    Document("d4", "手指和水。用hand做"),  # 手 (substring), 水, hand (next to CJK)
+    Document("d5", "Ｈａｎｄ in full width; water and eau"),  # hand (NFKC), water, eau
+    Document("d6", "犬が走る。手順を読む。"),  # 犬, 手 (in 手順)
+]
+REQUESTS = [
+    PairRequest("hand", "en", "fr", "hand", "main"),
+    PairRequest("hand", "en", "zh", "hand", "手"),
+    PairRequest("hand", "zh", "ja", "手", "手"),
+    PairRequest("water", "en", "fr", "water", "eau"),
+    PairRequest("water", "fr", "zh", "eau", "水"),
+    PairRequest("dog", "en", "ja", "dog", "犬"),
+]
+EXPECTED_DOC_FREQ = {"hand": 3, "main": 2, "手": 2, "water": 1, "eau": 2, "水": 1, "dog": 0, "犬": 1}
+EXPECTED_COOCCURRENCE = [0, 1, 2, 1, 0, 0]  # per request; 手/手 is one word: its document frequency
+
+
+def _doc_freq(result_plan, counts) -> dict[str, int]:
+    return {term.text: int(n) for term, n in zip(result_plan.terms, counts.doc_freq)}
+
+
+def _pair_counts(plan, counts) -> list[int]:
+    return [row["cooccurrence"] for row in CountResult(plan, counts, "local").pair_rows()]
+
+
+def _write_jsonl(path, documents, opener=open):
+    with opener(path, "wt", encoding="utf-8") as handle:
+        for document in documents:
+            handle.write(json.dumps({"id": document.id, "text": document.text}, ensure_ascii=False) + "\n")
+    return path
+
+
+def _write_zst(path, documents):
+    lines = "".join(json.dumps({"id": d.id, "text": d.text}, ensure_ascii=False) + "\n" for d in documents)
+    path.write_bytes(zstandard.ZstdCompressor().compress(lines.encode("utf-8")))
+    return path
+
+
+@pytest.fixture
+def plan():
+    return make_plan(REQUESTS, CountConfig(reservoir=2, seed=7))
+
+
+@pytest.fixture
+def shards(tmp_path):
+    """The hand-checked corpus split over three files of three formats."""
+    return [_write_jsonl(tmp_path / "a.jsonl", DOCS[:2]), _write_jsonl(tmp_path / "b.jsonl.gz", DOCS[2:4], gzip.open),
+            _write_zst(tmp_path / "c.jsonl.zst", DOCS[4:])]
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+# --- matching rules -------------------------------------------------------------------------------
+
+def test_hand_counted_document_frequencies_and_pairs(plan):
+    counts = count_batch(plan, DOCS)
+    assert _doc_freq(plan, counts) == EXPECTED_DOC_FREQ
+    assert _pair_counts(plan, counts) == EXPECTED_COOCCURRENCE
+    assert counts.documents == len(DOCS)
+
+
+@pytest.mark.parametrize("text, word, lang, found", [
+    ("the handle", "hand", "en", False),
+    ("le domaine", "main", "fr", False),
+    ("l'eau", "eau", "fr", True),
+    ("main-d'œuvre", "main", "fr", True),
+    ("hand_tool", "hand", "en", False),
+    ("用hand做", "hand", "en", True),
+    ("手指", "手", "zh", True),
+    ("ＨＡＮＤ", "hand", "en", True),
+    ("ﬁsh", "fish", "en", True),  # NFKC folds the ligature
+])
+def test_matching_rules(text, word, lang, found):
+    plan = make_plan([], extra_words=[(lang, word)])
+    assert plan.matcher.find(normalize(text)) == ({0} if found else set())
+    # the per-word regular expression of the benchmark agrees
+    term = plan.terms[0]
+    assert (word_pattern(term.text, term.rule).search(normalize(text)) is not None) == found
+
+
+def test_case_sensitive_option():
+    requests = [PairRequest("x", "en", "fr", "Paris", "paris")]
+    documents = [Document("1", "Paris"), Document("2", "paris"), Document("3", "PARIS")]
+    insensitive = make_plan(requests)
+    assert len(insensitive.terms) == 1 and count_batch(insensitive, documents).doc_freq.tolist() == [3]
+    sensitive = make_plan(requests, CountConfig(case_sensitive=True))
+    assert [t.text for t in sensitive.terms] == ["Paris", "paris"]
+    assert count_batch(sensitive, documents).doc_freq.tolist() == [1, 1]
+
+
+# --- map/reduce, reservoir, engines --------------------------------------------------------------
+
+def test_results_do_not_depend_on_batches_or_shards(plan, shards):
+    whole = count_batch(plan, DOCS)
+    for batch_size in (1, 2, 1000):
+        split = make_plan(REQUESTS, CountConfig(reservoir=2, seed=7, batch_size=batch_size))
+        local = run_local(split, resolve_corpus([str(p) for p in shards]))
+        assert local.doc_freq.tolist() == whole.doc_freq.tolist()
+        assert local.cooccurrence.tolist() == whole.cooccurrence.tolist()
+        assert local.samples == whole.samples
+    assert [f["path"] for f in local.inputs] == sorted(map(str, shards))
+    assert all(len(f["sha256"]) == 64 and f["bytes"] > 0 for f in local.inputs)
+
+
+def test_reservoir_is_the_seeded_bottom_k(plan):
+    counts = count_batch(plan, DOCS)
+    hand = next(i for i, t in enumerate(plan.terms) if t.text == "hand")
+    containing = ["d1", "d4", "d5"]
+    expected = sorted((sample_priority(d, 7), d) for d in containing)[:2]
+    assert counts.samples[hand] == expected
+    again = count_batch(plan, list(reversed(DOCS)))
+    assert again.samples == counts.samples
+    other_seed = count_batch(make_plan(REQUESTS, CountConfig(reservoir=3, seed=8)), DOCS)
+    assert sorted(d for _, d in other_seed.samples[hand]) == containing  # k ≥ n: every document
+
+
+def test_duplicate_document_ids_are_sampled_once():
+    plan = make_plan([], CountConfig(reservoir=3), extra_words=[("en", "dog")])
+    counts = count_batch(plan, [Document("a", "dog"), Document("a", "dog"), Document("b", "dog")])
+    assert sorted(d for _, d in counts.samples[0]) == ["a", "b"]
+
+
+def test_ray_engine_equals_local_and_expected(plan, shards, ray_session):
+    corpus = resolve_corpus([str(p) for p in shards])
+    local = run_local(plan, corpus)
+    on_ray = run_ray(plan, corpus)
+    assert _doc_freq(plan, on_ray) == EXPECTED_DOC_FREQ
+    assert _pair_counts(plan, on_ray) == EXPECTED_COOCCURRENCE
+    assert on_ray.samples == local.samples and on_ray.inputs == local.inputs
+
+
+def test_ray_engine_reports_user_errors(plan, tmp_path, ray_session):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "1", "body": "hand"}\n')
+    with pytest.raises(CorpusError, match="bad.jsonl:1: record has no 'text'"):
+        run_ray(plan, resolve_corpus(str(bad)))
+
+
+# --- readers and bad input ------------------------------------------------------------------------
+
+def test_readers_agree_on_every_format(tmp_path, shards):
+    import datasets
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    expected = [(d.id, d.text) for d in DOCS]
+    pq.write_table(pa.Table.from_pylist([{"id": d.id, "text": d.text} for d in DOCS]), tmp_path / "all.parquet")
+    datasets.Dataset.from_list([{"id": d.id, "text": d.text} for d in DOCS]).save_to_disk(str(tmp_path / "hf"))
+    for spec in ([str(p) for p in shards], str(tmp_path / "*.json*"), str(tmp_path / "all.parquet"),
+                 str(tmp_path / "hf")):
+        assert [(d.id, d.text) for d in read_corpus(spec)] == expected, spec
+
+
+def test_records_without_id_get_a_stable_one(tmp_path):
+    path = tmp_path / "x.jsonl"
+    path.write_text('{"text": "a"}\n\n{"text": "b"}\n')
+    assert [d.id for d in read_corpus(str(path))] == [f"{path}:1", f"{path}:3"]
+
+
+@pytest.mark.parametrize("content, message", [
+    (b'{"id": 1, "body": "x"}\n', r"x.jsonl:1: record has no 'text' \(missing or null; fields: body, id"),
+    (b'{"id": 1, "text": "\xff\xfe"}\n', "x.jsonl:1: not UTF-8"),
+    (b'{"id": 1, "text": 5}\n', "x.jsonl:1: 'text' is a int"),
+    (b'{"id": 1, "text": "ok"}\n{oops\n', "x.jsonl:2: not valid JSON"),
+])
+def test_bad_records_stop_with_file_and_line(tmp_path, content, message):
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(CorpusError, match=message):
+        list(read_corpus(str(path)))
+
+
+def test_bad_records_can_be_counted_and_skipped(tmp_path):
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(b'{"id": 1, "text": "hand"}\n{"id": 2}\n\xff\n[1]\n')
+    skipped = Counter()
+    documents = list(read_corpus(str(path), RecordFields(skip_bad_records=True), skipped))
+    assert [d.text for d in documents] == ["hand"]
+    assert skipped == {"no 'text'": 1, "undecodable bytes": 1, "not an object": 1}
+
+
+def test_unreadable_or_empty_corpora_are_errors(tmp_path, plan):
+    with pytest.raises(CorpusError, match="no such file, or no file matches"):
+        resolve_corpus(str(tmp_path / "*.jsonl"))
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(CorpusError, match="unsupported corpus file"):
+        resolve_corpus(str(tmp_path / "notes.txt"))
+    broken = tmp_path / "broken.jsonl.gz"
+    broken.write_bytes(b"not gzip at all")
+    with pytest.raises(CorpusError, match="broken.jsonl.gz: cannot read it"):
+        list(read_corpus(str(broken)))
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.Table.from_pylist([{"id": "1", "body": "x"}]), tmp_path / "p.parquet")
+    with pytest.raises(CorpusError, match="no 'text' column"):
+        list(read_corpus(str(tmp_path / "p.parquet")))
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    assert main(["corpus", "count", "--corpus", str(empty), "--out", str(tmp_path / "o")]) == 2
+
+
+# --- infini-gram ----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def byte_index(tmp_path_factory):
+    from pivotlens.corpus.infinigram import InfiniGramIndex, build_index
+
+    folder = tmp_path_factory.mktemp("ig")
+    corpus = _write_jsonl(folder / "corpus.jsonl", DOCS)
+    build_index(resolve_corpus(str(corpus)), folder / "index", mem_gib=1)
+    return InfiniGramIndex(folder / "index")
+
+
+def test_infinigram_counts_equal_direct_counts(byte_index, plan):
+    from pivotlens.corpus.infinigram import count_index
+
+    counts, window = count_index(plan, byte_index, max_diff_tokens=100)
+    assert _doc_freq(plan, counts) == EXPECTED_DOC_FREQ
+    assert _pair_counts(plan, counts) == EXPECTED_COOCCURRENCE
+    assert counts.samples == count_batch(plan, DOCS).samples
+    for term in plan.terms:  # occurrences, not documents: the raw substring count
+        assert byte_index.count(term) == sum(normalize(d.text).count(term.text) for d in DOCS)
+    assert byte_index.document(3) == Document("d4", normalize(DOCS[3].text))
+    assert window.counts.dtype == np.int64 and not window.approx.any()
+
+
+def test_infinigram_and_counts_within_a_window_not_documents(tmp_path):
+    from pivotlens.corpus.infinigram import InfiniGramIndex, build_index
+    from pivotlens.corpus.matching import Term
+
+    text = "dog " + "x " * 100 + "cat dog"  # one document, two dogs: one near the cat, one 200 bytes away
+    build_index(resolve_corpus(str(_write_jsonl(tmp_path / "c.jsonl", [Document("1", text)]))), tmp_path / "i",
+                mem_gib=1)
+    index = InfiniGramIndex(tmp_path / "i")
+    dog, cat = Term("dog", "word"), Term("cat", "word")
+    assert index.count_within(dog, cat, max_diff_tokens=10) == (1, False)
+    assert index.count_within(dog, cat, max_diff_tokens=500) == (1, False)  # the rarer word's occurrences
+    assert index.count_within(dog, Term("x", "word"), max_diff_tokens=500)[0] == 2
+    assert len(index.documents_with(dog) & index.documents_with(cat)) == 1
+
+
+def test_infinigram_and_misses_pairs_next_to_a_document_boundary(tmp_path):
+    # Verified in infini-gram 2.6: count_cnf widens a match to the nearest other-word occurrences on
+    # both sides, then drops it if that span crosses a document boundary — so "water and hand" is
+    # lost when the previous document has "hand" within the window.
+    from pivotlens.corpus.infinigram import InfiniGramIndex, build_index
+    from pivotlens.corpus.matching import Term
+
+    documents = [Document("1", "hand is at the start"), Document("2", "water and hand")]
+    build_index(resolve_corpus(str(_write_jsonl(tmp_path / "c.jsonl", documents))), tmp_path / "i", mem_gib=1)
+    index = InfiniGramIndex(tmp_path / "i")
+    water, hand = Term("water", "word"), Term("hand", "word")
+    assert index.count_within(water, hand, max_diff_tokens=100) == (0, False)
+    assert index.count_within(water, hand, max_diff_tokens=12) == (1, False)
+    assert index.documents_with(water) & index.documents_with(hand) == {1}
+
+
+# --- AUC ------------------------------------------------------------------------------------------
+
+def _item(index, behaviour, source="a", target="b", pair=("en", "fr")):
+    return BehaviourItem(str(index), pair[0], pair[1], f"{source}{index}", f"{target}{index}", behaviour, 0.5)
+
+
+def test_auc_is_mann_whitney_with_ties():
+    # positives' counts 5, 3, 3; negatives' 3, 1: pairs (p > n) = 2 + 1.5 + 1.5 → U = 5 of 6
+    labels = ["co-occurrence"] * 3 + ["semantic-pivot"] * 2
+    scores = [5, 3, 3, 3, 1]
+    items = [_item(i, label) for i, label in enumerate(labels)]
+    counts = {("en", "fr", it.source, it.target): s for it, s in zip(items, scores)}
+    rows, points = auc_table(items, counts, bootstrap=200, seed=1)
+    row = rows[0]
+    assert (row.pair, row.n, row.n_positive) == ("en-fr", 5, 3)
+    assert row.auc == pytest.approx(5 / 6)
+    assert row.ci_low <= row.auc <= row.ci_high <= 1
+    assert auc_table(items, counts, bootstrap=200, seed=1)[0][0] == row  # seeded
+    assert len(points) == 5
+
+
+def test_same_word_items_are_left_out_and_single_class_is_nan():
+    items = [_item(0, "co-occurrence"), _item(1, "semantic-pivot"),
+             BehaviourItem("2", "zh", "ja", "手", "手", "co-occurrence", 0.9),
+             BehaviourItem("3", "zh", "ja", "水", "水", "semantic-pivot", 0.1),
+             BehaviourItem("4", "zh", "ja", "狗", "犬", "semantic-pivot", 0.1)]
+    counts = {(i.src, i.tgt, i.source, i.target): 1 for i in items}
+    rows = {row.pair: row for row in auc_table(items, counts, bootstrap=10)[0]}
+    assert rows["zh-ja"].n == 1 and rows["zh-ja"].excluded_same_word == 2 and math.isnan(rows["zh-ja"].auc)
+    assert rows["en-fr"].auc == 0.5
+    with pytest.raises(CorpusError, match="have no co-occurrence count"):
+        auc_table(items, {}, bootstrap=10)
+
+
+def test_behaviour_files_are_validated(tmp_path):
+    folder = tmp_path / "behaviours"
+    folder.mkdir()
+    (folder / "en-fr.jsonl").write_text('{"id": "x", "behaviour": "other"}\n')
+    with pytest.raises(CorpusError, match="en-fr.jsonl:1: missing src"):
+        read_behaviours(tmp_path)
+
+
+# --- CLI, output directory, bundled corpus --------------------------------------------------------
+
+def _behaviour_line(request, behaviour, layers=(0.1, 0.3)):
+    return json.dumps({"id": request.id, "src": request.src, "tgt": request.tgt, "source": request.source,
+                       "target": request.target, "behaviour": behaviour, "pivot_token_id": 1, "pivot_token": "x",
+                       "peak_layer": 1, "peak_probability": 0.3, "target_probability_by_layer": list(layers)},
+                      ensure_ascii=False)
+
+
+def test_cli_count_then_auc(tmp_path, capsys):
+    import pyarrow.parquet as pq
+
+    from pivotlens.clwtd import load_dataset
+
+    corpus = _write_jsonl(tmp_path / "c.jsonl", DOCS)
+    out = tmp_path / "counts"
+    argv = ["corpus", "count", "--corpus", str(corpus), "--dataset", "sample", "--pairs", "en-fr,zh-ja",
+            "--out", str(out), "--reservoir", "2"]
+    assert main(argv) == 0
+    pairs = pq.read_table(out / "pairs.parquet").to_pylist()
+    hand = {(r["src"], r["tgt"]): r for r in pairs if r["id"] == "hand"}
+    assert (hand["en", "fr"]["cooccurrence"], hand["zh", "ja"]["same_term"]) == (0, True)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["documents"] == 6 and manifest["inputs"][0]["sha256"]
+    assert main(argv) == 0 and "nothing to do" in capsys.readouterr().out  # finished: a no-op
+    assert main([*argv[:-2], "--reservoir", "3"]) == 2
+    assert "different run (differs in: config)" in capsys.readouterr().err
+
+    dataset = load_dataset("sample")
+    lens = tmp_path / "lens" / "behaviours"
+    lens.mkdir(parents=True)
+    lines = [_behaviour_line(PairRequest(e.id, "en", "fr", e.word["en"], e.word["fr"]),
+                             "co-occurrence" if i % 3 == 0 else "semantic-pivot")
+             for i, e in enumerate(dataset.entries)]
+    (lens / "en-fr.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = tmp_path / "auc"
+    assert main(["corpus", "auc", "--counts", str(out), "--behaviours", str(tmp_path / "lens"), "--out", str(report),
+                 "--bootstrap", "50"]) == 0
+    assert "| en-fr | 35 |" in capsys.readouterr().out  # 36 entries less "long", the same word in en and fr
+    for name in ("auc.csv", "auc.md", "items.csv", "scatter.png", "manifest.json"):
+        assert (report / name).is_file()
+
+
+def test_cli_user_errors_are_one_line(tmp_path, capsys):
+    assert main(["corpus", "count", "--corpus", str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pivotlens: error:") and "no such file" in err and "Traceback" not in err
+    assert main(["corpus", "count", "--engine", "infinigram", "--out", str(tmp_path / "o")]) == 2
+    assert "--index" in capsys.readouterr().err
+
+
+def test_bundled_corpus_has_the_sample_words(sample):
+    from pivotlens.corpus import plan_counts
+
+    documents = list(read_corpus("bundled"))
+    assert len(documents) > 10_000 and len({d.id for d in documents}) == len(documents)
+    plan = plan_counts(sample, [("en", "fr"), ("zh", "ja")], CountConfig(reservoir=0))
+    counts = count_batch(plan, documents)
+    frequency = _doc_freq(plan, counts)
+    for word in ("hand", "water", "dog", "main", "eau", "chien", "手", "水", "山", "花"):
+        assert frequency[word] > 0, word
+    assert sum(_pair_counts(plan, counts)) > 0

@@ -1,0 +1,118 @@
+import json
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from pivotlens.cli import main
+from pivotlens.errors import PivotlensError
+from pivotlens.pipeline import load_config, run_pipeline, stages
+
+
+@pytest.fixture(scope="module")
+def small_config(tiny_model_dir):
+    """The demo config at a reduced size, on a tiny model."""
+    return load_config(None, {
+        "model": str(tiny_model_dir("llama")), "device": "cpu", "pairs": "en-zh,fr-ja",
+        "score": {"limit": 3, "draws": 2}, "lens": {"limit": 6, "first_layer": 1},
+        "counts": {"reservoir": 40}, "auc": {"bootstrap": 50},
+        "pivots": {"documents": 40, "background": 80}, "pivot_curve": {"random_sets": 3},
+    })
+
+
+@pytest.fixture(scope="module")
+def finished_run(small_config, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run")
+    outcome = run_pipeline(small_config, run_dir, log=lambda _: None)
+    from pivotlens.report.run_report import write_report
+
+    write_report(run_dir)
+    return run_dir, outcome
+
+
+def test_every_stage_writes_its_artifacts(finished_run):
+    run_dir, outcome = finished_run
+    assert outcome.ran == [stage.name for stage in stages()]
+    for path in ["score/matrix.json", "score/heatmap.png", "lens/behaviours/en-zh.jsonl", "lens/trace.png",
+                 "counts/pairs.parquet", "auc/auc.md", "auc/scatter.png", "pivots/pivots.jsonl", "config.yaml",
+                 "report.md", "report.html"]:
+        assert (run_dir / path).is_file(), path
+    for stage in stages():
+        state = json.loads((run_dir / stage.name / "stage.json").read_text())
+        assert state["status"] == "done" and len(state["fingerprint"]) == 64
+    report = (run_dir / "report.md").read_text()
+    assert "Cross-lingual ability" in report and "AUC" in report and "Mined semantic pivots" in report
+    assert report.count("![") == len(re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", report))
+    html = (run_dir / "report.html").read_text()
+    assert "data:image/png;base64," in html and 'src="score/' not in html  # self-contained
+
+
+def test_rerun_is_a_no_op_and_an_option_change_reruns_downstream(finished_run, small_config):
+    run_dir, _ = finished_run
+    before = (run_dir / "score" / "items" / "en-zh.jsonl").stat().st_mtime_ns
+    again = run_pipeline(small_config, run_dir, log=lambda _: None)
+    assert again.ran == [] and (run_dir / "score" / "items" / "en-zh.jsonl").stat().st_mtime_ns == before
+    changed = load_config(None, {**{k: v for k, v in small_config.items() if k != "pivots"},
+                                 "pivots": {**small_config["pivots"], "top": 20}})
+    outcome = run_pipeline(changed, run_dir, log=lambda _: None)
+    assert outcome.ran == ["pivots", "pivot_curve"]
+    assert outcome.skipped == ["score", "lens", "counts", "auc"]
+
+
+def test_failure_names_the_stage_and_keeps_earlier_results(small_config, tmp_path):
+    run_dir = tmp_path / "run"
+    broken = load_config(None, {**small_config, "lens": {**small_config["lens"], "first_layer": 99}})
+    with pytest.raises(PivotlensError, match="stage lens failed: --first-layer must be between 1 and 3"):
+        run_pipeline(broken, run_dir, log=lambda _: None)
+    assert json.loads((run_dir / "score" / "stage.json").read_text())["status"] == "done"
+    assert json.loads((run_dir / "lens" / "stage.json").read_text())["status"] == "failed"
+
+
+def test_only_and_from_and_config_errors(finished_run, small_config, tmp_path):
+    run_dir, _ = finished_run
+    run_pipeline(small_config, run_dir, log=lambda _: None)  # back to the fixture's options
+    assert run_pipeline(small_config, run_dir, only="auc", log=lambda _: None).ran == []
+    assert run_pipeline(small_config, run_dir, from_stage="pivot_curve", log=lambda _: None).ran == ["pivot_curve"]
+    with pytest.raises(PivotlensError, match="unknown stage"):
+        run_pipeline(small_config, run_dir, only="nope")
+    with pytest.raises(PivotlensError, match="needs the results of counts, lens"):
+        run_pipeline(small_config, tmp_path / "fresh", only="auc")
+    with pytest.raises(PivotlensError, match="unknown config keys: modle"):
+        load_config(None, {"modle": "x"})
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: [unclosed")
+    with pytest.raises(PivotlensError, match="not valid YAML"):
+        load_config(bad)
+
+
+def test_run_command_with_a_config_file(finished_run, small_config, tmp_path, capsys):
+    run_dir, _ = finished_run
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml.safe_dump(small_config))
+    assert main(["run", str(config), "--run-dir", str(run_dir)]) == 0
+    assert "unchanged, skipped: score, lens" in capsys.readouterr().out
+    assert main(["run", str(config), "--run-dir", str(run_dir), "--set", "score.limit"]) == 2
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian chromium is not installed (.ci/run installs it)")
+def test_report_renders_in_headless_chromium(finished_run, tmp_path):
+    run_dir, _ = finished_run
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000"]
+    url = (run_dir / "report.html").resolve().as_uri()
+    dom = subprocess.run(["chromium", *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+    n_figures = (run_dir / "report.md").read_text().count("![")
+    assert f'data-figures="{n_figures}"' in dom and f'data-figures-rendered="{n_figures}"' in dom
+    screenshot = tmp_path / "report.png"
+    subprocess.run(["chromium", *flags, "--window-size=1200,2400", f"--screenshot={screenshot}", url],
+                   capture_output=True, timeout=120)
+    assert screenshot.stat().st_size > 50_000
+
+
+def test_cli_parser_does_not_load_torch():
+    code = "import sys, pivotlens.cli; pivotlens.cli.build_parser(); assert 'torch' not in sys.modules, 'torch'"
+    subprocess.run([sys.executable, "-c", code], check=True)
