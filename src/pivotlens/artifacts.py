@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,3 +72,28 @@ def claim_run_directory(out_dir: Path, stage: str, identity: dict[str, Any], det
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
     tmp.replace(path)
+
+
+def fill_pair_files(
+    directory: Path,
+    pairs: Sequence[tuple[str, str]],
+    item_ids: Sequence[str],
+    chunk_size: int,
+    records_for: Callable[[str, str, list[int]], list[dict]],
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """For each pair, append to ``directory/{src}-{tgt}.jsonl`` the records of the items (indices
+    into ``item_ids``) not yet in it, ``chunk_size`` items at a time: the resumable loop of the
+    per-item stages. Items already on disk are reported to ``progress`` at once."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for src, tgt in pairs:
+        path = directory / f"{src}-{tgt}.jsonl"
+        done = {record["id"] for record in read_jsonl_resumable(path)}
+        todo = [i for i, item_id in enumerate(item_ids) if item_id not in done]
+        if progress:
+            progress(len(item_ids) - len(todo))
+        for start in range(0, len(todo), chunk_size):
+            chunk = todo[start : start + chunk_size]
+            append_jsonl(path, records_for(src, tgt, chunk))
+            if progress:
+                progress(len(chunk))

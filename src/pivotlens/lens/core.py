@@ -8,7 +8,7 @@ For the last layer this reproduces the model's own logits.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -29,23 +29,17 @@ def _pad_id(loaded: LoadedModel) -> int:
     return loaded.tokenizer.pad_token_id if loaded.tokenizer.pad_token_id is not None else 0
 
 
-@torch.inference_mode()
-def layer_hidden_states(
-    loaded: LoadedModel, sequences: Sequence[Sequence[int]], positions: Sequence[Sequence[int]]
+def _layer_outputs(
+    loaded: LoadedModel, sequences: Sequence[Sequence[int]], keep: Callable[[torch.Tensor], torch.Tensor]
 ) -> torch.Tensor:
-    """Residual stream after every decoder layer at the selected positions: [layers, n_selected, hidden],
-    rows ordered by sequence, then by the order of its positions."""
-    device = loaded.device
-    ids, mask = _right_pad(sequences, _pad_id(loaded), device)
-    rows = torch.tensor([r for r, chosen in enumerate(positions) for _ in chosen], device=device)
-    columns = torch.tensor([p for chosen in positions for p in chosen], device=device)
+    """Run the decoder body (no LM head) and stack ``keep(output)`` of every decoder layer."""
+    ids, mask = _right_pad(sequences, _pad_id(loaded), loaded.device)
     captured: list[torch.Tensor] = []
 
-    def keep_selected(_module, _inputs, output):
-        hidden = output[0] if isinstance(output, tuple) else output
-        captured.append(hidden[rows, columns])
+    def hook(_module, _inputs, output):
+        captured.append(keep(output[0] if isinstance(output, tuple) else output))
 
-    handles = [layer.register_forward_hook(keep_selected) for layer in loaded.adapter.layers]
+    handles = [layer.register_forward_hook(hook) for layer in loaded.adapter.layers]
     try:
         loaded.adapter.body(input_ids=ids, attention_mask=mask)
     finally:
@@ -54,30 +48,32 @@ def layer_hidden_states(
     return torch.stack(captured)
 
 
-@torch.inference_mode()
-def lens_probabilities(
-    loaded: LoadedModel, sequences: Sequence[Sequence[int]], positions: Sequence[Sequence[int]]
-) -> torch.Tensor:
-    """Per-layer next-token distributions at the selected positions: [layers, n_selected, vocab], fp32."""
-    hidden = layer_hidden_states(loaded, sequences, positions)
+def _unembed(loaded: LoadedModel, hidden: torch.Tensor) -> torch.Tensor:
     logits = loaded.adapter.logits(loaded.adapter.final_norm(hidden))
     return torch.softmax(logits.float(), dim=-1)
 
 
 @torch.inference_mode()
+def layer_hidden_states(
+    loaded: LoadedModel, sequences: Sequence[Sequence[int]], positions: Sequence[Sequence[int]]
+) -> torch.Tensor:
+    """Residual stream after every decoder layer at the selected positions: [layers, n_selected, hidden],
+    rows ordered by sequence, then by the order of its positions."""
+    device = loaded.device
+    rows = torch.tensor([r for r, chosen in enumerate(positions) for _ in chosen], device=device)
+    columns = torch.tensor([p for chosen in positions for p in chosen], device=device)
+    return _layer_outputs(loaded, sequences, lambda hidden: hidden[rows, columns])
+
+
+@torch.inference_mode()
+def lens_probabilities(
+    loaded: LoadedModel, sequences: Sequence[Sequence[int]], positions: Sequence[Sequence[int]]
+) -> torch.Tensor:
+    """Per-layer next-token distributions at the selected positions: [layers, n_selected, vocab], fp32."""
+    return _unembed(loaded, layer_hidden_states(loaded, sequences, positions))
+
+
+@torch.inference_mode()
 def lens_probabilities_all_positions(loaded: LoadedModel, sequences: Sequence[Sequence[int]]) -> torch.Tensor:
     """The unsliced lens, [layers, batch, sequence, vocab]: what the sliced one avoids (benchmark only)."""
-    ids, mask = _right_pad(sequences, _pad_id(loaded), loaded.device)
-    captured: list[torch.Tensor] = []
-
-    def keep_all(_module, _inputs, output):
-        captured.append(output[0] if isinstance(output, tuple) else output)
-
-    handles = [layer.register_forward_hook(keep_all) for layer in loaded.adapter.layers]
-    try:
-        loaded.adapter.body(input_ids=ids, attention_mask=mask)
-    finally:
-        for handle in handles:
-            handle.remove()
-    logits = loaded.adapter.logits(loaded.adapter.final_norm(torch.stack(captured)))
-    return torch.softmax(logits.float(), dim=-1)
+    return _unembed(loaded, _layer_outputs(loaded, sequences, lambda hidden: hidden))

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pivotlens.artifacts import append_jsonl, claim_run_directory, read_jsonl_resumable
+from pivotlens.artifacts import claim_run_directory, fill_pair_files, read_jsonl_resumable
 from pivotlens.clwtd import Dataset
 from pivotlens.errors import PivotlensError
 from pivotlens.languages import LANGUAGES, pair_key
@@ -193,23 +193,17 @@ def classify_dataset(
     """Write ``behaviours/{src}-{tgt}.jsonl`` (resuming) and the per-pair pivot shares."""
     out = Path(out_dir)
     claim_run_directory(out, "lens-classify", config.identity(), {"config": asdict(config), "dataset": dataset.source})
-    (out / "behaviours").mkdir(exist_ok=True)
     n_items = len(dataset) if config.limit is None else min(config.limit, len(dataset))
+    item_ids = [entry.id for entry in dataset.entries[:n_items]]
     first_layer = config.classifier.resolved_first_layer(len(loaded.adapter.layers))
     ineligible = config.classifier.ineligible(loaded)
-    for src, tgt in config.pairs:
-        path = out / "behaviours" / f"{pair_key(src, tgt)}.jsonl"
-        done = {record["id"] for record in read_jsonl_resumable(path)}
-        todo = [i for i in range(n_items) if dataset.entries[i].id not in done]
-        if progress:
-            progress(n_items - len(todo))
-        for start in range(0, len(todo), config.batch_size):
-            chunk = todo[start : start + config.batch_size]
-            prompts = [dataset_prompt(loaded.tokenizer, dataset, i, src, tgt, config.seed) for i in chunk]
-            append_jsonl(path, classify_prompts(loaded, prompts, first_layer, ineligible))
-            if progress:
-                progress(len(chunk))
-    return summarize_behaviours(out, config.pairs, {e.id for e in dataset.entries[:n_items]})
+
+    def records_for(src: str, tgt: str, chunk: list[int]) -> list[dict]:
+        prompts = [dataset_prompt(loaded.tokenizer, dataset, i, src, tgt, config.seed) for i in chunk]
+        return classify_prompts(loaded, prompts, first_layer, ineligible)
+
+    fill_pair_files(out / "behaviours", config.pairs, item_ids, config.batch_size, records_for, progress)
+    return summarize_behaviours(out, config.pairs, set(item_ids))
 
 
 def summarize_behaviours(out_dir: Path, pairs, item_ids: set[str]) -> dict:

@@ -15,13 +15,13 @@ the items in flight; a rerun skips the items already on disk and drops a torn la
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from pivotlens.artifacts import append_jsonl, claim_run_directory, read_jsonl_resumable
+from pivotlens.artifacts import claim_run_directory, fill_pair_files, read_jsonl_resumable
 from pivotlens.clwtd import Dataset, Entry
 from pivotlens.errors import PivotlensError
 from pivotlens.languages import LANGUAGE_CODES, pair_key
@@ -107,11 +107,6 @@ def score_items(loaded: LoadedModel, items: list[ItemDraws], batch_size: int) ->
         item.probabilities.append(results[j])
 
 
-def _chunks(indices: list[int], size: int) -> Iterator[list[int]]:
-    for start in range(0, len(indices), size):
-        yield indices[start : start + size]
-
-
 def score_dataset(
     loaded: LoadedModel,
     dataset: Dataset,
@@ -122,22 +117,17 @@ def score_dataset(
     """Score every requested pair into ``out_dir`` (resuming), then write the summaries."""
     out = Path(out_dir)
     claim_run_directory(out, "score", config.identity(), {"config": asdict(config), "dataset": dataset.source})
-    (out / "items").mkdir(exist_ok=True)
     n_items = len(dataset) if config.limit is None else min(config.limit, len(dataset))
-    items_per_chunk = max(1, config.batch_size // config.draws)
-    for src, tgt in config.pairs:
-        path = out / "items" / f"{pair_key(src, tgt)}.jsonl"
-        done = {record["id"] for record in read_jsonl_resumable(path)}
-        todo = [i for i in range(n_items) if dataset.entries[i].id not in done]
-        if progress:
-            progress(n_items - len(todo))
-        for chunk in _chunks(todo, items_per_chunk):
-            items = [plan_item(loaded.tokenizer, dataset, i, src, tgt, config) for i in chunk]
-            score_items(loaded, items, config.batch_size)
-            append_jsonl(path, [item.record() for item in items])
-            if progress:
-                progress(len(chunk))
-    return summarize(out, config.pairs, [e.id for e in dataset.entries[:n_items]])
+    item_ids = [entry.id for entry in dataset.entries[:n_items]]
+
+    def records_for(src: str, tgt: str, chunk: list[int]) -> list[dict]:
+        items = [plan_item(loaded.tokenizer, dataset, i, src, tgt, config) for i in chunk]
+        score_items(loaded, items, config.batch_size)
+        return [item.record() for item in items]
+
+    fill_pair_files(out / "items", config.pairs, item_ids, max(1, config.batch_size // config.draws), records_for,
+                    progress)
+    return summarize(out, config.pairs, item_ids)
 
 
 def summarize(out_dir: Path, pairs, item_ids: list[str]) -> dict:
