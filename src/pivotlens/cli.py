@@ -9,7 +9,8 @@ from pathlib import Path
 
 from pivotlens.errors import PivotlensError
 
-STAGE_CLIS: tuple[str, ...] = ("pivotlens.lens.cli", "pivotlens.corpus.cli", "pivotlens.pivots.cli")
+STAGE_CLIS: tuple[str, ...] = ("pivotlens.lens.cli", "pivotlens.corpus.cli", "pivotlens.pivots.cli",
+                               "pivotlens.training.cli")
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:

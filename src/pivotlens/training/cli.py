@@ -1,0 +1,208 @@
+"""`pivotlens train|compare|chrf|checkpoints`: thin commands over pivotlens.training."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pivotlens.errors import PivotlensError
+
+
+def _add_word_level_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", default="sample", help="CLWTD JSONL path or bundled name (sample)")
+    parser.add_argument("--pairs", default="all", help="e.g. en-fr,zh-ja (default: all 12)")
+    parser.add_argument("--draws", type=int, default=5, help="independent shot draws per item")
+    parser.add_argument("--shots", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0, help="shot draws (the same for every model)")
+    parser.add_argument("--limit", type=int, default=None, help="score only the first N items")
+    parser.add_argument("--batch-size", type=int, default=8, help="(item, draw) requests per forward pass")
+    parser.add_argument("--out", type=Path, required=True)
+
+
+def _add_chrf_options(parser: argparse.ArgumentParser, prefix: str) -> None:
+    """chrF++ options; in `checkpoints` they carry a chrf- prefix beside the word-level ones."""
+    parser.add_argument("--parallel", required=True,
+                        help="sentence pairs: .tsv (source<TAB>target), .jsonl ({src,tgt} or {en,fr,zh,ja}), or 'udhr'")
+    parser.add_argument("--src", default="en")
+    parser.add_argument("--tgt", default="zh")
+    parser.add_argument(f"--{prefix}shots", type=int, default=3, help="the first N pairs are the few-shot examples")
+    parser.add_argument(f"--{prefix}limit", type=int, default=None, help="translate only the first N pairs after the shots")
+    parser.add_argument("--max-new-tokens", type=int, default=256)
+    parser.add_argument(f"--{prefix}batch-size", type=int, default=8, help="sentences generated together")
+
+
+def register(commands) -> None:
+    from pivotlens.cli import add_model_options
+    from pivotlens.training.trainer import LR_SCHEDULERS, TRAIN_DTYPES
+
+    train = commands.add_parser("train", help="continued pre-training of a model on one data mix (resumable)")
+    train.add_argument("--model", required=True, help="packaged short name, local model directory, or hub id")
+    train.add_argument("--data", nargs="+", required=True, metavar="MIX",
+                       help="JSONL(.gz/.zst) / Parquet files, globs or directories of documents with a 'text' field")
+    train.add_argument("--steps", type=int, required=True, help="optimizer steps (a larger value extends a finished run)")
+    train.add_argument("--out", type=Path, required=True)
+    train.add_argument("--seq-len", type=int, default=512, help="tokens per packed block")
+    train.add_argument("--batch-size", type=int, default=8, help="blocks per device per micro-batch")
+    train.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step")
+    train.add_argument("--lr", type=float, default=2e-5)
+    train.add_argument("--warmup-steps", type=int, default=100, help="linear LR warm-up (the optimizer starts empty)")
+    train.add_argument("--lr-scheduler", default="constant_with_warmup", choices=LR_SCHEDULERS)
+    train.add_argument("--weight-decay", type=float, default=0.0)
+    train.add_argument("--save-every", type=int, default=100, help="checkpoint (and probe loss) every K steps")
+    train.add_argument("--keep-checkpoints", type=int, default=None, help="keep only the last N (default: all)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--dtype", default="auto", choices=TRAIN_DTYPES,
+                       help="auto = bf16 mixed precision on GPU, fp32 on CPU (weights stay fp32)")
+    train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    train.add_argument("--gradient-checkpointing", action="store_true", help="recompute activations: less memory, ~30%% slower")
+    train.add_argument("--probe-blocks", type=int, default=8, help="first N blocks whose loss is logged at each save")
+    train.set_defaults(handler=run_train)
+
+    compare = commands.add_parser("compare", help="score models on the same draws; Table-3 deltas with paired CIs")
+    compare.add_argument("--models", nargs="+", required=True, metavar="[NAME=]MODEL")
+    compare.add_argument("--baseline-model", metavar="[NAME=]MODEL",
+                         help="the starting checkpoint; deltas are against it (default: the first --models)")
+    compare.add_argument("--bootstrap", type=int, default=10_000, help="bootstrap replicates for the 95%% CIs")
+    compare.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
+    compare.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    _add_word_level_options(compare)
+    compare.set_defaults(handler=run_compare)
+
+    chrf = commands.add_parser("chrf", help="few-shot greedy translation of sentence pairs, scored with chrF++")
+    add_model_options(chrf)
+    _add_chrf_options(chrf, prefix="")
+    chrf.add_argument("--out", type=Path, help="keep translations.jsonl + chrf.json here (and resume from them)")
+    chrf.set_defaults(handler=run_chrf)
+
+    checkpoints = commands.add_parser("checkpoints", help="word-level ability and chrF++ across checkpoints (Figure 6)")
+    checkpoints.add_argument("--models", nargs="+", required=True, metavar="[NAME=]MODEL_OR_RUN",
+                             help="models, or `pivotlens train` run directories (= all their checkpoints)")
+    checkpoints.add_argument("--baseline-model", metavar="[NAME=]MODEL", help="the starting checkpoint, plotted at step 0")
+    checkpoints.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
+    checkpoints.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    _add_word_level_options(checkpoints)
+    _add_chrf_options(checkpoints, prefix="chrf-")
+    checkpoints.set_defaults(handler=run_checkpoints)
+
+
+def run_train(args: argparse.Namespace) -> None:
+    from pivotlens.training.trainer import TrainConfig, train
+
+    config = TrainConfig(
+        model=args.model, data=tuple(args.data), steps=args.steps, seq_len=args.seq_len, batch_size=args.batch_size,
+        grad_accum=args.grad_accum, lr=args.lr, warmup_steps=args.warmup_steps, lr_scheduler=args.lr_scheduler,
+        weight_decay=args.weight_decay, save_every=args.save_every, keep_checkpoints=args.keep_checkpoints,
+        seed=args.seed, dtype=args.dtype, device=args.device, gradient_checkpointing=args.gradient_checkpointing,
+        probe_blocks=args.probe_blocks,
+    )
+    result = train(config, args.out)
+    if result.already_done:
+        print(f"{args.out} already holds {result.global_step} steps; nothing to do (a larger --steps extends it)")
+    elif result.resumed_from_step is not None:
+        print(f"resumed from step {result.resumed_from_step}")
+    print(f"{result.tokens.documents:,} documents, {result.tokens.tokens:,} tokens → {result.blocks:,} blocks of "
+          f"{config.seq_len}; {result.global_step} steps = {result.passes_over_data:.2f} passes over the mix")
+    (_, before), (step, after) = result.probe_loss[0], result.probe_loss[-1]
+    print(f"probe loss (first {config.probe_blocks} blocks): {before:.4f} before → {after:.4f} at step {step}")
+    print(f"wrote {result.final_dir} (model + tokenizer), {args.out}/checkpoints/, summary.json")
+
+
+def _loader(args: argparse.Namespace):
+    from pivotlens.cli import load_model_from_args
+
+    return lambda spec: load_model_from_args(argparse.Namespace(model=spec, dtype=args.dtype, device=args.device))
+
+
+def _score_template(args: argparse.Namespace):
+    from pivotlens.clwtd import load_dataset
+    from pivotlens.languages import parse_pairs
+    from pivotlens.scoring import ScoreConfig
+
+    dataset = load_dataset(args.dataset)
+    template = ScoreConfig(model="", dataset_sha256=dataset.sha256, pairs=tuple(parse_pairs(args.pairs)),
+                           draws=args.draws, shots=args.shots, seed=args.seed, limit=args.limit, dtype=args.dtype,
+                           batch_size=args.batch_size)
+    return dataset, template
+
+
+def _models_with_baseline(args: argparse.Namespace, models: list, baseline_step: int | None):
+    """The --baseline-model first, then the models; returns (models, baseline name)."""
+    from dataclasses import replace
+
+    from pivotlens.training.evaluation import parse_named_models
+
+    if args.baseline_model is None:
+        return models, models[0].name
+    baseline = replace(parse_named_models([args.baseline_model])[0], step=baseline_step)
+    if baseline.name in {m.name for m in models}:
+        raise PivotlensError(f"the baseline's name {baseline.name!r} is also a --models name: use NAME=MODEL")
+    return [baseline, *models], baseline.name
+
+
+def _progress_bar(total: int, unit: str):
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit=unit)
+
+    def update(name: str, n: int) -> None:
+        bar.set_description(name, refresh=False)
+        bar.update(n)
+
+    return bar, update
+
+
+def run_compare(args: argparse.Namespace) -> None:
+    from pivotlens.training.compare import comparison_markdown
+    from pivotlens.training.evaluation import compare_models, parse_named_models
+
+    dataset, template = _score_template(args)
+    models, baseline = _models_with_baseline(args, parse_named_models(args.models), baseline_step=None)
+    n_items = len(dataset) if args.limit is None else min(args.limit, len(dataset))
+    bar, update = _progress_bar(len(models) * n_items * len(template.pairs), "item")
+    with bar:
+        comparison = compare_models(models, baseline, dataset, template, args.out, _loader(args), args.bootstrap, update)
+    print(comparison_markdown(comparison))
+    print(f"wrote {args.out}/comparison.md, comparison.csv, comparison.json"
+          + (", deltas.png, delta_matrices.png" if len(models) > 1 else "") + ", scores/")
+
+
+def run_chrf(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from pivotlens.cli import load_model_from_args
+    from pivotlens.training.translation import ChrfConfig, evaluate_chrf, file_sha256, parallel_path, read_parallel
+
+    pairs = read_parallel(args.parallel, args.src, args.tgt)
+    config = ChrfConfig(model=args.model, parallel_sha256=file_sha256(parallel_path(args.parallel)), src=args.src,
+                        tgt=args.tgt, shots=args.shots, max_new_tokens=args.max_new_tokens, limit=args.limit,
+                        batch_size=args.batch_size)
+    loaded = load_model_from_args(args)
+    n_items = len(pairs) - args.shots if args.limit is None else min(args.limit, len(pairs) - args.shots)
+    with tqdm(total=max(n_items, 0), unit="sentence", desc="translating") as bar:
+        result = evaluate_chrf(loaded, pairs, config, args.out, progress=bar.update)
+    print(f"chrF++ {args.src}→{args.tgt}: {result.score:.2f} over {result.n_items} sentences ({result.signature})")
+    if args.out:
+        print(f"wrote {args.out}/translations.jsonl, chrf.json")
+
+
+def run_checkpoints(args: argparse.Namespace) -> None:
+    from pivotlens.training.evaluation import evaluate_checkpoints, expand_checkpoints
+    from pivotlens.training.translation import ChrfConfig, file_sha256, parallel_path, read_parallel
+
+    dataset, score_template = _score_template(args)
+    parallel = read_parallel(args.parallel, args.src, args.tgt)
+    chrf_template = ChrfConfig(model="", parallel_sha256=file_sha256(parallel_path(args.parallel)), src=args.src,
+                               tgt=args.tgt, shots=args.chrf_shots, max_new_tokens=args.max_new_tokens,
+                               limit=args.chrf_limit, batch_size=args.chrf_batch_size)
+    models, _ = _models_with_baseline(args, expand_checkpoints(args.models), baseline_step=0)
+    n_items = len(dataset) if args.limit is None else min(args.limit, len(dataset))
+    n_sentences = max(len(parallel) - args.chrf_shots, 0)
+    n_sentences = n_sentences if args.chrf_limit is None else min(args.chrf_limit, n_sentences)
+    bar, update = _progress_bar(len(models) * (n_items * len(score_template.pairs) + n_sentences), "item")
+    with bar:
+        rows = evaluate_checkpoints(models, dataset, score_template, parallel, chrf_template, args.out, _loader(args),
+                                    update)
+    for row in rows:
+        step = "" if row["step"] is None else f" (step {row['step']})"
+        print(f"  {row['name']}{step}: ability {row['ability']:+.4f}, chrF++ {row['chrf']:.2f}")
+    print(f"wrote {args.out}/checkpoints.csv, checkpoints.json, checkpoints.png, scores/, chrf/")
