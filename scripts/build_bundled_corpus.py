@@ -147,16 +147,28 @@ def udhr(root: Path) -> Iterator[dict]:
             yield {"id": f"udhr/{lang}/{number}", "text": html_blocks(part), "lang": lang, "source": "udhr"}
 
 
-def build(root: Path, out: Path) -> dict[str, int]:
-    counts: dict[str, int] = {}
+def stream_order(document: dict) -> str:
+    """Documents are written in the order of a hash of their id: languages and sources interleave,
+    as in a shuffled pre-training stream (the selection stage's "original order" relies on it)."""
+    return hashlib.sha1(document["id"].encode()).hexdigest()
+
+
+def write_corpus(documents: list[dict], out: Path) -> None:
     buffer = io.BytesIO()
-    for source in (libreoffice_help, wikipedia_leads, peoples_daily, japanese_news, udhr):
-        for document in source(root):
-            buffer.write(json.dumps(document, ensure_ascii=False).encode("utf-8") + b"\n")
-            key = f"{document['lang']}/{document['source']}"
-            counts[key] = counts.get(key, 0) + 1
+    for document in sorted(documents, key=stream_order):
+        buffer.write(json.dumps(document, ensure_ascii=False).encode("utf-8") + b"\n")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(buffer.getvalue()))
+
+
+def build(root: Path, out: Path) -> dict[str, int]:
+    documents = [document for source in (libreoffice_help, wikipedia_leads, peoples_daily, japanese_news, udhr)
+                 for document in source(root)]
+    write_corpus(documents, out)
+    counts: dict[str, int] = {}
+    for document in documents:
+        key = f"{document['lang']}/{document['source']}"
+        counts[key] = counts.get(key, 0) + 1
     return counts
 
 

@@ -20,6 +20,12 @@ def small_config(tiny_model_dir):
         "score": {"limit": 3, "draws": 2}, "lens": {"limit": 6, "first_layer": 1},
         "counts": {"reservoir": 40}, "auc": {"bootstrap": 50},
         "pivots": {"documents": 40, "background": 80}, "pivot_curve": {"random_sets": 3},
+        # The bundled corpus is 70% fr/zh/ja: a short multilingual window keeps its fr/zh/ja
+        # documents below the mix size, as the selection requires.
+        "selection": {"docs_per_language": 150, "mix_size": 60, "multilingual_window": 40,
+                      "candidate_window": 3000, "sensitivity": [1, 2]},
+        "training": {"steps": 2, "seq_len": 32, "batch_size": 2, "lr": 1e-3},
+        "compare": {"pairs": "en-zh", "limit": 2, "draws": 1, "bootstrap": 50},
     })
 
 
@@ -38,11 +44,17 @@ def test_every_stage_writes_its_artifacts(finished_run):
     assert outcome.ran == [stage.name for stage in stages()]
     for path in ["score/matrix.json", "score/heatmap.png", "lens/behaviours/en-zh.jsonl", "lens/trace.png",
                  "counts/pairs.parquet", "auc/auc.md", "auc/scatter.png", "pivots/pivots.jsonl", "config.yaml",
-                 "report.md", "report.html"]:
+                 "selection/mixes/language_shares.md", "training/pivot_aware/final/config.json",
+                 "compare/comparison.md", "report.md", "report.html"]:
         assert (run_dir / path).is_file(), path
     for stage in stages():
         state = json.loads((run_dir / stage.name / "stage.json").read_text())
         assert state["status"] == "done" and len(state["fingerprint"]) == 64
+    rows = [line.strip("|").split("|") for line in
+            (run_dir / "selection" / "mixes" / "language_shares.md").read_text().splitlines()[2:]]
+    shares = {row[0].strip(): [float(cell) for cell in row[3:6]] for row in rows}  # fr, zh, ja %
+    assert set(shares) == {"original", "multilingual", "pivot_aware"} and sum(shares["multilingual"]) > 0
+    assert all(abs(a - b) <= 100 / 60 + 1e-6 for a, b in zip(shares["multilingual"], shares["pivot_aware"]))
     report = (run_dir / "report.md").read_text()
     assert "Cross-lingual ability" in report and "AUC" in report and "Mined semantic pivots" in report
     assert report.count("![") == len(re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", report))
@@ -59,7 +71,7 @@ def test_rerun_is_a_no_op_and_an_option_change_reruns_downstream(finished_run, s
                                  "pivots": {**small_config["pivots"], "top": 20}})
     outcome = run_pipeline(changed, run_dir, log=lambda _: None)
     assert outcome.ran == ["pivots", "pivot_curve"]
-    assert outcome.skipped == ["score", "lens", "counts", "auc"]
+    assert outcome.skipped == ["score", "lens", "counts", "auc", "selection", "training", "compare"]
 
 
 def test_failure_names_the_stage_and_keeps_earlier_results(small_config, tmp_path):

@@ -69,16 +69,20 @@ class StageContext:
     def dir_of(self, stage: str) -> Path:
         return self.run_dir / stage
 
-    def model(self, spec: str | None = None):
+    def fresh_model(self, spec: str):
+        """Load a model without keeping it (the caller frees it)."""
         from transformers.utils import logging as hf_logging
 
         from pivotlens.models import load_model
 
-        spec = spec or self.config["model"]
+        hf_logging.disable_progress_bar()
+        return load_model(spec, dtype=self.config.get("dtype", "auto"), device=self.config.get("device", "auto"))
+
+    def model(self):
+        """The study's model, loaded once and shared by the stages of this run."""
+        spec = self.config["model"]
         if spec not in self.models:
-            hf_logging.disable_progress_bar()
-            self.models[spec] = load_model(spec, dtype=self.config.get("dtype", "auto"),
-                                           device=self.config.get("device", "auto"))
+            self.models[spec] = self.fresh_model(spec)
         return self.models[spec]
 
     def dataset(self):
@@ -185,12 +189,14 @@ def run_pipeline(
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     context_models: dict = {}
     fingerprints: dict[str, str] = {}
-    forced = False
+    forced_stages: set[str] = set()  # --from STAGE: that stage and every stage that reads it, transitively
     outcome = RunOutcome([], [], run_dir)
     for stage in all_stages:
         fingerprint = _fingerprint(stage, config, fingerprints)
         fingerprints[stage.name] = fingerprint
-        forced = forced or stage.name == from_stage
+        if stage.name == from_stage or forced_stages.intersection(stage.reads):
+            forced_stages.add(stage.name)
+        forced = stage.name in forced_stages
         stage_dir = run_dir / stage.name
         state = _read_state(stage_dir)
         if only is not None and stage.name != only:

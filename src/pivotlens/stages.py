@@ -143,6 +143,81 @@ def run_pivot_curve(ctx: StageContext) -> dict:
                                        "path": ctx.relative(ctx.stage_dir / "curve.png")}]}
 
 
+def run_selection(ctx: StageContext) -> dict:
+    from pivotlens.corpus.readers import resolve_corpus
+    from pivotlens.selection.adjacency import AdjacencyConfig, run_adjacency
+    from pivotlens.selection.langid import LangIdConfig, run_langid
+    from pivotlens.selection.mixes import MIXES, MixConfig, run_mixes
+    from pivotlens.selection.pivots import PivotConfig, run_pivot_set
+    from pivotlens.selection.tokens import DocumentTokenizer
+
+    o, out = ctx.options, ctx.stage_dir
+    engine = {"engine": o.get("engine", "local"), "ray_address": o.get("ray_address")}
+    tokenizer = DocumentTokenizer.from_model(ctx.config["model"])
+    with tqdm(unit="doc", desc="language ID", unit_scale=True) as bar:
+        run_langid(resolve_corpus(ctx.config["corpus"]), tokenizer, out / "langid", LangIdConfig(), progress=bar.update,
+                   **engine)
+    adjacency = AdjacencyConfig(docs_per_language=o.get("docs_per_language"), vocab_cap=o.get("vocab_cap"),
+                                seed=ctx.config["seed"])
+    run_adjacency(out / "langid", out / "adjacency", adjacency, **engine)
+    pivot_set = run_pivot_set(out / "adjacency", out / "pivot_set",
+                              PivotConfig(o.get("alpha", 1.0), o.get("drop_top_percent", 5.0))).summary()
+    run_mixes(out / "langid", out / "pivot_set", out / "mixes", MixConfig(o.get("mix_size", 1000), o.get("multilingual_window"),
+                                                                     o.get("candidate_window")),
+              sensitivity=o.get("sensitivity", (0.5, 1, 2, 4)), **engine)
+    shares = (out / "mixes" / "language_shares.md").read_text(encoding="utf-8")
+    tables = [{"title": "Language shares of the three mixes (paper Table 2)", "markdown": shares}]
+    if (out / "mixes" / "sensitivity.md").is_file():
+        tables.append({"title": "Sensitivity to α (pivot-set size and selected documents)",
+                       "markdown": (out / "mixes" / "sensitivity.md").read_text(encoding="utf-8")})
+    return {"facts": {"pivot_set_size": pivot_set["pivots"], "tau": pivot_set["tau"], "mixes": ", ".join(MIXES)},
+            "tables": tables, "figures": []}
+
+
+def _mix_files(ctx: StageContext, mix: str) -> str:
+    return str(ctx.dir_of("selection") / "mixes" / "mixes" / mix)
+
+
+def run_training(ctx: StageContext) -> dict:
+    from pivotlens.selection.mixes import MIXES
+    from pivotlens.training.trainer import TrainConfig, train
+
+    o = ctx.options
+    rows = []
+    for mix in MIXES:
+        config = TrainConfig(model=ctx.config["model"], data=_mix_files(ctx, mix), steps=o.get("steps", 4),
+                             seq_len=o.get("seq_len", 128), batch_size=o.get("batch_size", 2),
+                             grad_accum=o.get("grad_accum", 1), lr=o.get("lr", 2e-5),
+                             warmup_steps=o.get("warmup_steps", 1), save_every=o.get("save_every", 1000),
+                             seed=ctx.config["seed"], dtype=ctx.config.get("dtype", "auto"),
+                             device=ctx.config.get("device", "auto"))
+        result = train(config, ctx.stage_dir / mix).summary()
+        rows.append({"mix": mix, **{k: v for k, v in result.items() if isinstance(v, (int, float, str))}})
+    return {"facts": {"steps": o.get("steps", 4), "mixes": len(rows)},
+            "tables": [{"title": "Continued pre-training, same settings and seed for each mix",
+                        "markdown": markdown_table(rows)}], "figures": []}
+
+
+def run_compare(ctx: StageContext) -> dict:
+    from pivotlens.scoring import ScoreConfig
+    from pivotlens.selection.mixes import MIXES
+    from pivotlens.training.compare import comparison_markdown
+    from pivotlens.training.evaluation import NamedModel, compare_models
+
+    o, dataset = ctx.options, ctx.dataset()
+    models = [NamedModel("start", ctx.config["model"])] + [
+        NamedModel(mix, str(ctx.dir_of("training") / mix / "final")) for mix in MIXES]
+    template = ScoreConfig(model=ctx.config["model"], dataset_sha256=dataset.sha256, pairs=ctx.pairs(),
+                           draws=o.get("draws", 2), shots=o.get("shots", 5), seed=ctx.config["seed"],
+                           limit=o.get("limit"), dtype=ctx.config.get("dtype", "auto"), batch_size=o.get("batch_size", 8))
+    comparison = compare_models(models, "start", dataset, template, ctx.stage_dir, load=ctx.fresh_model,
+                                n_bootstrap=o.get("bootstrap", 1000))
+    figures = [{"title": f"Change vs the starting checkpoint: {path.stem}", "path": ctx.relative(path)}
+               for path in sorted(ctx.stage_dir.glob("*.png"))]
+    return {"facts": {}, "tables": [{"title": "Before/after continued pre-training (paper Table 3; paired 95% CIs)",
+                                     "markdown": comparison_markdown(comparison)}], "figures": figures}
+
+
 STAGES: list[Stage] = [
     Stage("score", "cross-lingual ability matrix", (), run_score),
     Stage("lens", "logit lens behaviours", (), run_lens),
@@ -150,4 +225,7 @@ STAGES: list[Stage] = [
     Stage("auc", "AUC of co-occurrence vs behaviour", ("counts", "lens"), run_auc),
     Stage("pivots", "semantic-pivot mining", ("counts", "lens"), run_pivots),
     Stage("pivot_curve", "pivot-set curve across layers", ("pivots",), run_pivot_curve),
+    Stage("selection", "pivot-aware data selection and baselines", (), run_selection),
+    Stage("training", "continued pre-training on each mix", ("selection",), run_training),
+    Stage("compare", "before/after comparison", ("training",), run_compare),
 ]

@@ -1,0 +1,126 @@
+"""Run-directory bookkeeping and file formats shared by the selection stages.
+
+A stage directory holds a ``manifest.json`` whose ``identity`` pins what the stage was computed
+from; ``complete`` is set last, so a rerun of a finished stage is a no-op and a rerun of an
+interrupted one resumes (or recomputes) instead of mixing runs.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import zstandard
+
+from pivotlens.artifacts import MANIFEST, claim_run_directory
+from pivotlens.corpus.readers import Shard
+from pivotlens.errors import PivotlensError
+
+
+class SelectionError(PivotlensError):
+    """A selection input is missing or inconsistent, or a parameter cannot be satisfied."""
+
+
+def _as_json(value: Any) -> Any:
+    """Tuples → lists etc., so an identity compares equal to the one read back from JSON."""
+    return json.loads(json.dumps(value))
+
+
+def begin_stage(out_dir: Path, stage: str, identity: dict) -> bool:
+    """Claim ``out_dir`` for this run; True when it already holds this run, complete."""
+    identity = _as_json(identity)
+    path = out_dir / MANIFEST
+    if path.is_file():
+        previous = json.loads(path.read_text())
+        if previous.get("stage") == stage and previous.get("identity") == identity and previous.get("complete"):
+            return True
+    claim_run_directory(out_dir, stage, identity, {"complete": False})
+    return False
+
+
+def finish_stage(out_dir: Path, stage: str, identity: dict, details: dict) -> None:
+    claim_run_directory(out_dir, stage, _as_json(identity), {**_as_json(details), "complete": True})
+
+
+def read_manifest(stage_dir: Path, stage: str, command: str) -> dict:
+    """The manifest of a finished stage, or an error that says which command makes it."""
+    path = Path(stage_dir) / MANIFEST
+    manifest = json.loads(path.read_text()) if path.is_file() else {}
+    if manifest.get("stage") != stage or not manifest.get("complete"):
+        raise SelectionError(f"{stage_dir} holds no finished {stage} output; run `pivotlens select {command}` first")
+    return manifest
+
+
+def shard_stat(shard: Shard) -> dict:
+    """A cheap change detector for an input shard: path, size and modification time."""
+    path = Path(shard.path)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return {"path": shard.path, "kind": shard.kind, "bytes": sum(f.stat().st_size for f in files),
+            "mtime_ns": max(f.stat().st_mtime_ns for f in files)}
+
+
+def write_jsonl_zst(path: Path, records: Iterable[dict]) -> None:
+    """Write a complete .jsonl.zst file atomically (temporary name, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    with temporary.open("wb") as raw, zstandard.ZstdCompressor(level=6).stream_writer(raw) as stream:
+        for record in records:
+            stream.write((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
+    temporary.replace(path)
+
+
+def read_jsonl_zst(path: Path) -> Iterator[dict]:
+    with path.open("rb") as raw, io.TextIOWrapper(zstandard.ZstdDecompressor().stream_reader(raw),
+                                                 encoding="utf-8") as lines:
+        for line in lines:
+            yield json.loads(line)
+
+
+class ShardedJsonlWriter:
+    """Writes records to ``part-00000.jsonl.zst``, ``part-00001…`` with at most ``per_file`` records each."""
+
+    def __init__(self, directory: Path, per_file: int) -> None:
+        if per_file < 1:
+            raise SelectionError("documents per output file must be ≥ 1")
+        self.directory, self.per_file = directory, per_file
+        self.files: list[str] = []
+        self._pending: list[dict] = []
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def write(self, record: dict) -> None:
+        self._pending.append(record)
+        if len(self._pending) == self.per_file:
+            self._flush()
+
+    def close(self) -> list[str]:
+        if self._pending or not self.files:
+            self._flush()
+        return self.files
+
+    def _flush(self) -> None:
+        name = f"part-{len(self.files):05d}.jsonl.zst"
+        write_jsonl_zst(self.directory / name, self._pending)
+        self.files.append(name)
+        self._pending = []
+
+
+def write_table(rows: Sequence[dict], path_stem: Path) -> None:
+    """The same rows as ``{stem}.csv`` and a Markdown table ``{stem}.md``."""
+    columns = list(rows[0]) if rows else []
+    with path_stem.with_suffix(".csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    path_stem.with_suffix(".md").write_text(markdown_table(rows), encoding="utf-8")
+
+
+def markdown_table(rows: Sequence[dict]) -> str:
+    columns = list(rows[0]) if rows else []
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    lines += ["| " + " | ".join(str(row[column]) for column in columns) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
