@@ -31,3 +31,13 @@ def tiny_llama(tiny_model_dir):
 @pytest.fixture(scope="session")
 def sample():
     return load_dataset("sample")
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray instance for every test that compares an engine with Ray."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()

@@ -81,14 +81,6 @@ def shards(tmp_path):
             _write_zst(tmp_path / "c.jsonl.zst", DOCS[4:])]
 
 
-@pytest.fixture(scope="module")
-def ray_session():
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
-
-
 # --- matching rules -------------------------------------------------------------------------------
 
 def test_hand_counted_document_frequencies_and_pairs(plan):

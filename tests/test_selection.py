@@ -334,14 +334,6 @@ def test_changed_corpus_is_refused(corpus, tiny_tokenizer, tmp_path):
         run_adjacency(tmp_path / "langid", tmp_path / "adjacency")
 
 
-@pytest.fixture(scope="module")
-def ray_session():
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
-
-
 def test_ray_engine_equals_local(local_run, corpus, tiny_tokenizer, tmp_path, ray_session):
     out = local_run
     _run_all(corpus, tiny_tokenizer, tmp_path, "ray")

@@ -9,8 +9,6 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 import pivotlens
 from pivotlens.errors import RunDirectoryError
 
@@ -48,11 +46,16 @@ def append_jsonl(path: Path, records: Iterable[dict]) -> None:
 
 
 def library_versions() -> dict[str, str]:
-    import torch
-    import transformers
+    """Installed versions, read from package metadata (importing torch just for this costs seconds)."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    return {"pivotlens": pivotlens.__version__, "torch": torch.__version__,
-            "transformers": transformers.__version__, "numpy": np.__version__}
+    found = {"pivotlens": pivotlens.__version__}
+    for name in ("torch", "transformers", "tokenizers", "numpy", "scipy", "ray"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
 
 
 def claim_run_directory(out_dir: Path, stage: str, identity: dict[str, Any], details: dict[str, Any]) -> None:
