@@ -9,8 +9,8 @@ from pathlib import Path
 
 from pivotlens.errors import PivotlensError
 
-STAGE_CLIS: tuple[str, ...] = ("pivotlens.lens.cli", "pivotlens.corpus.cli", "pivotlens.pivots.cli",
-                               "pivotlens.selection.cli", "pivotlens.training.cli")
+STAGE_CLIS: tuple[str, ...] = ("pivotlens.clwtd.cli", "pivotlens.lens.cli", "pivotlens.corpus.cli",
+                               "pivotlens.pivots.cli", "pivotlens.selection.cli", "pivotlens.training.cli")
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -22,7 +22,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_score_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", default="sample", help="CLWTD JSONL path or bundled name (sample)")
+    parser.add_argument("--dataset", default="clwtd", help="CLWTD JSONL path or bundled name (clwtd, sample)")
     parser.add_argument("--pairs", default="all", help="e.g. en-fr,zh-ja (default: all 12)")
     parser.add_argument("--draws", type=int, default=5, help="independent shot draws per item")
     parser.add_argument("--shots", type=int, default=5)

@@ -16,8 +16,10 @@ from pivotlens.languages import ALL_PAIRS, LANGUAGE_CODES, pair_key
 SCHEMA_VERSION = 1
 N_DISTRACTORS = 9
 PARTS_OF_SPEECH = ("n", "v", "adj")
-BUNDLED_DATASETS = {"sample": "data/sample.jsonl"}
+BUNDLED_DATASETS = {"sample": "data/sample.jsonl", "clwtd": "data/clwtd.jsonl"}
 MAX_REPORTED_ERRORS = 20
+ENTRY_KEYS = ("schema_version", "id", "pos", "word", "distractors", "meta")
+META_KEYS = ("synset", "distractor_relations")
 
 
 @dataclass(frozen=True)
@@ -26,18 +28,24 @@ class Entry:
     pos: str
     word: dict[str, str]
     distractors: dict[str, tuple[str, ...]]  # keyed "src-tgt", words in the source language
+    # Optional provenance from the builder: {"synset": "05564590-n",
+    # "distractor_relations": {src: {distractor: relation}}}.
+    meta: dict[str, Any] | None = None
 
     def distractors_for(self, src: str, tgt: str) -> tuple[str, ...]:
         return self.distractors[pair_key(src, tgt)]
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        record = {
             "schema_version": SCHEMA_VERSION,
             "id": self.id,
             "pos": self.pos,
             "word": dict(self.word),
             "distractors": {key: list(words) for key, words in self.distractors.items()},
         }
+        if self.meta is not None:
+            record["meta"] = self.meta
+        return record
 
 
 @dataclass(frozen=True)
@@ -50,11 +58,30 @@ class Dataset:
         return len(self.entries)
 
 
+def _meta_problems(meta: Any) -> list[str]:
+    """The optional builder metadata: only known keys, each of the right shape."""
+    if not isinstance(meta, dict):
+        return ["'meta' must be an object"]
+    problems = [f"meta has unknown key {key!r}" for key in meta if key not in META_KEYS]
+    if "synset" in meta and not isinstance(meta["synset"], str):
+        problems.append("meta.synset must be a string")
+    relations = meta.get("distractor_relations", {})
+    if not (isinstance(relations, dict) and all(
+        lang in LANGUAGE_CODES and isinstance(words, dict)
+        and all(isinstance(word, str) and isinstance(relation, str) for word, relation in words.items())
+        for lang, words in relations.items()
+    )):
+        problems.append("meta.distractor_relations must map language codes to {distractor: relation} objects")
+    return problems
+
+
 def _entry_problems(record: Any) -> list[str]:
     """Everything wrong with one parsed line (empty when the entry is valid)."""
     if not isinstance(record, dict):
         return ["an entry must be a JSON object"]
-    problems: list[str] = []
+    problems = [f"unknown key {key!r}" for key in record if key not in ENTRY_KEYS]
+    if "meta" in record:
+        problems += _meta_problems(record["meta"])
     if record.get("schema_version") != SCHEMA_VERSION:
         problems.append(f"schema_version must be {SCHEMA_VERSION}, found {record.get('schema_version')!r}")
     if not isinstance(record.get("id"), str) or not record["id"].strip():
@@ -122,6 +149,7 @@ def parse_entries(lines: list[str], source: str) -> tuple[Entry, ...]:
                 pos=record["pos"],
                 word={lang: record["word"][lang] for lang in LANGUAGE_CODES},
                 distractors={pair_key(s, t): tuple(record["distractors"][pair_key(s, t)]) for s, t in ALL_PAIRS},
+                meta=record.get("meta"),
             )
         )
     if errors:

@@ -1,0 +1,133 @@
+"""`pivotlens clwtd build|validate|stats|sample`: build CLWTD from open resources and inspect it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from pivotlens.errors import DatasetError
+
+DEFAULT_LLM_MODEL = "gpt-4o-mini"
+SAMPLE_PAIRS = "en-fr,fr-en,zh-en,ja-en"  # one pair per source language
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    clwtd = commands.add_parser("clwtd", help="build, check and inspect CLWTD datasets")
+    actions = clwtd.add_subparsers(dest="clwtd_command", required=True)
+
+    build = actions.add_parser("build", help="build the dataset from WordNet, OMW, wordfreq, JMdict and CC-CEDICT")
+    build.add_argument("--out", type=Path, required=True, help="JSONL file to write")
+    build.add_argument("--n", type=int, default=2000, help="entries, in the paper's POS mix (default 2000)")
+    build.add_argument("--seed", type=int, default=0, help="seeds the option order of --validate-with-llm")
+    build.add_argument("--omw-dir", type=Path, default=None,
+                       help="folder of the OMW tab files (default: $PIVOTLENS_OMW_DIR, else ../shared/lexicon/omw "
+                            "beside the repository)")
+    build.add_argument("--wordnet-dir", type=Path, default=None,
+                       help="Princeton WordNet 3.0 dict/ folder (default /usr/share/wordnet, Debian's wordnet-base)")
+    build.add_argument("--validate-with-llm", metavar="URL", default=None,
+                       help="OpenAI-compatible base URL: keep only entries the model answers correctly for all "
+                            "12 pairs (API key from $OPENAI_API_KEY)")
+    build.add_argument("--llm-model", default=DEFAULT_LLM_MODEL, help=f"model for --validate-with-llm ({DEFAULT_LLM_MODEL})")
+    build.set_defaults(handler=run_build)
+
+    validate = actions.add_parser("validate", help="schema and dataset-level checks (scripts, word reuse)")
+    validate.add_argument("dataset", help="CLWTD JSONL path or bundled name (clwtd, sample)")
+    validate.set_defaults(handler=run_validate)
+
+    stats = actions.add_parser("stats", help="POS mix, word lengths, distractor relation mix (JSON)")
+    stats.add_argument("dataset", nargs="?", default="clwtd", help="path or bundled name (default clwtd)")
+    stats.add_argument("--tokenizer", default=None,
+                       help="count tokens with this tokenizer: packaged model name (gemma-3-270m) or local model "
+                            "dir (default: count characters)")
+    stats.set_defaults(handler=run_stats)
+
+    sample = actions.add_parser("sample", help="print random entries with their distractors, for inspection")
+    sample.add_argument("--dataset", default="clwtd", help="path or bundled name (default clwtd)")
+    sample.add_argument("--n", type=int, default=50)
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--pairs", default=SAMPLE_PAIRS, help=f"pairs whose distractors to show ({SAMPLE_PAIRS})")
+    sample.set_defaults(handler=run_sample)
+
+
+def run_build(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from pivotlens.clwtd.builder import BuildConfig, ClwtdBuilder, write_dataset
+    from pivotlens.clwtd.llm_check import LlmValidator
+    from pivotlens.clwtd.resources import load_open_lexicon, resolve_resource_paths
+
+    if args.n < 1:
+        raise DatasetError(f"--n must be positive, got {args.n}")
+    paths = resolve_resource_paths(args.omw_dir, args.wordnet_dir)
+    print(f"pivotlens: loading WordNet ({paths.wordnet_dir}), OMW ({paths.omw_dir}), wordfreq, JMdict, CC-CEDICT …")
+    lexicon = load_open_lexicon(paths)
+    accept = LlmValidator(args.validate_with_llm, args.llm_model, seed=args.seed,
+                          api_key=os.environ.get("OPENAI_API_KEY")).accepts if args.validate_with_llm else None
+    with tqdm(total=args.n, unit="entry", desc="building CLWTD") as bar:
+        builder = ClwtdBuilder(lexicon, BuildConfig(n_entries=args.n))
+        entries = builder.build(accept=accept, progress=lambda _: bar.update())
+    write_dataset(entries, args.out)
+    print(f"wrote {len(entries)} entries to {args.out}")
+
+
+def _load_checked(name_or_path: str):
+    from pivotlens.clwtd import load_dataset
+    from pivotlens.clwtd.stats import dataset_problems
+
+    dataset = load_dataset(name_or_path)
+    problems = dataset_problems(dataset)
+    if problems:
+        shown = "\n  ".join(problems[:20]) + (f"\n  … and {len(problems) - 20} more" if len(problems) > 20 else "")
+        raise DatasetError(f"{dataset.source}: {len(problems)} dataset-level problem(s):\n  {shown}")
+    return dataset
+
+
+def run_validate(args: argparse.Namespace) -> None:
+    dataset = _load_checked(args.dataset)
+    print(f"{dataset.source}: {len(dataset)} valid entries (sha256 {dataset.sha256[:16]}…)")
+
+
+def _token_counter(spec: str) -> Callable[[str], int]:
+    """Tokens of " word" as the score continuation sees it (leading space, no special tokens)."""
+    from transformers import AutoTokenizer
+
+    from pivotlens.errors import ModelError
+    from pivotlens.models.loading import resolve_model_source
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(resolve_model_source(spec))
+    except OSError as error:
+        raise ModelError(f"could not load the tokenizer of {spec!r}: {error}") from error
+    return lambda word: len(tokenizer(f" {word}", add_special_tokens=False)["input_ids"])
+
+
+def run_stats(args: argparse.Namespace) -> None:
+    from pivotlens.clwtd import load_dataset
+    from pivotlens.clwtd.stats import dataset_stats
+
+    dataset = load_dataset(args.dataset)
+    counter = _token_counter(args.tokenizer) if args.tokenizer else None
+    report = {"dataset": dataset.source, "tokenizer": args.tokenizer, **dataset_stats(dataset, counter)}
+    print(json.dumps(report, ensure_ascii=False, indent=2))
+
+
+def run_sample(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from pivotlens.clwtd import load_dataset
+    from pivotlens.languages import LANGUAGE_CODES, pair_key, parse_pairs
+
+    dataset = load_dataset(args.dataset)
+    pairs = parse_pairs(args.pairs)
+    if args.n < 1:
+        raise DatasetError(f"--n must be positive, got {args.n}")
+    rng = np.random.default_rng(args.seed)
+    chosen = sorted(rng.choice(len(dataset), size=min(args.n, len(dataset)), replace=False))
+    for index in chosen:
+        entry = dataset.entries[index]
+        print(f"{entry.id} ({entry.pos}): " + "  ".join(f"{lang}={entry.word[lang]}" for lang in LANGUAGE_CODES))
+        for src, tgt in pairs:
+            print(f"    {pair_key(src, tgt)}: {', '.join(entry.distractors_for(src, tgt))}")

@@ -1,0 +1,394 @@
+"""The lexicon the CLWTD builder works from: synsets with a part of speech, per-language lemmas and
+typed relations, English sense ranks, word frequencies and bilingual-dictionary glosses.
+
+`Lexicon` is plain in-memory data plus three look-up functions, so tests build one by hand and
+`pivotlens.clwtd.resources.load_open_lexicon` fills it from Princeton WordNet 3.0, the Open
+Multilingual Wordnet tab files, wordfreq, JMdict and CC-CEDICT. Synset ids follow OMW:
+``"05564590-n"`` (offset, then n / v / a / r; satellite adjectives use ``a``)."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from bisect import bisect_left
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Builder part of speech ← WordNet synset type (satellites are adjectives).
+POS_OF_SYNSET_TYPE = {"n": "n", "v": "v", "a": "adj", "s": "adj", "r": "adv"}
+ID_LETTER_OF_POS = {"n": "n", "v": "v", "adj": "a", "adv": "r"}
+
+# Relations kept from WordNet's pointer symbols. The last three link across parts of speech
+# (an adjective to its noun: high → height, social → society); the builder uses them as bridges.
+RELATION_OF_POINTER = {
+    "!": "antonym",
+    "&": "similar",
+    "@": "hypernym",
+    "@i": "hypernym",
+    "~": "hyponym",
+    "#m": "holonym",
+    "#s": "holonym",
+    "#p": "holonym",
+    "%m": "meronym",
+    "%s": "meronym",
+    "%p": "meronym",
+    "^": "also",
+    "$": "verb_group",
+    "*": "entailment",
+    ">": "cause",
+    "+": "derivation",
+    "=": "attribute",
+    "\\": "pertainym",
+}
+CROSS_POS_RELATIONS = ("derivation", "attribute", "pertainym")
+USAGE_DOMAIN_POINTER = ";u"
+# WordNet marks few offensive senses with a usage domain; their glosses say so more often.
+OFFENSIVE_GLOSS_MARKERS = ("obscene", "vulgar", "offensive term", "offensive name", "offensive word", "derogatory",
+                           "disparaging", "ethnic slur")
+INSTANCE_POINTER = "@i"
+_ADJECTIVE_MARKER = re.compile(r"\((a|p|ip)\)$")
+
+
+@dataclass(frozen=True)
+class Synset:
+    id: str
+    pos: str  # n / v / adj / adv
+    # language code → {lemma: how many sources list it}, best-supported first
+    lemmas: Mapping[str, Mapping[str, int]]
+    relations: tuple[tuple[str, str], ...] = ()  # (relation, synset id)
+    tags: frozenset[str] = frozenset()  # "instance", "usage:<domain>" (e.g. usage:slang)
+
+    def lemmas_in(self, lang: str) -> tuple[str, ...]:
+        return tuple(self.lemmas.get(lang, ()))
+
+    def support(self, lemma: str, lang: str) -> int:
+        """How many sources (wordnets, dictionaries) list the lemma for this synset."""
+        return self.lemmas.get(lang, {}).get(lemma, 0)
+
+
+@dataclass(frozen=True)
+class Sense:
+    """One sense of an English word: its synset and how often it was sense-tagged (SemCor)."""
+
+    synset_id: str
+    tag_count: int
+
+
+@dataclass(frozen=True)
+class DictionarySense:
+    """One sense of a bilingual-dictionary entry: a word, its English glosses (normalised) and the
+    parts of speech the sense can have."""
+
+    word: str
+    glosses: frozenset[str]
+    pos: frozenset[str]
+
+
+@dataclass
+class Lexicon:
+    synsets: Mapping[str, Synset]
+    # (English word, pos) → its senses in WordNet's order (most frequent first).
+    english_senses: Mapping[tuple[str, str], tuple[Sense, ...]]
+    # English words to try as headwords, most frequent first.
+    headword_candidates: tuple[str, ...]
+    # Zipf frequency of a word in a language (0 when unknown).
+    frequency: Callable[[str, str], float]
+    # (language, word) → its bilingual-dictionary senses, for the languages that have a dictionary.
+    dictionary: Mapping[tuple[str, str], tuple[DictionarySense, ...]] = field(default_factory=dict)
+    # (language, word) pairs a dictionary marks vulgar, derogatory or sensitive in some sense.
+    offensive: frozenset[tuple[str, str]] = frozenset()
+    # Irregular English inflections (said → say v, men → man n, better → good adj), from
+    # WordNet's exception lists.
+    irregular_inflections: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    _containing: dict[tuple[str, str], tuple[str, ...]] = field(init=False, repr=False)
+    _dictionary_languages: frozenset[str] = field(init=False, repr=False)
+    _equivalents: dict[tuple[str, str], frozenset[str]] = field(init=False, repr=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        containing: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for synset in self.synsets.values():
+            for lang, lemmas in synset.lemmas.items():
+                for lemma in lemmas:
+                    containing[(lang, lemma)].append(synset.id)
+        self._containing = {key: tuple(ids) for key, ids in containing.items()}
+        self._dictionary_languages = frozenset(lang for lang, _ in self.dictionary)
+
+    def synsets_containing(self, word: str, lang: str) -> tuple[str, ...]:
+        """Ids of every synset that lists ``word`` among its lemmas in ``lang``."""
+        return self._containing.get((lang, word), ())
+
+    def glosses(self, word: str, lang: str) -> frozenset[str]:
+        """The word's English glosses over all its dictionary senses."""
+        return frozenset(gloss for sense in self.dictionary.get((lang, word), ()) for gloss in sense.glosses)
+
+    def is_known(self, word: str, lang: str) -> bool:
+        """False only for a word missing from its language's dictionary (OMW lists some phrases and
+        misspellings that no dictionary has)."""
+        return lang not in self._dictionary_languages or (lang, word) in self.dictionary
+
+    def translates_as(self, word: str, lang: str, english: str, pos: str) -> bool:
+        """Whether the dictionary translates the word by ``english`` in a sense of part of speech ``pos``."""
+        english = normalise_gloss(english)
+        return any(pos in sense.pos and english in sense.glosses for sense in self.dictionary.get((lang, word), ()))
+
+    def confirms(self, word: str, lang: str, synset: Synset) -> bool:
+        """Whether the dictionary translates the word by one of the synset's English lemmas in a
+        sense of the synset's part of speech."""
+        return translates(self.dictionary.get((lang, word), ()), synset)
+
+    def english_equivalents(self, word: str, lang: str) -> frozenset[str]:
+        """English words a word can translate to: itself for English; otherwise the English
+        lemmas of every synset holding it, plus its bilingual-dictionary glosses."""
+        if lang == "en":
+            return frozenset({normalise_gloss(word)})
+        if (lang, word) not in self._equivalents:  # asked for again and again while building
+            equivalents = set(self.glosses(word, lang))
+            for synset_id in self.synsets_containing(word, lang):
+                equivalents.update(normalise_gloss(lemma) for lemma in self.synsets[synset_id].lemmas_in("en"))
+            self._equivalents[(lang, word)] = frozenset(equivalents)
+        return self._equivalents[(lang, word)]
+
+
+_PARENTHESISED = re.compile(r"\([^)]*\)")
+
+
+def normalise_gloss(text: str) -> str:
+    """Comparable form of an English word or gloss: lower case, no parentheses, no infinitive 'to'."""
+    text = _PARENTHESISED.sub(" ", text.replace("_", " ")).lower()
+    text = " ".join(text.split())
+    return text[3:] if text.startswith("to ") else text
+
+
+@dataclass(frozen=True)
+class WordNetData:
+    """What the builder needs from Princeton WordNet: synsets (English lemmas) and sense ranks."""
+
+    synsets: dict[str, Synset]
+    english_senses: dict[tuple[str, str], tuple[Sense, ...]]
+    irregular_inflections: dict[str, tuple[tuple[str, str], ...]]
+
+
+def _parse_data_line(line: str, usage_domains: dict[str, str]) -> Synset:
+    fields = line.split(" ")
+    offset, synset_type = fields[0], fields[2]
+    id_letter = "a" if synset_type == "s" else synset_type
+    n_words = int(fields[3], 16)
+    words = [_ADJECTIVE_MARKER.sub("", fields[4 + 2 * i]).replace("_", " ") for i in range(n_words)]
+    cursor = 4 + 2 * n_words
+    n_pointers = int(fields[cursor])
+    relations: list[tuple[str, str]] = []
+    tags: set[str] = set()
+    gloss = line.partition(" | ")[2].lower()
+    if any(marker in gloss for marker in OFFENSIVE_GLOSS_MARKERS):
+        tags.add("offensive")
+    for i in range(n_pointers):
+        symbol, target, target_type = fields[cursor + 1 + 4 * i: cursor + 4 + 4 * i]
+        target_id = f"{target}-{'a' if target_type == 's' else target_type}"
+        if symbol == INSTANCE_POINTER:
+            tags.add("instance")
+        if symbol == USAGE_DOMAIN_POINTER:
+            usage_domains[f"{offset}-{id_letter}"] = target_id
+        relation = RELATION_OF_POINTER.get(symbol)
+        if relation is not None and (relation, target_id) not in relations:
+            relations.append((relation, target_id))
+    return Synset(
+        id=f"{offset}-{id_letter}",
+        pos=POS_OF_SYNSET_TYPE[synset_type],
+        lemmas={"en": dict.fromkeys(words, 1)},
+        relations=tuple(relations),
+        tags=frozenset(tags),
+    )
+
+
+REALIGN_WINDOW = 40  # synsets looked ahead to confirm an offset shift
+REALIGN_MAX_SHIFT = 3000  # bytes
+REALIGN_MIN_SUPPORT = 10  # of the window's synsets must be reference ids under a new shift
+
+
+def realign_ids(file_ids: list[str], reference_ids: Collection[str]) -> dict[str, str]:
+    """Map the ids of one ``data.*`` file (in file order) to the reference release's ids.
+
+    Synset ids are byte offsets, so a distribution that edited a line (Debian's wordnet-base did,
+    in data.verb and data.adj) shifts every later id. The shift is found as the constant that
+    makes most of the next synsets' ids reference ids; synsets between the last one confirmed
+    under the old shift and the first under the new one cannot be placed and keep their id with
+    an "-unaligned" suffix (they have no reference lemmas anyway)."""
+    letter = file_ids[0].split("-")[1] if file_ids else ""
+    reference = sorted(int(i.split("-")[0]) for i in reference_ids if i.endswith(f"-{letter}"))
+    known = set(reference)
+    offsets = [int(i.split("-")[0]) for i in file_ids]
+
+    def matches(shift: int, start: int) -> int:
+        return sum(offset - shift in known for offset in offsets[start:start + REALIGN_WINDOW])
+
+    mapping: dict[str, str] = {}
+    shift, pending, switched = 0, [], False  # switched: the shift changed since the last confirmed id
+
+    def place(indices: list[int]) -> None:
+        for i in indices:
+            mapping[file_ids[i]] = f"{file_ids[i]}-unaligned" if switched else f"{offsets[i] - shift:08d}-{letter}"
+
+    for index, offset in enumerate(offsets):
+        if offset - shift not in known and matches(shift, index) < REALIGN_MIN_SUPPORT:
+            nearby = reference[bisect_left(reference, offset - REALIGN_MAX_SHIFT):bisect_left(reference, offset + REALIGN_MAX_SHIFT)]
+            best = max((offset - candidate for candidate in nearby), key=lambda s: matches(s, index), default=shift)
+            support = matches(best, index)
+            if support >= REALIGN_MIN_SUPPORT and support > 2 * matches(shift, index):
+                shift, switched = best, True
+        if offset - shift in known:
+            place(pending)
+            pending, switched = [], False
+            place([index])
+        else:
+            pending.append(index)
+    place(pending)
+    return mapping
+
+
+def read_wordnet(wordnet_dir: Path, reference_ids: Collection[str] = ()) -> WordNetData:
+    """Parse WordNet 3.0's database files (``data.*``, ``index.*``, ``cntlist.rev``, ``*.exc``),
+    with ids realigned to ``reference_ids`` (e.g. the OMW files' synset ids) when given.
+
+    Read directly rather than through nltk: Debian's ``wordnet-base`` lacks the ``lexnames`` file
+    nltk's reader requires, and the format is simple and fixed."""
+    synsets: dict[str, Synset] = {}
+    usage_domains: dict[str, str] = {}  # synset id → its usage-domain synset id
+    rename: dict[str, str] = {}
+    for file_pos in ("noun", "verb", "adj", "adv"):
+        with open(wordnet_dir / f"data.{file_pos}", encoding="utf-8") as lines:
+            # two leading spaces mark the licence header
+            parsed = [_parse_data_line(line.rstrip("\n"), usage_domains) for line in lines if not line.startswith("  ")]
+        synsets.update((synset.id, synset) for synset in parsed)
+        if reference_ids:
+            rename.update(realign_ids([synset.id for synset in parsed], reference_ids))
+    # Pertainym pointers run one way only (social → society); record the way back too.
+    pertained: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for synset in synsets.values():
+        for relation, target in synset.relations:
+            if relation == "pertainym" and ("pertainym", synset.id) not in synsets[target].relations:
+                pertained[target].append(("pertainym", synset.id))
+    for target, inverse in pertained.items():
+        synset = synsets[target]
+        synsets[target] = Synset(synset.id, synset.pos, synset.lemmas, synset.relations + tuple(dict.fromkeys(inverse)),
+                                 synset.tags)
+    for synset_id, domain_id in usage_domains.items():
+        domain_name = synsets[domain_id].lemmas_in("en")[0].lower()
+        synset = synsets[synset_id]
+        synsets[synset_id] = Synset(synset.id, synset.pos, synset.lemmas, synset.relations,
+                                    synset.tags | {f"usage:{domain_name}"})
+    if rename:
+        synsets = {
+            rename[synset.id]: Synset(rename[synset.id], synset.pos, synset.lemmas,
+                                      tuple((relation, rename[target]) for relation, target in synset.relations),
+                                      synset.tags)
+            for synset in synsets.values()
+        }
+
+    # cntlist.rev: "lemma%type:…  sense_number  tag_count", sense numbers index the index.* lists.
+    tag_counts: dict[tuple[str, str, int], int] = {}
+    with open(wordnet_dir / "cntlist.rev", encoding="utf-8") as lines:
+        for line in lines:
+            sense_key, sense_number, count = line.split()
+            lemma, lex_sense = sense_key.split("%", 1)
+            pos = POS_OF_SYNSET_TYPE["nvasr"[int(lex_sense[0]) - 1]]
+            tag_counts[(lemma, pos, int(sense_number))] = int(count)
+
+    english_senses: dict[tuple[str, str], tuple[Sense, ...]] = {}
+    for file_pos, pos in (("noun", "n"), ("verb", "v"), ("adj", "adj"), ("adv", "adv")):
+        with open(wordnet_dir / f"index.{file_pos}", encoding="utf-8") as lines:
+            for line in lines:
+                if line.startswith("  "):
+                    continue
+                fields = line.split()
+                lemma, n_senses, n_pointer_types = fields[0], int(fields[2]), int(fields[3])
+                offsets = fields[4 + n_pointer_types + 2:][:n_senses]
+                english_senses[(lemma.replace("_", " "), pos)] = tuple(
+                    Sense(rename.get(synset_id, synset_id), tag_counts.get((lemma, pos, rank), 0))
+                    for rank, synset_id in enumerate((f"{offset}-{ID_LETTER_OF_POS[pos]}" for offset in offsets), start=1)
+                )
+    irregular: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for file_pos, pos in (("noun", "n"), ("verb", "v"), ("adj", "adj")):
+        with open(wordnet_dir / f"{file_pos}.exc", encoding="utf-8") as lines:
+            for form, *bases in (line.split() for line in lines if line.strip()):
+                irregular[form.replace("_", " ")].extend((base.replace("_", " "), pos) for base in bases)
+    return WordNetData(synsets, english_senses, {form: tuple(bases) for form, bases in irregular.items()})
+
+
+def read_omw_tab(path: Path, normalise: Callable[[str], str] = str) -> dict[str, list[str]]:
+    """Lemmas of one OMW tab file: synset id → lemmas in file order (``normalise`` applied, e.g. a
+    traditional→simplified converter, duplicates after normalising dropped)."""
+    lemmas: dict[str, list[str]] = defaultdict(list)
+    with open(path, encoding="utf-8") as lines:
+        for line in lines:
+            if line.startswith("#") or not line.strip():
+                continue
+            fields = line.rstrip("\n").split("\t")
+            if len(fields) < 3 or not fields[1].endswith(":lemma"):
+                continue
+            lemma = normalise(fields[2].strip().replace("_", " "))
+            if lemma and lemma not in lemmas[fields[0]]:
+                lemmas[fields[0]].append(lemma)
+    return dict(lemmas)
+
+
+def merge_lemmas(sources: Iterable[Mapping[str, Iterable[str]]]) -> dict[str, dict[str, int]]:
+    """Combine several sources' lemmas per synset, counting the sources that list each lemma;
+    better-supported lemmas first, ties in source order."""
+    support: dict[str, dict[str, int]] = defaultdict(dict)
+    for source in sources:
+        for synset_id, lemmas in source.items():
+            for lemma in lemmas:
+                support[synset_id][lemma] = support[synset_id].get(lemma, 0) + 1
+    return {
+        synset_id: {lemma: counts[lemma] for lemma in sorted(counts, key=lambda lemma: -counts[lemma])}
+        for synset_id, counts in support.items()
+    }
+
+
+def translates(senses: Iterable[DictionarySense], synset: Synset) -> bool:
+    """Whether some dictionary sense, of the synset's part of speech, has one of its English lemmas
+    as a gloss."""
+    english = {normalise_gloss(lemma) for lemma in synset.lemmas_in("en")}
+    return any(synset.pos in sense.pos and not sense.glosses.isdisjoint(english) for sense in senses)
+
+
+def monosemous_translations(synsets: Mapping[str, Synset], english_senses: Mapping[tuple[str, str], tuple[Sense, ...]],
+                            dictionary: Mapping[str, tuple[DictionarySense, ...]]) -> dict[str, list[str]]:
+    """Synset id → dictionary words glossed by one of the synset's English lemmas where that gloss
+    is a single word with a single WordNet sense over all the parts of speech the dictionary sense
+    may have, so the sense is not in doubt (a CC-CEDICT gloss "camp" may be a noun or an
+    adjective; multi-word lemmas such as "fresh fish" = a new soldier are often idioms)."""
+    found: dict[str, list[str]] = defaultdict(list)
+    for word, senses in dictionary.items():
+        for sense in senses:
+            for gloss in sorted(gloss for gloss in sense.glosses if " " not in gloss):
+                meanings = {meaning.synset_id for pos in sense.pos for meaning in english_senses.get((gloss, pos), ())}
+                if len(meanings) == 1 and (synset_id := meanings.pop()) in synsets and word not in found[synset_id]:
+                    found[synset_id].append(word)
+    return {synset_id: words for synset_id, words in found.items() if words}
+
+
+def cognate_translations(synsets: Mapping[str, Synset], cognate_lang: str, spell: Callable[[str], str],
+                         dictionary: Mapping[str, tuple[DictionarySense, ...]]) -> dict[str, list[str]]:
+    """Synset id → words spelled like one of the synset's ``cognate_lang`` lemmas (after ``spell``,
+    e.g. simplified Chinese → Japanese kanji) that the dictionary also translates by one of its
+    English lemmas: two resources agree on them."""
+    found: dict[str, list[str]] = {}
+    for synset_id, synset in synsets.items():
+        words = list(dict.fromkeys(spell(cognate) for cognate in synset.lemmas_in(cognate_lang)))
+        words = [word for word in words if translates(dictionary.get(word, ()), synset)]
+        if words:
+            found[synset_id] = words
+    return found
+
+
+def with_lemmas(synsets: Mapping[str, Synset], lang: str, lemmas: Mapping[str, Mapping[str, int]]) -> dict[str, Synset]:
+    """A copy of ``synsets`` with ``lang`` lemmas added (ids absent from ``synsets`` are ignored)."""
+    updated = dict(synsets)
+    for synset_id, words in lemmas.items():
+        synset = updated.get(synset_id)
+        if synset is not None and words:
+            updated[synset_id] = Synset(synset.id, synset.pos, {**synset.lemmas, lang: words},
+                                        synset.relations, synset.tags)
+    return updated

@@ -1,0 +1,81 @@
+"""The paper's multiple-choice check, against an OpenAI-compatible chat endpoint (optional).
+
+For each ordered pair (src, tgt) the model sees the target word y = word[tgt] and ten source-
+language options, the source word and its 9 distractors in a seeded random order, and must name
+the one that translates y. An entry is kept only when the model picks the source word for every
+pair: a distractor it prefers may be a valid translation the lexicons missed."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from pivotlens.clwtd.schema import Entry
+from pivotlens.errors import PivotlensError
+from pivotlens.languages import ALL_PAIRS, LANGUAGES
+
+OPTION_LETTERS = "ABCDEFGHIJ"
+_ANSWER = re.compile(r"\b([A-J])\b")
+
+
+class LlmEndpointError(PivotlensError):
+    """The validation endpoint cannot be reached or answers something unusable."""
+
+
+@dataclass(frozen=True)
+class LlmValidator:
+    url: str  # base URL: requests go to {url}/chat/completions
+    model: str
+    seed: int = 0
+    api_key: str | None = None
+    timeout_s: float = 60.0
+
+    def question(self, entry: Entry, src: str, tgt: str, rng: np.random.Generator) -> tuple[str, list[str]]:
+        """The prompt for one pair and its options, in the order shown."""
+        options = [entry.word[src], *entry.distractors_for(src, tgt)]
+        options = [options[i] for i in rng.permutation(len(options))]
+        listed = "\n".join(f"{letter}. {word}" for letter, word in zip(OPTION_LETTERS, options))
+        prompt = (
+            f"Which of these {LANGUAGES[src].name} words translates to the {LANGUAGES[tgt].name} word "
+            f"\"{entry.word[tgt]}\"?\n\n{listed}\n\nAnswer with the letter only."
+        )
+        return prompt, options
+
+    def ask(self, prompt: str) -> str:
+        body = json.dumps({
+            "model": self.model,
+            "messages": [{"role": "user", "content": prompt}],
+            "temperature": 0,
+            "max_tokens": 5,
+        }).encode("utf-8")
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        request = urllib.request.Request(f"{self.url.rstrip('/')}/chat/completions", data=body, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                answer = json.load(response)
+            return str(answer["choices"][0]["message"]["content"])
+        except (urllib.error.URLError, TimeoutError) as error:
+            raise LlmEndpointError(f"the LLM endpoint {self.url} failed ({error}): check --validate-with-llm "
+                                   "and OPENAI_API_KEY") from error
+        except (KeyError, IndexError, TypeError, json.JSONDecodeError) as error:
+            raise LlmEndpointError(f"the LLM endpoint {self.url} did not answer like an OpenAI-compatible "
+                                   f"chat completion ({error!r})") from error
+
+    def accepts(self, entry: Entry) -> bool:
+        """Whether the model picks the source word for all 12 pairs (stops at the first miss).
+        The option order depends only on the seed and the entry, not on the entries before it."""
+        rng = np.random.default_rng([self.seed, zlib.crc32(entry.id.encode("utf-8"))])
+        for src, tgt in ALL_PAIRS:
+            prompt, options = self.question(entry, src, tgt, rng)
+            picked = _ANSWER.search(self.ask(prompt).upper())
+            if picked is None or options[OPTION_LETTERS.index(picked.group(1))] != entry.word[src]:
+                return False
+        return True

