@@ -59,6 +59,34 @@ def test_packaged_model_without_its_package_says_how_to_install(monkeypatch, tmp
     assert not any((tmp_path / "models").iterdir())  # nothing half-written is left in the cache
 
 
+def test_gguf_file_is_converted_once_into_a_cache_keyed_by_its_sha256(monkeypatch, tmp_path):
+    import hashlib
+
+    monkeypatch.setenv("PIVOTLENS_CACHE", str(tmp_path / "cache"))
+    conversions = []
+
+    def fake_convert(gguf, target, source):  # the real conversion runs in the slow real-model tests
+        conversions.append((gguf.name, target.name, source["short_name"]))
+        target.mkdir(parents=True)
+        (target / registry.MARKER).write_text("{}")
+
+    monkeypatch.setattr(registry, "_convert_gguf", fake_convert)
+    own, packaged = tmp_path / "own.gguf", tmp_path / "copy.gguf"
+    own.write_bytes(b"GGUF own weights")
+    packaged.write_bytes(b"GGUF packaged weights")
+    sha_own, sha_packaged = (hashlib.sha256(p.read_bytes()).hexdigest() for p in (own, packaged))
+    entry = registry.PackagedModel("fake", "up/stream", ("fake-pkg",), ("fake_pkg",), "f.gguf", sha_packaged, "")
+    monkeypatch.setitem(registry.PACKAGED_MODELS, "fake", entry)
+
+    assert registry.gguf_model_dir(own).name == f"gguf-{sha_own[:16]}"
+    # A copied packaged GGUF lands where the packaged short name would, so either spelling reuses it.
+    assert registry.gguf_model_dir(packaged) == registry.packaged_model_dir("fake")
+    assert registry.gguf_model_dir(own).name == f"gguf-{sha_own[:16]}"
+    assert conversions == [("own.gguf", f"gguf-{sha_own[:16]}", "gguf"), ("copy.gguf", f"fake-{sha_packaged[:16]}", "fake")]
+    with pytest.raises(ModelError, match="no such GGUF file"):
+        load_model(str(tmp_path / "missing.gguf"))
+
+
 def test_tiny_tokenizer_is_local_and_multilingual(tiny_llama):
     tokenizer = tiny_llama.tokenizer
     for text in ["hand", "main", "手", "りんご"]:

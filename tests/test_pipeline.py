@@ -88,8 +88,17 @@ def test_only_and_from_and_config_errors(finished_run, small_config, tmp_path):
     run_pipeline(small_config, run_dir, log=lambda _: None)  # back to the fixture's options
     assert run_pipeline(small_config, run_dir, only="auc", log=lambda _: None).ran == []
     assert run_pipeline(small_config, run_dir, from_stage="pivot_curve", log=lambda _: None).ran == ["pivot_curve"]
-    with pytest.raises(PivotlensError, match="unknown stage"):
+    with pytest.raises(PivotlensError, match="not a stage of this run"):
         run_pipeline(small_config, run_dir, only="nope")
+    # A study of the measurement stages only: the selection/training stages are not run or touched.
+    subset = {**small_config, "stages": ["counts", "lens", "auc"]}
+    assert run_pipeline(subset, run_dir, from_stage="counts", log=lambda _: None).ran == ["counts", "auc"]
+    with pytest.raises(PivotlensError, match="not a stage of this run"):
+        run_pipeline(subset, run_dir, only="training")
+    with pytest.raises(PivotlensError, match="pivots reads the results of counts, lens: add them"):
+        run_pipeline({**small_config, "stages": ["pivots"]}, run_dir)
+    with pytest.raises(PivotlensError, match="unknown scor"):
+        run_pipeline({**small_config, "stages": ["scor"]}, run_dir)
     with pytest.raises(PivotlensError, match="needs the results of counts, lens"):
         run_pipeline(small_config, tmp_path / "fresh", only="auc")
     with pytest.raises(PivotlensError, match="unknown config keys: modle"):

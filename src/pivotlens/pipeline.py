@@ -148,6 +148,26 @@ def load_config(path: str | Path | None, overrides: dict | None = None) -> dict:
     return config
 
 
+def selected_stages(config: dict) -> list[Stage]:
+    """The config's ``stages`` (``all`` or a list of names), checked: each stage's inputs must be in it."""
+    all_stages = stages()
+    names = [stage.name for stage in all_stages]
+    chosen = config.get("stages", "all")
+    if chosen == "all":
+        return all_stages
+    if not isinstance(chosen, list) or not chosen or not all(isinstance(name, str) for name in chosen):
+        raise PivotlensError(f"stages: give 'all' or a list of stage names from {', '.join(names)}")
+    unknown = [name for name in chosen if name not in names]
+    if unknown:
+        raise PivotlensError(f"stages: unknown {', '.join(unknown)}; stages are {', '.join(names)}")
+    selected = [stage for stage in all_stages if stage.name in chosen]
+    for stage in selected:
+        missing = [name for name in stage.reads if name not in chosen]
+        if missing:
+            raise PivotlensError(f"stages: {stage.name} reads the results of {', '.join(missing)}: add them")
+    return selected
+
+
 def _fingerprint(stage: Stage, config: dict, upstream: dict[str, str]) -> str:
     payload = {
         "stage": stage.name, "options": config.get(stage.name), "shared": {k: config.get(k) for k in SHARED_KEYS},
@@ -179,11 +199,11 @@ def run_pipeline(
     config: dict, run_dir: str | Path, *, from_stage: str | None = None, only: str | None = None,
     log: Callable[[str], None] = print,
 ) -> RunOutcome:
-    all_stages = stages()
+    all_stages = selected_stages(config)
     names = [stage.name for stage in all_stages]
     for option, value in (("--from", from_stage), ("--only", only)):
         if value is not None and value not in names:
-            raise PivotlensError(f"{option} {value}: unknown stage; stages are {', '.join(names)}")
+            raise PivotlensError(f"{option} {value}: not a stage of this run; its stages are {', '.join(names)}")
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))

@@ -11,7 +11,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 
 from pivotlens.errors import ModelError
 from pivotlens.models.adapters import ModelAdapter
-from pivotlens.models.registry import PACKAGED_MODELS, packaged_model_dir
+from pivotlens.models.registry import PACKAGED_MODELS, gguf_model_dir, packaged_model_dir
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +50,13 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
 
 
 def resolve_model_source(spec: str) -> Path | str:
-    """A packaged short name → its cached directory; an existing path → itself; else a hub id."""
+    """A packaged short name or a .gguf file → its converted cache directory; an existing directory →
+    itself; else a hub id."""
     if spec in PACKAGED_MODELS:
         return packaged_model_dir(spec)
     path = Path(spec).expanduser()
+    if path.suffix == ".gguf":
+        return gguf_model_dir(path)
     if path.exists():
         if not (path / "config.json").is_file():
             raise ModelError(f"{path} exists but holds no config.json: not a Hugging Face model dir")
@@ -61,7 +64,7 @@ def resolve_model_source(spec: str) -> Path | str:
     if spec.count("/") == 1 and not spec.startswith((".", "/")):
         return spec
     raise ModelError(
-        f"model {spec!r} is neither a packaged model ({', '.join(PACKAGED_MODELS)}), "
+        f"model {spec!r} is neither a packaged model ({', '.join(PACKAGED_MODELS)}), a .gguf file, "
         "an existing directory, nor a hub id of the form owner/name"
     )
 

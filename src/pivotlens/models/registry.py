@@ -98,32 +98,61 @@ def _assemble_gguf(entry: PackagedModel, work_dir: Path) -> Path:
 def packaged_model_dir(short_name: str) -> Path:
     """Return the safetensors directory of a packaged model, converting it on first use."""
     entry = PACKAGED_MODELS[short_name]
-    target = cache_root() / "models" / f"{short_name}-{entry.sha256[:16]}"
-    if (target / MARKER).is_file():
-        return target
+    target = _cache_dir(short_name, entry.sha256)
+    if not (target / MARKER).is_file():
+        with tempfile.TemporaryDirectory(dir=_parent(target), prefix=f".{short_name}-") as tmp:
+            gguf = _assemble_gguf(entry, Path(tmp))
+            _convert_gguf(gguf, target, {"short_name": short_name, "upstream": entry.upstream,
+                                         "packages": list(entry.packages), "gguf_sha256": entry.sha256,
+                                         "note": entry.note})
+    return target
+
+
+def gguf_model_dir(gguf: Path) -> Path:
+    """Return the safetensors directory of a GGUF file, converting it on first use.
+
+    A file whose sha256 is a packaged model's shares that model's cache (on a machine without the
+    pip packages, copying the .gguf is enough)."""
+    if not gguf.is_file():
+        raise ModelError(f"{gguf}: no such GGUF file")
+    sha256 = _sha256(gguf)
+    entry = next((e for e in PACKAGED_MODELS.values() if e.sha256 == sha256), None)
+    name = entry.short_name if entry else "gguf"
+    target = _cache_dir(name, sha256)
+    if not (target / MARKER).is_file():
+        source = {"short_name": name, "gguf_file": str(gguf.resolve()), "gguf_sha256": sha256}
+        if entry:
+            source.update(upstream=entry.upstream, note=entry.note)
+        _convert_gguf(gguf, target, source)
+    return target
+
+
+def _cache_dir(name: str, sha256: str) -> Path:
+    return cache_root() / "models" / f"{name}-{sha256[:16]}"
+
+
+def _parent(target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target.parent
+
+
+def _convert_gguf(gguf: Path, target: Path, source: dict) -> None:
+    """Dequantize a GGUF into ``target`` (safetensors + tokenizer); the marker file is written last."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{short_name}-") as tmp:
-        work = Path(tmp)
-        gguf = _assemble_gguf(entry, work)
-        print(f"pivotlens: converting {entry.short_name} to safetensors once (takes a few minutes) …")
-        tokenizer = AutoTokenizer.from_pretrained(work, gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(work, gguf_file=gguf.name, dtype=torch.float32)
+    with tempfile.TemporaryDirectory(dir=_parent(target), prefix=f".{target.name}-") as tmp:
+        print(f"pivotlens: converting {gguf.name} to safetensors once (takes a few minutes) …")
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
         # A GGUF-loaded model refuses save_pretrained while it still looks quantized.
         model.hf_quantizer = None
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
-        out = work / "model"
+        out = Path(tmp) / "model"
         model.save_pretrained(out)
         tokenizer.save_pretrained(out)
-        gguf.unlink()
         if target.exists():
             shutil.rmtree(target)
         out.rename(target)
-    (target / MARKER).write_text(
-        json.dumps({"short_name": short_name, "upstream": entry.upstream, "packages": list(entry.packages),
-                    "gguf_sha256": entry.sha256, "note": entry.note}, indent=2)
-    )
-    return target
+    (target / MARKER).write_text(json.dumps(source, indent=2))

@@ -42,13 +42,13 @@ def tokenize_request(tokenizer, prompts: Sequence[str], continuation: str) -> To
     if not tokenizer.is_fast:
         raise ModelError("scoring needs a fast (Rust) tokenizer for character offsets")
     sequences, starts = [], []
-    for prompt in prompts:
-        encoded = tokenizer(prompt + continuation, return_offsets_mapping=True)
+    encoded = tokenizer([prompt + continuation for prompt in prompts], return_offsets_mapping=True)  # one batch call
+    for prompt, ids, offsets in zip(prompts, encoded["input_ids"], encoded["offset_mapping"]):
         boundary = len(prompt)
-        start = next((i for i, (_, end) in enumerate(encoded["offset_mapping"]) if end > boundary), None)
+        start = next((i for i, (_, end) in enumerate(offsets) if end > boundary), None)
         if start is None or start == 0:
             raise ModelError(f"could not locate continuation {continuation!r} in the tokenised prompt")
-        sequences.append(tuple(encoded["input_ids"]))
+        sequences.append(tuple(ids))
         starts.append(start)
     return TokenizedRequest(tuple(sequences), tuple(starts))
 
