@@ -9,7 +9,7 @@ from pivotlens.lens import (
     CO_OCCURRENCE, SEMANTIC_PIVOT, ClassifierSettings, ClassifyConfig, classify, classify_dataset, dataset_prompt,
     lens_probabilities, token_set_curve, trace_translation,
 )
-from pivotlens.lens.behaviour import whitespace_tokens
+from pivotlens.lens.behaviour import meaningless_tokens
 from pivotlens.lens.core import lens_probabilities_all_positions
 from pivotlens.models import load_model
 from pivotlens.models.tiny import TINY_ARCHITECTURES
@@ -75,11 +75,15 @@ def test_classifier_ties_first_layer_and_ineligible_tokens():
         classify(_distributions({}), {5}, _decode, first_layer=4)
 
 
-def test_whitespace_mask_of_the_tiny_tokenizer(tiny_llama):
-    mask = whitespace_tokens(tiny_llama.tokenizer)
-    space = tiny_llama.tokenizer.convert_tokens_to_ids("Ġ")
-    hand = tiny_llama.tokenizer("手", add_special_tokens=False)["input_ids"][0]
+def test_meaningless_token_mask_of_the_tiny_tokenizer(tiny_llama):
+    tokenizer = tiny_llama.tokenizer
+    mask = meaningless_tokens(tokenizer)
+    space = tokenizer.convert_tokens_to_ids("Ġ")
+    hand = tokenizer("手", add_special_tokens=False)["input_ids"][0]
     assert mask[space] and not mask[hand]
+    assert mask[tokenizer.bos_token_id] and mask[tokenizer.eos_token_id]
+    masked = set(tokenizer.convert_ids_to_tokens(mask.nonzero().flatten().tolist()))
+    assert masked == {"<s>", "</s>", "<pad>", "ĉ", "Ċ", "Ġ"}  # tab, newline, space and the specials
 
 
 def test_translation_prompt_locates_words(tiny_llama, sample):

@@ -44,7 +44,7 @@ def run_lens(ctx: StageContext) -> dict:
     from pivotlens.report.figures import lens_trace_figure, save_figure
 
     dataset, o, loaded = ctx.dataset(), ctx.options, ctx.model()
-    settings = ClassifierSettings(first_layer=o.get("first_layer"), allow_whitespace=o.get("allow_whitespace", False))
+    settings = ClassifierSettings(first_layer=o.get("first_layer"), allow_any_token=o.get("allow_any_token", False))
     config = ClassifyConfig(model=ctx.config["model"], dataset_sha256=dataset.sha256, pairs=ctx.pairs(),
                             seed=ctx.config["seed"], limit=o.get("limit"), dtype=ctx.config.get("dtype", "auto"),
                             batch_size=o.get("batch_size", 8), classifier=settings)

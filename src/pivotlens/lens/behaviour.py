@@ -9,7 +9,8 @@ earliest layer, then the lowest token id.
 Two documented departures are options: ``first_layer`` limits the search to layers ≥ it (the paper,
 on OLMo-7B, searches all layers; on small tied-embedding models the lowest layers put probability
 ≈ 1 on the input token or on junk, see README), and ``eligible`` masks tokens that may not be t*
-(by default whitespace-only tokens, which carry no meaning).
+(by default whitespace-only tokens and the tokenizer's special tokens, which carry no meaning:
+Qwen2.5-Coder's middle layers put p ≈ 0.9 on ``<|fim_middle|>`` for some words).
 """
 
 from __future__ import annotations
@@ -38,10 +39,15 @@ class Behaviour:
     peak_probability: float
 
 
-def whitespace_tokens(tokenizer) -> torch.Tensor:
-    """Boolean mask over the vocabulary: tokens whose text is only spaces/markers (or empty)."""
+def meaningless_tokens(tokenizer) -> torch.Tensor:
+    """Boolean mask over the vocabulary: tokens whose text is only spaces/markers (or empty), and
+    special tokens (BOS/EOS/PAD and added control tokens such as ``<|fim_middle|>``)."""
     tokens = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
-    return torch.tensor([not normalize_token_text(tokenizer.convert_tokens_to_string([t])) for t in tokens])
+    mask = torch.tensor([not normalize_token_text(tokenizer.convert_tokens_to_string([t])) for t in tokens])
+    special = set(tokenizer.all_special_ids)
+    special |= {i for i, added in tokenizer.added_tokens_decoder.items() if added.special}
+    mask[[i for i in special if 0 <= i < len(mask)]] = True
+    return mask
 
 
 def classify(

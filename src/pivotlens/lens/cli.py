@@ -21,7 +21,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def _classifier_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--first-layer", type=int, default=None,
                         help="lowest layer searched for t* (default: the middle layer; 1 = the paper's rule)")
-    parser.add_argument("--allow-whitespace", action="store_true", help="let whitespace-only tokens be t*")
+    parser.add_argument("--allow-any-token", action="store_true", help="let whitespace-only and special tokens be t*")
 
 
 def register(commands) -> None:
@@ -57,7 +57,7 @@ def register(commands) -> None:
 def _settings(args):
     from pivotlens.lens.translation import ClassifierSettings
 
-    return ClassifierSettings(first_layer=args.first_layer, allow_whitespace=args.allow_whitespace)
+    return ClassifierSettings(first_layer=args.first_layer, allow_any_token=args.allow_any_token)
 
 
 def run_trace(args: argparse.Namespace) -> None:

@@ -14,7 +14,7 @@ from pivotlens.artifacts import claim_run_directory, fill_pair_files, read_jsonl
 from pivotlens.clwtd import Dataset
 from pivotlens.errors import PivotlensError
 from pivotlens.languages import LANGUAGES, pair_key
-from pivotlens.lens.behaviour import SEMANTIC_PIVOT, Behaviour, classify, whitespace_tokens
+from pivotlens.lens.behaviour import SEMANTIC_PIVOT, Behaviour, classify, meaningless_tokens
 from pivotlens.lens.core import lens_probabilities
 from pivotlens.models.loading import LoadedModel
 from pivotlens.scoring.draws import draw_shot_entries
@@ -99,10 +99,10 @@ def _decode(tokenizer) -> Callable[[int], str]:
 @dataclass(frozen=True)
 class ClassifierSettings:
     """Where t* is searched: layers ≥ first_layer (None: from the middle layer up), and whether
-    whitespace-only tokens may be t*."""
+    whitespace-only and special tokens may be t* (by default they may not)."""
 
     first_layer: int | None = None
-    allow_whitespace: bool = False
+    allow_any_token: bool = False
 
     def resolved_first_layer(self, n_layers: int) -> int:
         first = (n_layers + 1) // 2 if self.first_layer is None else self.first_layer
@@ -111,9 +111,9 @@ class ClassifierSettings:
         return first
 
     def ineligible(self, loaded: LoadedModel) -> torch.Tensor | None:
-        if self.allow_whitespace:
+        if self.allow_any_token:
             return None
-        mask = whitespace_tokens(loaded.tokenizer)
+        mask = meaningless_tokens(loaded.tokenizer)
         n_vocab = loaded.adapter.unembedding.weight.shape[0]
         # Unembedding rows beyond the tokenizer's vocabulary are padding: never t*.
         return torch.cat([mask[:n_vocab], torch.ones(max(0, n_vocab - len(mask)), dtype=torch.bool)])
