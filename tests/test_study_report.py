@@ -1,0 +1,73 @@
+import json
+
+import pytest
+
+from pivotlens.errors import PivotlensError
+from pivotlens.languages import ALL_PAIRS, LANGUAGE_CODES, pair_key
+from pivotlens.report.study import auc_brief, curve_shape, item_scores, paired_difference, study_markdown, symmetry
+
+
+def _matrix(values: dict[tuple[str, str], float]) -> dict:
+    return {s: {t: (None if s == t else values[(s, t)]) for t in LANGUAGE_CODES} for s in LANGUAGE_CODES}
+
+
+def test_symmetry_of_a_symmetric_and_a_skewed_matrix():
+    pairs = [(s, t) for i, s in enumerate(LANGUAGE_CODES) for t in LANGUAGE_CODES[i + 1:]]
+    base = {pair: 0.1 * (k + 1) for k, pair in enumerate(pairs)}  # 0.1 … 0.6
+    same = symmetry(_matrix({**base, **{(t, s): v for (s, t), v in base.items()}}))
+    assert same.correlation == pytest.approx(1.0) and same.mean_abs_difference == 0.0
+    # Every reverse direction 0.1 higher: |diff| = 0.1, overall mean = 0.35 + 0.05.
+    skewed = symmetry(_matrix({**base, **{(t, s): v + 0.1 for (s, t), v in base.items()}}))
+    assert skewed.correlation == pytest.approx(1.0)
+    assert skewed.mean_abs_difference == pytest.approx(0.1)
+    assert skewed.relative_asymmetry == pytest.approx(0.1 / 0.4)
+
+
+def test_paired_difference_uses_shared_cells_only():
+    a = {"en-fr": {"x": 0.1, "y": 0.3}, "fr-en": {"x": 0.2}}
+    b = {"en-fr": {"x": 0.2, "y": 0.5, "z": 0.9}, "fr-en": {"x": 0.2}}
+    result = paired_difference(a, b, n_bootstrap=200)
+    assert result["cells"] == 3
+    assert result["mean_difference"] == pytest.approx((0.1 + 0.2 + 0.0) / 3)
+    assert 0.0 <= result["ci"][0] <= result["mean_difference"] <= result["ci"][1] <= 0.2 + 1e-12
+    assert result["pairs_b_higher"] == 1  # en-fr higher, fr-en equal
+    with pytest.raises(PivotlensError, match="share no"):
+        paired_difference({"en-fr": {"x": 0.1}}, {"en-fr": {"y": 0.1}})
+
+
+def test_curve_shape_and_auc_brief(tmp_path):
+    layers = [{"layer": i + 1, "mean": m, "random_mean": 0.01} for i, m in enumerate([0.001, 0.02, 0.05, 0.03])]
+    shape = curve_shape({"layers": layers})
+    assert (shape["peak_layer"], shape["rises_then_falls"], shape["layers_above_random"]) == (3, True, 3)
+    assert shape["ratio_to_random_at_peak"] == pytest.approx(5.0)
+    assert not curve_shape({"layers": layers[:3]})["rises_then_falls"]  # peak at the last layer
+    auc = tmp_path / "auc.csv"
+    auc.write_text("pair,n,n_positive,auc,ci_low,ci_high\nen-fr,9,3,0.7,0.55,0.8\nfr-en,9,4,0.45,0.3,0.6\n"
+                   "zh-ja,9,9,nan,nan,nan\n")
+    assert auc_brief(auc) == {"pairs": 2, "above_half": 1, "ci_above_half": 1, "mean_auc": pytest.approx(0.575)}
+
+
+def test_study_markdown_on_two_run_directories(tmp_path):
+    runs = []
+    for name, offset in (("small", 0.0), ("large", 0.1)):
+        run = tmp_path / name
+        (run / "score" / "items").mkdir(parents=True)
+        (run / "pivot_curve").mkdir()
+        (run / "auc").mkdir()
+        values = {pair: 0.2 + offset for pair in ALL_PAIRS}
+        (run / "score" / "matrix.json").write_text(json.dumps({"matrix": _matrix(values)}))
+        (run / "score" / "stage.json").write_text(json.dumps({"summary": {"facts": {"mean": 0.2 + offset}}}))
+        (run / "score" / "manifest.json").write_text(json.dumps({"identity": {"model": name}}))
+        for pair in ALL_PAIRS:
+            rows = [{"id": f"w{i}", "score": 0.2 + offset} for i in range(3)]
+            (run / "score" / "items" / f"{pair_key(*pair)}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        layers = [{"layer": i + 1, "mean": m, "random_mean": 0.01} for i, m in enumerate([0.01, 0.04, 0.02])]
+        (run / "pivot_curve" / "curve.json").write_text(json.dumps({"layers": layers}))
+        (run / "auc" / "auc.csv").write_text("pair,n,n_positive,auc,ci_low,ci_high\nen-fr,9,3,0.6,0.51,0.7\n")
+        runs.append(run)
+    text = study_markdown(runs, common_items=2)
+    assert "24 (pair, item) cells; mean difference **+0.1000**" in text  # 12 pairs × 2 items
+    assert "12 of 12 pairs higher" in text
+    assert "| small | 3 | 2 | 0.0400 | 0.0200 | yes | 4.0 | 2 |" in text
+    with pytest.raises(PivotlensError, match="missing"):
+        item_scores(tmp_path / "nowhere")
