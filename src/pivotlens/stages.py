@@ -192,7 +192,8 @@ def run_training(ctx: StageContext) -> dict:
                              seed=ctx.config["seed"], dtype=ctx.config.get("dtype", "auto"),
                              device=ctx.config.get("device", "auto"))
         result = train(config, ctx.stage_dir / mix).summary()
-        rows.append({"mix": mix, **{k: v for k, v in result.items() if isinstance(v, (int, float, str))}})
+        rows.append({"mix": mix, **{k: v for k, v in result.items()  # directories: the run dir's layout says them
+                                    if isinstance(v, (int, float, str)) and not k.endswith("_dir")}})
     return {"facts": {"steps": o.get("steps", 4), "mixes": len(rows)},
             "tables": [{"title": "Continued pre-training, same settings and seed for each mix",
                         "markdown": markdown_table(rows)}], "figures": []}
