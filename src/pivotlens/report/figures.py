@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 
 from pivotlens.languages import LANGUAGES  # noqa: E402
@@ -119,6 +120,7 @@ def plot_token_set_curve(rows: list[dict], path: Path, title: str, label: str = 
         ax.fill_between(layers, np.clip(mean - sd, 0, None), mean + sd, color=colour, alpha=0.2)
     peak = layers[int(np.argmax([row["mean"] for row in rows]))]
     ax.axvline(peak, color="tab:red", linestyle=":", linewidth=1)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("layer")
     ax.set_ylabel("summed probability")
     ax.set_title(f"{title} (peak: layer {peak})")
