@@ -18,7 +18,8 @@ MECHANICS_NOTE = (
     "(dequantized to fp32), a 36-word hand-written CLWTD sample and a small bundled corpus. They check that "
     "the mechanics of the study work end to end; they are not a replication of the paper. For a real study "
     "run e.g. `pivotlens run my.yaml` with `model: Qwen/Qwen2.5-0.5B` (or OLMo-1B-hf), `dataset: clwtd` and "
-    "your pre-training corpus."
+    "your pre-training corpus; the project's docs/results.md shows the measurement study on the full CLWTD "
+    "(configs/study.yaml)."
 )
 
 
