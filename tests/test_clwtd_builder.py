@@ -3,8 +3,6 @@
 import json
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from importlib.resources import files
 
 import numpy as np
@@ -246,65 +244,39 @@ def test_a_part_of_speech_short_of_concepts_leaves_its_share_to_the_others():
     assert [entry.id for entry in ClwtdBuilder(lexicon, BuildConfig(n_entries=2)).build()] == ["hand", "foot"]
 
 
-class _StubChat(BaseHTTPRequestHandler):
-    """Answers with the letter of the option equal to the server's `right` word, else "A"."""
+def answer_with(right_words: set[str]):
+    """A stub model that answers with the letter of the option among ``right_words``, else "A"."""
 
-    right: dict[str, str] = {}
-    prompts: list[str] = []
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        prompt = body["messages"][0]["content"]
-        type(self).prompts.append(prompt)
+    def reply(request: dict) -> str:
         letter = "A"
-        for line in prompt.splitlines():
-            if line[1:3] == ". " and line[3:] in self.right.values():
+        for line in request["messages"][0]["content"].splitlines():
+            if line[1:3] == ". " and line[3:] in right_words:
                 letter = line[0]
-        payload = json.dumps({"choices": [{"message": {"content": f"{letter}"}}]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        return letter
 
-    def log_message(self, *args):
-        pass
+    return reply
 
 
-@pytest.fixture()
-def stub_chat():
-    server = HTTPServer(("127.0.0.1", 0), _StubChat)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
-def test_llm_validation_keeps_and_drops(stub_chat):
+def test_llm_validation_keeps_and_drops(openai_stub):
     builder, candidate = hand_entry()
     entry = builder.entry(candidate)
-    url = f"http://127.0.0.1:{stub_chat.server_port}/v1"
-    validator = LlmValidator(url, "stub", seed=0)
-    _StubChat.right = dict(entry.word)  # the model knows every source word
-    _StubChat.prompts = []
+    knowing = openai_stub(answer_with(set(entry.word.values())))  # the model knows every source word
+    validator = LlmValidator(knowing.url, "stub", seed=0)
     assert validator.accepts(entry)
-    assert len(_StubChat.prompts) == 12
-    assert _StubChat.prompts[0].startswith('Which of these English words translates to the French word "main"?')
-    _StubChat.right = {}  # always "A": almost surely not the source word in some pair
-    _StubChat.prompts = []
-    assert not validator.accepts(entry)
+    assert len(knowing.prompts) == 12
+    assert knowing.prompts[0].startswith('Which of these English words translates to the French word "main"?')
+    guessing = openai_stub(answer_with(set()))  # always "A": almost surely not the source word in some pair
+    assert not LlmValidator(guessing.url, "stub", seed=0).accepts(entry)
     # the option order is seeded by (seed, entry id): the same question twice is the same
     assert validator.question(entry, "en", "fr", np.random.default_rng(1)) == \
         validator.question(entry, "en", "fr", np.random.default_rng(1))
 
 
-def test_llm_validation_inside_the_build(stub_chat):
-    url = f"http://127.0.0.1:{stub_chat.server_port}"
-    _StubChat.right = {}
+def test_llm_validation_inside_the_build(openai_stub):
+    guessing = openai_stub(answer_with(set()))
     builder = ClwtdBuilder(make_lexicon(), BuildConfig(n_entries=1))
     with pytest.raises(Exception, match="yields only 0 complete concepts"):
-        builder.build(accept=LlmValidator(url, "stub").accepts)
+        builder.build(accept=LlmValidator(guessing.url, "stub").accepts)
 
 
 def test_missing_resources_say_how_to_install(tmp_path, monkeypatch):

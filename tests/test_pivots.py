@@ -1,6 +1,4 @@
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import numpy as np
 import pytest
@@ -50,33 +48,9 @@ def test_rule_filter_reasons():
     assert [c.token_id for c in kept.kept] == [7] and [(c.token_id, r) for c, r in kept.dropped] == [(8, "stopword")]
 
 
-@pytest.fixture
-def stub_llm():
-    seen = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            seen.append((self.path, body))
-            answer = {"choices": [{"message": {"content": 'Sure: {"keep": [1]}'}}]}
-            payload = json.dumps(answer).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/v1", seen
-    server.shutdown()
-
-
-def test_llm_filter_against_a_local_endpoint(stub_llm):
-    url, seen = stub_llm
+def test_llm_filter_against_a_local_endpoint(openai_stub):
+    stub = openai_stub(lambda request: 'Sure: {"keep": [1]}')
+    url, seen = stub.url, stub.requests
     candidates = apply_rule_filter([Candidate(1, "▁garden", 0.3, 0.4, 0.4, 0.1), Candidate(2, "▁petals", 0.2, 0.3, 0.3, 0.1)], [])
     result = llm_filter(candidates, url, "stub", "English", "Chinese", "flower", "花")
     assert [c.token_id for c in result.kept] == [2]

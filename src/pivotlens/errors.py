@@ -27,3 +27,7 @@ class CorpusError(PivotlensError):
 
 class RunDirectoryError(PivotlensError):
     """An output directory holds results that do not match the requested run."""
+
+
+class SelectionError(PivotlensError):
+    """A selection input is missing or inconsistent, or a parameter cannot be satisfied."""

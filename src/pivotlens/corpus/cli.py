@@ -8,17 +8,20 @@ from pathlib import Path
 from pivotlens.corpus.readers import RecordFields
 
 
-def _add_corpus_options(parser: argparse.ArgumentParser, required: bool = True) -> None:
+def add_corpus_options(parser: argparse.ArgumentParser, required: bool = True, case_option: bool = True) -> None:
+    """The corpus-reader options (read back by :func:`record_fields`); ``select langid`` has no use for
+    ``--case-sensitive``, so it passes ``case_option=False``."""
     parser.add_argument("--corpus", nargs="+", required=required, metavar="GLOB",
                         help="JSONL(.gz/.zst) / Parquet files, globs, directories, datasets dirs, or 'bundled'")
     parser.add_argument("--text-field", default="text")
     parser.add_argument("--id-field", default="id")
     parser.add_argument("--skip-bad-records", action="store_true",
                         help="count and skip undecodable / malformed / text-less records instead of stopping")
-    parser.add_argument("--case-sensitive", action="store_true", help="default: case-insensitive (casefold)")
+    if case_option:
+        parser.add_argument("--case-sensitive", action="store_true", help="default: case-insensitive (casefold)")
 
 
-def _fields(args: argparse.Namespace) -> RecordFields:
+def record_fields(args: argparse.Namespace) -> RecordFields:
     return RecordFields(args.text_field, args.id_field, args.skip_bad_records)
 
 
@@ -33,7 +36,7 @@ def run_count(args: argparse.Namespace) -> None:
     from pivotlens.languages import parse_pairs
 
     dataset = load_dataset(args.dataset)
-    config = CountConfig(args.case_sensitive, args.reservoir, args.seed, args.batch_size, _fields(args))
+    config = CountConfig(args.case_sensitive, args.reservoir, args.seed, args.batch_size, record_fields(args))
     plan = plan_counts(dataset, parse_pairs(args.pairs), config)
     if args.engine == "infinigram":
         shards, unit = [], "word"
@@ -64,7 +67,7 @@ def run_index(args: argparse.Namespace) -> None:
     shards = resolve_corpus(args.corpus)
     with tqdm(unit="doc", desc="writing token shards", unit_scale=True) as bar:
         info = build_index(shards, args.out, tokenizer=args.tokenizer, case_sensitive=args.case_sensitive,
-                           fields=_fields(args), mem_gib=args.mem, progress=bar.update)
+                           fields=record_fields(args), mem_gib=args.mem, progress=bar.update)
     print(f"indexed {info.documents:,} documents ({info.token_dtype} tokens) into {args.out}")
 
 
@@ -81,7 +84,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     sub = corpus.add_subparsers(dest="corpus_command", required=True)
 
     count = sub.add_parser("count", help="documents containing each word and each (src, tgt) word pair")
-    _add_corpus_options(count, required=False)
+    add_corpus_options(count, required=False)
     count.add_argument("--dataset", default="sample", help="CLWTD JSONL path or bundled name (sample)")
     count.add_argument("--pairs", default="all", help="e.g. en-fr,zh-ja (default: all 12)")
     count.add_argument("--out", type=Path, required=True)
@@ -95,7 +98,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     count.set_defaults(handler=run_count)
 
     index = sub.add_parser("index", help="build an infini-gram suffix-array index of a corpus")
-    _add_corpus_options(index)
+    add_corpus_options(index)
     index.add_argument("--out", type=Path, required=True)
     index.add_argument("--tokenizer", default=None, help="local Hugging Face tokenizer directory (default: UTF-8 bytes)")
     index.add_argument("--mem", type=int, default=None, help="GiB for suffix-array building (default: half of RAM, ≤ 16)")

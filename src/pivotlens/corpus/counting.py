@@ -21,19 +21,17 @@ from __future__ import annotations
 import hashlib
 import heapq
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from itertools import islice
 
 import numpy as np
 
 from pivotlens.clwtd import Dataset
+from pivotlens.corpus.engine import Progress, batched, map_on_ray
 from pivotlens.corpus.matching import Term, TermMatcher, normalize, rule_for
 from pivotlens.corpus.readers import Document, RecordFields, Shard, fingerprint, read_shard
 from pivotlens.errors import CorpusError, PivotlensError
-
-Progress = Callable[[int], None]
 
 
 @dataclass(frozen=True)
@@ -161,6 +159,11 @@ class PartialCounts:
             self.reservoir,
         )
 
+    @property
+    def documents_read(self) -> int:
+        """The engine's progress unit (:class:`pivotlens.corpus.engine.ShardResult`)."""
+        return self.documents
+
 
 def count_batch(plan: CountPlan, documents: Iterable[Document]) -> PartialCounts:
     """Map: the counts of one batch of documents."""
@@ -196,16 +199,11 @@ def count_batch(plan: CountPlan, documents: Iterable[Document]) -> PartialCounts
                          np.array(cooccurrence, np.int64), samples, reservoir=k)
 
 
-def _batches(documents: Iterator[Document], size: int) -> Iterator[list[Document]]:
-    while batch := list(islice(documents, size)):
-        yield batch
-
-
 def count_shard(plan: CountPlan, shard: Shard, progress: Progress | None = None) -> PartialCounts:
     """Map one input file batch by batch and reduce it; records its fingerprint and skipped records."""
     skipped: Counter = Counter()
     total = PartialCounts.empty(plan)
-    for batch in _batches(read_shard(shard, plan.config.fields, skipped), plan.config.batch_size):
+    for batch in batched(read_shard(shard, plan.config.fields, skipped), plan.config.batch_size):
         total = total.merge(count_batch(plan, batch))
         if progress:
             progress(len(batch))
@@ -224,39 +222,17 @@ def run_ray(plan: CountPlan, shards: Sequence[Shard], address: str | None = None
             progress: Progress | None = None) -> PartialCounts:
     """One Ray task per shard (map), merged on the driver as tasks finish (reduce).
 
-    Uses the running Ray session if there is one; otherwise connects to ``address`` (``auto``,
-    ``ray://host:10001``) or starts a local instance, and disconnects at the end. Workers must be able
-    to import pivotlens and read the shard paths.
+    ``address`` as in :func:`pivotlens.corpus.engine.map_on_ray`: default, the running Ray session
+    or a local instance; ``auto`` or ``ray://host:10001`` for a cluster.
     """
-    import ray
+    total = PartialCounts.empty(plan)
 
-    started_here = not ray.is_initialized()
-    if started_here:
-        try:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False)
-        except ConnectionError as error:
-            raise CorpusError(f"cannot reach the Ray cluster at {address!r} ({error})") from error
-    try:
-        plan_ref = ray.put(plan)
-        task = ray.remote(num_cpus=1)(count_shard)
-        pending = [task.remote(plan_ref, shard) for shard in shards]
-        total = PartialCounts.empty(plan)
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            try:
-                part = ray.get(done[0])
-            except ray.exceptions.RayTaskError as error:
-                cause = error.cause if isinstance(error.cause, PivotlensError) else None
-                if cause is not None:
-                    raise type(cause)(str(cause)) from None  # the user's error, without Ray's wrapping
-                raise
-            total = total.merge(part)
-            if progress:
-                progress(part.documents)
-        return total
-    finally:
-        if started_here:
-            ray.shutdown()
+    def add(_index: int, part: PartialCounts) -> None:
+        nonlocal total
+        total = total.merge(part)
+
+    map_on_ray(count_shard, plan, shards, add, address=address, progress=progress, unreachable=CorpusError)
+    return total
 
 
 def check_not_empty(counts: PartialCounts) -> None:

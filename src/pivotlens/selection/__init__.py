@@ -3,6 +3,7 @@
 See docs/selection.md for the exact definitions, the command line and the output files.
 """
 
+from pivotlens.errors import SelectionError
 from pivotlens.selection.adjacency import (
     AdjacencyConfig,
     AdjacencyMatrix,
@@ -11,7 +12,6 @@ from pivotlens.selection.adjacency import (
     run_adjacency,
 )
 from pivotlens.selection.engine import ENGINES, map_shards
-from pivotlens.selection.files import SelectionError
 from pivotlens.selection.langid import (
     DocumentLanguages,
     LangIdConfig,

@@ -37,9 +37,11 @@ import numpy as np
 from scipy import sparse
 
 from pivotlens.corpus.counting import sample_priority
+from pivotlens.corpus.engine import Progress, batched
 from pivotlens.corpus.readers import RecordFields, Shard, read_shard
-from pivotlens.selection.engine import Progress, batched, map_shards
-from pivotlens.selection.files import SelectionError, begin_stage, finish_stage, read_manifest
+from pivotlens.errors import SelectionError
+from pivotlens.selection.engine import map_shards
+from pivotlens.selection.files import begin_stage, finish_stage, read_manifest
 from pivotlens.selection.langid import LanguageIndex, aligned
 from pivotlens.selection.tokens import DocumentTokenizer
 

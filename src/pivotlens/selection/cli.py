@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pivotlens.corpus.cli import add_corpus_options, record_fields
 from pivotlens.selection.pivots import SENSITIVITY_ALPHAS
 
 
@@ -34,13 +35,12 @@ def _progress_bar(description: str, total: int | None = None):
 
 
 def run_langid_command(args: argparse.Namespace) -> None:
-    from pivotlens.corpus.readers import RecordFields, resolve_corpus
+    from pivotlens.corpus.readers import resolve_corpus
     from pivotlens.selection.langid import LangIdConfig, run_langid
     from pivotlens.selection.tokens import DocumentTokenizer
 
     shards = resolve_corpus(args.corpus)
-    config = LangIdConfig(args.chunk_tokens, args.chunk_step, args.batch_size,
-                          RecordFields(args.text_field, args.id_field, args.skip_bad_records))
+    config = LangIdConfig(args.chunk_tokens, args.chunk_step, args.batch_size, record_fields(args))
     tokenizer = DocumentTokenizer.from_model(args.model)
     with _progress_bar(f"language ID ({args.engine})") as bar:
         ran = run_langid(shards, tokenizer, args.out, config, engine=args.engine, ray_address=args.ray_address,
@@ -113,12 +113,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     sub = select.add_subparsers(dest="select_command", required=True)
 
     langid = sub.add_parser("langid", help="fastText language ID of 256-token chunks → dolma attribute files")
-    langid.add_argument("--corpus", nargs="+", required=True, metavar="GLOB",
-                        help="JSONL(.gz/.zst) / Parquet files, globs, directories, datasets dirs, or 'bundled'")
-    langid.add_argument("--text-field", default="text")
-    langid.add_argument("--id-field", default="id")
-    langid.add_argument("--skip-bad-records", action="store_true",
-                        help="count and skip undecodable / malformed / text-less records instead of stopping")
+    add_corpus_options(langid, case_option=False)
     langid.add_argument("--model", required=True, help="model whose tokenizer cuts the chunks (and defines tokens "
                         "for the later stages): packaged short name, local directory or hub id")
     langid.add_argument("--chunk-tokens", type=int, default=256)

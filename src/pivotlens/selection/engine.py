@@ -3,40 +3,18 @@
 Every corpus-scale step of the selection (language ID, adjacency, document scoring) is a pure
 function ``task(shared, job, progress) -> result`` over one input shard, with a reduction that
 does not depend on the order results arrive in. ``local`` runs the jobs one after the other (the
-task reports documents as it goes); ``ray`` runs one Ray task per job (``shared`` is put in the
-object store once) and hands each result to ``on_result`` as it finishes, reporting its
-``documents_read``. Both give the same output.
+task reports documents as it goes); ``ray`` runs one Ray task per job
+(:func:`pivotlens.corpus.engine.map_on_ray`). Both give the same output.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import islice
-from typing import Protocol, TypeVar
+from collections.abc import Callable, Sequence
 
-from pivotlens.errors import PivotlensError
-from pivotlens.selection.files import SelectionError
+from pivotlens.corpus.engine import Job, Progress, Result, Shared, map_on_ray
+from pivotlens.errors import SelectionError
 
 ENGINES = ("local", "ray")
-
-Progress = Callable[[int], None]  # called with a number of documents done
-
-
-class ShardResult(Protocol):
-    @property
-    def documents_read(self) -> int: ...
-
-
-Shared = TypeVar("Shared")
-Job = TypeVar("Job")
-Result = TypeVar("Result", bound=ShardResult)
-Item = TypeVar("Item")
-
-
-def batched(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
-    iterator = iter(items)
-    while batch := list(islice(iterator, size)):
-        yield batch
 
 
 def map_shards(task: Callable[[Shared, Job, Progress | None], Result], shared: Shared, jobs: Sequence[Job],
@@ -47,39 +25,6 @@ def map_shards(task: Callable[[Shared, Job, Progress | None], Result], shared: S
         for index, job in enumerate(jobs):
             on_result(index, task(shared, job, progress))
     elif engine == "ray":
-        _map_on_ray(task, shared, jobs, on_result, ray_address, progress)
+        map_on_ray(task, shared, jobs, on_result, address=ray_address, progress=progress, unreachable=SelectionError)
     else:
         raise SelectionError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
-
-
-def _map_on_ray(task, shared, jobs, on_result, address: str | None, progress: Progress | None) -> None:
-    """Uses the running Ray session if there is one; otherwise connects to ``address`` (``auto``,
-    ``ray://head:10001``) or starts a local Ray, and disconnects at the end. Workers must be able
-    to import pivotlens and read the corpus files."""
-    import ray
-
-    started_here = not ray.is_initialized()
-    if started_here:
-        try:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False)
-        except ConnectionError as error:
-            raise SelectionError(f"cannot reach the Ray cluster at {address!r} ({error})") from error
-    try:
-        shared_ref = ray.put(shared)
-        remote = ray.remote(num_cpus=1)(task)
-        index_of = {remote.remote(shared_ref, job): index for index, job in enumerate(jobs)}
-        pending = list(index_of)
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            try:
-                result = ray.get(done[0])
-            except ray.exceptions.RayTaskError as error:
-                if isinstance(error.cause, PivotlensError):  # the user's error, without Ray's wrapping
-                    raise type(error.cause)(str(error.cause)) from None
-                raise
-            on_result(index_of[done[0]], result)
-            if progress:
-                progress(result.documents_read)
-    finally:
-        if started_here:
-            ray.shutdown()

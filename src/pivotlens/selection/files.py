@@ -18,11 +18,7 @@ import zstandard
 
 from pivotlens.artifacts import MANIFEST, claim_run_directory
 from pivotlens.corpus.readers import Shard
-from pivotlens.errors import PivotlensError
-
-
-class SelectionError(PivotlensError):
-    """A selection input is missing or inconsistent, or a parameter cannot be satisfied."""
+from pivotlens.errors import SelectionError
 
 
 def _as_json(value: Any) -> Any:

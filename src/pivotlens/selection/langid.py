@@ -38,10 +38,11 @@ from pathlib import Path
 
 import numpy as np
 
+from pivotlens.corpus.engine import Progress, batched
 from pivotlens.corpus.readers import Document, RecordFields, Shard, read_shard
-from pivotlens.selection.engine import Progress, batched, map_shards
+from pivotlens.errors import SelectionError
+from pivotlens.selection.engine import map_shards
 from pivotlens.selection.files import (
-    SelectionError,
     begin_stage,
     finish_stage,
     read_jsonl_zst,

@@ -39,11 +39,12 @@ from pathlib import Path
 
 import numpy as np
 
+from pivotlens.corpus.engine import Progress, batched
 from pivotlens.corpus.readers import RecordFields, Shard, read_shard
+from pivotlens.errors import SelectionError
 from pivotlens.selection.adjacency import AdjacencyMatrix
-from pivotlens.selection.engine import Progress, batched, map_shards
+from pivotlens.selection.engine import map_shards
 from pivotlens.selection.files import (
-    SelectionError,
     ShardedJsonlWriter,
     begin_stage,
     finish_stage,

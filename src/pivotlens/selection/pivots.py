@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from pivotlens.selection.adjacency import AdjacencyMatrix
-from pivotlens.selection.files import SelectionError, begin_stage, finish_stage, read_manifest
+from pivotlens.errors import SelectionError
+from pivotlens.selection.files import begin_stage, finish_stage, read_manifest
 from pivotlens.selection.tokens import DocumentTokenizer
 
 STAGE = "select-pivotset"

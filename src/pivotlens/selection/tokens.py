@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tokenizers import Encoding, Tokenizer
 
-from pivotlens.selection.files import SelectionError
+from pivotlens.errors import SelectionError
 
 TOKENIZER_FILE = "tokenizer.json"
 
