@@ -4,7 +4,9 @@ import pytest
 
 from pivotlens.errors import PivotlensError
 from pivotlens.languages import ALL_PAIRS, LANGUAGE_CODES, pair_key
-from pivotlens.report.study import auc_brief, curve_shape, item_scores, paired_difference, study_markdown, symmetry
+from pivotlens.report.study import (
+    auc_brief, curve_shape, item_scores, lens_brief, paired_difference, study_markdown, symmetry,
+)
 
 
 def _matrix(values: dict[tuple[str, str], float]) -> dict:
@@ -41,10 +43,28 @@ def test_curve_shape_and_auc_brief(tmp_path):
     assert (shape["peak_layer"], shape["rises_then_falls"], shape["layers_above_random"]) == (3, True, 3)
     assert shape["ratio_to_random_at_peak"] == pytest.approx(5.0)
     assert not curve_shape({"layers": layers[:3]})["rises_then_falls"]  # peak at the last layer
-    auc = tmp_path / "auc.csv"
-    auc.write_text("pair,n,n_positive,auc,ci_low,ci_high\nen-fr,9,3,0.7,0.55,0.8\nfr-en,9,4,0.45,0.3,0.6\n"
-                   "zh-ja,9,9,nan,nan,nan\n")
-    assert auc_brief(auc) == {"pairs": 2, "above_half": 1, "ci_above_half": 1, "mean_auc": pytest.approx(0.575)}
+    (tmp_path / "auc.csv").write_text("pair,n,n_positive,auc,ci_low,ci_high\nen-fr,9,3,0.7,0.55,0.8\n"
+                                      "fr-en,9,4,0.45,0.3,0.6\nzh-ja,9,9,nan,nan,nan\n")
+    (tmp_path / "items.csv").write_text("pair,id,cooccurrence\nen-fr,a,0\nen-fr,b,3\nfr-en,a,0\n")
+    assert auc_brief(tmp_path) == {"pairs": 2, "above_half": 1, "ci_above_half": 1, "mean_auc": pytest.approx(0.575),
+                                   "items": 3, "never_cooccur": 2}
+
+
+def _write_behaviours(run, pair, records):
+    folder = run / "lens" / "behaviours"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{pair}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def test_lens_brief_counts_pivots_and_their_layers(tmp_path):
+    pivot = lambda token, layer: {"behaviour": "semantic-pivot", "pivot_token": token, "peak_layer": layer}  # noqa: E731
+    _write_behaviours(tmp_path, "en-fr", [pivot("1", 9), pivot("1", 10), {"behaviour": "co-occurrence"}])
+    _write_behaviours(tmp_path, "fr-en", [pivot(" désir", 13), pivot("1", 9)])
+    brief = lens_brief(tmp_path, top=2)
+    assert (brief["items"], brief["semantic_pivot"], brief["share"]) == (5, 4, 0.8)
+    assert brief["top_pivots"] == [("1", 3, [9, 10]), (" désir", 1, [13])]
+    with pytest.raises(PivotlensError, match="lens stage"):
+        lens_brief(tmp_path / "empty")
 
 
 def test_study_markdown_on_two_run_directories(tmp_path):
@@ -64,10 +84,14 @@ def test_study_markdown_on_two_run_directories(tmp_path):
         layers = [{"layer": i + 1, "mean": m, "random_mean": 0.01} for i, m in enumerate([0.01, 0.04, 0.02])]
         (run / "pivot_curve" / "curve.json").write_text(json.dumps({"layers": layers}))
         (run / "auc" / "auc.csv").write_text("pair,n,n_positive,auc,ci_low,ci_high\nen-fr,9,3,0.6,0.51,0.7\n")
+        (run / "auc" / "items.csv").write_text("pair,id,cooccurrence\nen-fr,w0,0\n")
+        _write_behaviours(run, "en-fr", [{"behaviour": "semantic-pivot", "pivot_token": "a|b", "peak_layer": 2}])
         runs.append(run)
     text = study_markdown(runs, common_items=2)
     assert "24 (pair, item) cells; mean difference **+0.1000**" in text  # 12 pairs × 2 items
     assert "12 of 12 pairs higher" in text
     assert "| small | 3 | 2 | 0.0400 | 0.0200 | yes | 4.0 | 2 |" in text
+    assert "| small | 1 | 1 | 1.0000 | 'a\\|b' 1 (L2) |" in text  # a "|" in a token is escaped
+    assert "| 0.600 | 1 of 1 |" in text
     with pytest.raises(PivotlensError, match="missing"):
         item_scores(tmp_path / "nowhere")

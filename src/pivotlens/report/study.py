@@ -4,7 +4,8 @@
 
 reads the `score`, `auc` and `pivot_curve` results of `pivotlens run` directories and prints
 markdown: (1) how symmetric each score matrix is, (2) a paired comparison of the models on the
-items and shot draws they share, (3) the shape of the pivot-set curve, (4) the AUC table in brief.
+items and shot draws they share, the lens behaviours in brief (share of semantic-pivot items, most
+frequent pivot tokens), (3) the shape of the pivot-set curve, (4) the AUC table in brief.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,6 +69,24 @@ def paired_difference(a: dict[str, dict[str, float]], b: dict[str, dict[str, flo
             "pairs_b_higher": sum(mb > ma for ma, mb in per_pair.values()), "per_pair": per_pair}
 
 
+def lens_brief(run_dir: Path, top: int = 5) -> dict:
+    """Semantic-pivot items over all pairs, and the most frequent pivot tokens with their peak layers."""
+    paths = sorted((run_dir / "lens" / "behaviours").glob("*.jsonl"))
+    if not paths:
+        raise PivotlensError(f"{run_dir}/lens/behaviours: missing; is the lens stage done?")
+    items, tokens, layers = 0, Counter(), defaultdict(Counter)
+    for path in paths:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            items += 1
+            if record["behaviour"] == "semantic-pivot":
+                tokens[record["pivot_token"]] += 1
+                layers[record["pivot_token"]][record["peak_layer"]] += 1
+    pivots = sum(tokens.values())
+    return {"items": items, "semantic_pivot": pivots, "share": pivots / items if items else float("nan"),
+            "top_pivots": [(token, count, sorted(layers[token])) for token, count in tokens.most_common(top)]}
+
+
 def curve_shape(curve: dict) -> dict:
     """Peak layer, how far the mean rises to it and falls after it, and its ratio to random sets."""
     means = np.array([layer["mean"] for layer in curve["layers"]])
@@ -79,12 +99,15 @@ def curve_shape(curve: dict) -> dict:
             "layers_above_random": int((means > randoms).sum())}
 
 
-def auc_brief(auc_csv: Path) -> dict:
-    rows = list(csv.DictReader(auc_csv.open(encoding="utf-8")))
+def auc_brief(auc_dir: Path) -> dict:
+    """Pairs with an AUC, how many exceed 0.5 (and with the CI), and how many items never co-occur."""
+    rows = list(csv.DictReader((auc_dir / "auc.csv").open(encoding="utf-8")))
     rows = [r for r in rows if r["auc"] not in ("", "nan")]
+    items = list(csv.DictReader((auc_dir / "items.csv").open(encoding="utf-8")))
     return {"pairs": len(rows), "above_half": sum(float(r["auc"]) > 0.5 for r in rows),
             "ci_above_half": sum(float(r["ci_low"]) > 0.5 for r in rows),
-            "mean_auc": float(np.mean([float(r["auc"]) for r in rows])) if rows else float("nan")}
+            "mean_auc": float(np.mean([float(r["auc"]) for r in rows])) if rows else float("nan"),
+            "items": len(items), "never_cooccur": sum(float(r["cooccurrence"]) == 0 for r in items)}
 
 
 def study_markdown(run_dirs: list[Path], common_items: int | None) -> str:
@@ -106,7 +129,14 @@ def study_markdown(run_dirs: list[Path], common_items: int | None) -> str:
                 f"| pair | {_model(run_dirs[0])} | {_model(run_dirs[1])} |", "|---|---|---|"]
         out += [f"| {pair} | {ma:.4f} | {mb:.4f} |" for pair, (ma, mb) in diff["per_pair"].items()]
         out.append("")
-    out += ["### (3) Pivot-set curve", "", "| run | layers | peak layer | peak mean P | last layer | "
+    out += ["### Lens behaviours", "", "| run | items | semantic-pivot | share | most frequent pivots "
+            "(count; peak layers) |", "|---|---|---|---|---|"]
+    for run in run_dirs:
+        brief = lens_brief(run)
+        common = "; ".join(f"{token!r} {count} (L{','.join(map(str, layers))})"
+                           for token, count, layers in brief["top_pivots"]).replace("|", "\\|")
+        out.append(f"| {run.name} | {brief['items']} | {brief['semantic_pivot']} | {brief['share']:.4f} | {common} |")
+    out += ["", "### (3) Pivot-set curve", "", "| run | layers | peak layer | peak mean P | last layer | "
             "rises then falls | ×random at peak | layers above random |", "|---|---|---|---|---|---|---|---|"]
     for run in run_dirs:
         shape = curve_shape(json.loads((run / "pivot_curve" / "curve.json").read_text()))
@@ -114,11 +144,12 @@ def study_markdown(run_dirs: list[Path], common_items: int | None) -> str:
                    f"{shape['last_layer_mean']:.4f} | {'yes' if shape['rises_then_falls'] else 'no'} | "
                    f"{shape['ratio_to_random_at_peak']:.1f} | {shape['layers_above_random']} |")
     out += ["", "### (4) AUC of co-occurrence count vs co-occurrence behaviour", "",
-            "| run | pairs with both classes | AUC > 0.5 | CI above 0.5 | mean AUC |", "|---|---|---|---|---|"]
+            "| run | pairs with both classes | AUC > 0.5 | CI above 0.5 | mean AUC | items that never co-occur |",
+            "|---|---|---|---|---|---|"]
     for run in run_dirs:
-        brief = auc_brief(run / "auc" / "auc.csv")
+        brief = auc_brief(run / "auc")
         out.append(f"| {run.name} | {brief['pairs']} | {brief['above_half']} | {brief['ci_above_half']} | "
-                   f"{brief['mean_auc']:.3f} |")
+                   f"{brief['mean_auc']:.3f} | {brief['never_cooccur']} of {brief['items']} |")
     return "\n".join(out) + "\n"
 
 
