@@ -73,3 +73,7 @@ def test_missing_file_and_bundled_names(tmp_path):
     empty.write_text("\n")
     with pytest.raises(DatasetError, match="no entries"):
         load_dataset(empty)
+
+
+def test_count_of_items_under_a_limit(sample):
+    assert (sample.count(None), sample.count(5), sample.count(10_000)) == (len(sample), 5, len(sample))

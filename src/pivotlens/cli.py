@@ -135,7 +135,7 @@ def run_score(args: argparse.Namespace) -> None:
                          shots=args.shots, seed=args.seed, limit=args.limit, dtype=args.dtype,
                          batch_size=args.batch_size)
     loaded = load_model_from_args(args)
-    n_items = len(dataset) if args.limit is None else min(args.limit, len(dataset))
+    n_items = dataset.count(args.limit)
     with tqdm(total=n_items * len(pairs), unit="item", desc="scoring") as bar:
         summary = score_dataset(loaded, dataset, config, args.out, progress=bar.update)
     print(f"mean cross-lingual ability over {len(pairs)} pair(s): {summary['mean']:.4f}")

@@ -24,7 +24,7 @@ def run_score(ctx: StageContext) -> dict:
     config = ScoreConfig(model=ctx.config["model"], dataset_sha256=dataset.sha256, pairs=ctx.pairs(),
                          draws=o.get("draws", 5), shots=o.get("shots", 5), seed=ctx.config["seed"],
                          limit=o.get("limit"), dtype=ctx.config.get("dtype", "auto"), batch_size=o.get("batch_size", 8))
-    n_items = min(config.limit or len(dataset), len(dataset))
+    n_items = dataset.count(config.limit)
     with tqdm(total=n_items * len(config.pairs), unit="item", desc="score") as bar:
         summary = score_dataset(ctx.model(), dataset, config, ctx.stage_dir, progress=bar.update)
     return {
@@ -48,7 +48,7 @@ def run_lens(ctx: StageContext) -> dict:
     config = ClassifyConfig(model=ctx.config["model"], dataset_sha256=dataset.sha256, pairs=ctx.pairs(),
                             seed=ctx.config["seed"], limit=o.get("limit"), dtype=ctx.config.get("dtype", "auto"),
                             batch_size=o.get("batch_size", 8), classifier=settings)
-    n_items = min(config.limit or len(dataset), len(dataset))
+    n_items = dataset.count(config.limit)
     with tqdm(total=n_items * len(config.pairs), unit="item", desc="lens") as bar:
         summary = classify_dataset(loaded, dataset, config, ctx.stage_dir, progress=bar.update)
     figures = []

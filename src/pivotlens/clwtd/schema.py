@@ -57,6 +57,10 @@ class Dataset:
     def __len__(self) -> int:
         return len(self.entries)
 
+    def count(self, limit: int | None) -> int:
+        """How many entries a run with ``--limit`` covers: the first ``limit`` (None: all)."""
+        return len(self.entries) if limit is None else min(limit, len(self.entries))
+
 
 def _meta_problems(meta: Any) -> list[str]:
     """The optional builder metadata: only known keys, each of the right shape."""

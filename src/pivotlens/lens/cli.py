@@ -113,7 +113,7 @@ def run_classify(args: argparse.Namespace) -> None:
     config = ClassifyConfig(model=args.model, dataset_sha256=dataset.sha256, pairs=pairs, seed=args.seed,
                             limit=args.limit, dtype=args.dtype, batch_size=args.batch_size, classifier=_settings(args))
     loaded = load_model_from_args(args)
-    n_items = len(dataset) if args.limit is None else min(args.limit, len(dataset))
+    n_items = dataset.count(args.limit)
     with tqdm(total=n_items * len(pairs), unit="item", desc="lens") as bar:
         summary = classify_dataset(loaded, dataset, config, args.out, progress=bar.update)
     for row in summary["pairs"]:

@@ -117,7 +117,7 @@ def score_dataset(
     """Score every requested pair into ``out_dir`` (resuming), then write the summaries."""
     out = Path(out_dir)
     claim_run_directory(out, "score", config.identity(), {"config": asdict(config), "dataset": dataset.source})
-    n_items = len(dataset) if config.limit is None else min(config.limit, len(dataset))
+    n_items = dataset.count(config.limit)
     item_ids = [entry.id for entry in dataset.entries[:n_items]]
 
     def records_for(src: str, tgt: str, chunk: list[int]) -> list[dict]:

@@ -157,7 +157,7 @@ def run_compare(args: argparse.Namespace) -> None:
 
     dataset, template = _score_template(args)
     models, baseline = _models_with_baseline(args, parse_named_models(args.models), baseline_step=None)
-    n_items = len(dataset) if args.limit is None else min(args.limit, len(dataset))
+    n_items = dataset.count(args.limit)
     bar, update = _progress_bar(len(models) * n_items * len(template.pairs), "item")
     with bar:
         comparison = compare_models(models, baseline, dataset, template, args.out, _loader(args), args.bootstrap, update)
@@ -195,7 +195,7 @@ def run_checkpoints(args: argparse.Namespace) -> None:
                                tgt=args.tgt, shots=args.chrf_shots, max_new_tokens=args.max_new_tokens,
                                limit=args.chrf_limit, batch_size=args.chrf_batch_size)
     models, _ = _models_with_baseline(args, expand_checkpoints(args.models), baseline_step=0)
-    n_items = len(dataset) if args.limit is None else min(args.limit, len(dataset))
+    n_items = dataset.count(args.limit)
     n_sentences = max(len(parallel) - args.chrf_shots, 0)
     n_sentences = n_sentences if args.chrf_limit is None else min(args.chrf_limit, n_sentences)
     bar, update = _progress_bar(len(models) * (n_items * len(score_template.pairs) + n_sentences), "item")
