@@ -77,3 +77,21 @@ def test_missing_file_and_bundled_names(tmp_path):
 
 def test_count_of_items_under_a_limit(sample):
     assert (sample.count(None), sample.count(5), sample.count(10_000)) == (len(sample), 5, len(sample))
+
+
+def test_audit_flags_abbreviations_and_suspiciously_short_words(sample, capsys):
+    from dataclasses import replace
+
+    from pivotlens.cli import main
+    from pivotlens.clwtd.schema import Dataset
+    from pivotlens.clwtd.stats import suspicious_entries
+
+    first, second, *rest = sample.entries
+    edited = (replace(first, word={**first.word, "en": "km", "fr": "kilomètre"}),
+              replace(second, word={**second.word, "en": "silver", "fr": "ag"}), *rest)
+    flagged = suspicious_entries(Dataset(edited, "edited", "-"))
+    assert flagged == [(first.id, "word[en] 'km' has no vowel (an abbreviation?)"),
+                       (second.id, "word[fr] 'ag' is short for 'silver' (an abbreviation or rare sense?)")]
+    assert suspicious_entries(sample) == []  # the hand-written sample has none
+    assert main(["clwtd", "audit", "sample"]) == 0
+    assert capsys.readouterr().out == "0 of 36 entries flagged for review\n"

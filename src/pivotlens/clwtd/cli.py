@@ -1,4 +1,4 @@
-"""`pivotlens clwtd build|validate|stats|sample`: build CLWTD from open resources and inspect it."""
+"""`pivotlens clwtd build|validate|stats|sample|audit`: build CLWTD from open resources and inspect it."""
 
 from __future__ import annotations
 
@@ -50,6 +50,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--pairs", default=SAMPLE_PAIRS, help=f"pairs whose distractors to show ({SAMPLE_PAIRS})")
     sample.set_defaults(handler=run_sample)
+
+    audit = actions.add_parser("audit", help="list entries worth a human look (abbreviation-like or suspiciously short words)")
+    audit.add_argument("dataset", nargs="?", default="clwtd", help="path or bundled name (default clwtd)")
+    audit.set_defaults(handler=run_audit)
 
 
 def run_build(args: argparse.Namespace) -> None:
@@ -112,6 +116,17 @@ def run_stats(args: argparse.Namespace) -> None:
     counter = _token_counter(args.tokenizer) if args.tokenizer else None
     report = {"dataset": dataset.source, "tokenizer": args.tokenizer, **dataset_stats(dataset, counter)}
     print(json.dumps(report, ensure_ascii=False, indent=2))
+
+
+def run_audit(args: argparse.Namespace) -> None:
+    from pivotlens.clwtd import load_dataset
+    from pivotlens.clwtd.stats import suspicious_entries
+
+    dataset = load_dataset(args.dataset)
+    flagged = suspicious_entries(dataset)
+    for entry_id, reason in flagged:
+        print(f"{entry_id}: {reason}")
+    print(f"{len({entry_id for entry_id, _ in flagged})} of {len(dataset)} entries flagged for review")
 
 
 def run_sample(args: argparse.Namespace) -> None:

@@ -32,6 +32,27 @@ def dataset_problems(dataset: Dataset) -> list[str]:
     return problems
 
 
+LATIN_LANGUAGES = ("en", "fr")
+VOWELS = frozenset("aeiouyàâäéèêëîïôöùûüÿœæ")
+
+
+def suspicious_entries(dataset: Dataset) -> list[tuple[str, str]]:
+    """Entries for a person to review, ``(id, reason)``: English/French words that look like
+    abbreviations (no vowel: km, mg) or that are two letters or fewer where the other Latin-script
+    language needs five or more (s for seconde, ag for silver). A lexicon picks such lemmas when its
+    synset lists an abbreviation or a rare sense; the rules flag, they do not prove a word wrong."""
+    flagged = []
+    for entry in dataset.entries:
+        for lang in LATIN_LANGUAGES:
+            word = entry.word[lang]
+            other = entry.word[LATIN_LANGUAGES[1 - LATIN_LANGUAGES.index(lang)]]
+            if not VOWELS.intersection(word.lower()):
+                flagged.append((entry.id, f"word[{lang}] {word!r} has no vowel (an abbreviation?)"))
+            elif len(word) <= 2 and len(other) >= 5:
+                flagged.append((entry.id, f"word[{lang}] {word!r} is short for {other!r} (an abbreviation or rare sense?)"))
+    return flagged
+
+
 def dataset_stats(dataset: Dataset, word_length: Callable[[str], int] | None = None) -> dict[str, Any]:
     """POS mix, mean word and distractor length per language (``word_length``, e.g. a token
     count; characters when None) and the mix of distractor relations recorded by the builder."""
