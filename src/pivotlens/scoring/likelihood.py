@@ -10,6 +10,7 @@ the positions that predict continuation tokens; it batches many requests per for
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -116,12 +117,16 @@ def cached_probabilities(loaded: LoadedModel, requests: Sequence[TokenizedReques
     suffix_ids, suffix_mask = _right_pad(suffixes, pad_id, device)
     row_prefix = torch.tensor([length for length in prefix_lengths for _ in range(k)], device=device)
     suffix_kwargs = {"position_ids": row_prefix[:, None] + torch.arange(suffix_ids.shape[1], device=device)}
-    hidden = body(
-        input_ids=suffix_ids,
-        attention_mask=torch.cat([prefix_mask.repeat_interleave(k, dim=0), suffix_mask], dim=1),
-        past_key_values=cache, use_cache=True,
-        **(suffix_kwargs if with_positions else {}),
-    ).last_hidden_state
+    with warnings.catch_warnings():
+        # transformers 5.23–5.39 deprecates past_key_values for `cache=`, which it silently ignores
+        # (scores change); pyproject pins transformers < 5.40, so the warning is noise to users.
+        warnings.filterwarnings("ignore", message="`past_key_values` is deprecated", category=FutureWarning)
+        hidden = body(
+            input_ids=suffix_ids,
+            attention_mask=torch.cat([prefix_mask.repeat_interleave(k, dim=0), suffix_mask], dim=1),
+            past_key_values=cache, use_cache=True,
+            **(suffix_kwargs if with_positions else {}),
+        ).last_hidden_state
 
     # Gather only the positions that predict continuation tokens, then unembed those.
     rows, columns, targets = [], [], []
