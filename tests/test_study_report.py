@@ -4,9 +4,7 @@ import pytest
 
 from pivotlens.errors import PivotlensError
 from pivotlens.languages import ALL_PAIRS, LANGUAGE_CODES, pair_key
-from pivotlens.report.study import (
-    auc_brief, curve_shape, item_scores, lens_brief, paired_difference, study_markdown, symmetry,
-)
+from pivotlens.report.study import auc_brief, common_item_scores, curve_shape, lens_brief, study_markdown, symmetry
 
 
 def _matrix(values: dict[tuple[str, str], float]) -> dict:
@@ -23,18 +21,6 @@ def test_symmetry_of_a_symmetric_and_a_skewed_matrix():
     assert skewed.correlation == pytest.approx(1.0)
     assert skewed.mean_abs_difference == pytest.approx(0.1)
     assert skewed.relative_asymmetry == pytest.approx(0.1 / 0.4)
-
-
-def test_paired_difference_uses_shared_cells_only():
-    a = {"en-fr": {"x": 0.1, "y": 0.3}, "fr-en": {"x": 0.2}}
-    b = {"en-fr": {"x": 0.2, "y": 0.5, "z": 0.9}, "fr-en": {"x": 0.2}}
-    result = paired_difference(a, b, n_bootstrap=200)
-    assert result["cells"] == 3
-    assert result["mean_difference"] == pytest.approx((0.1 + 0.2 + 0.0) / 3)
-    assert 0.0 <= result["ci"][0] <= result["mean_difference"] <= result["ci"][1] <= 0.2 + 1e-12
-    assert result["pairs_b_higher"] == 1  # en-fr higher, fr-en equal
-    with pytest.raises(PivotlensError, match="share no"):
-        paired_difference({"en-fr": {"x": 0.1}}, {"en-fr": {"y": 0.1}})
 
 
 def test_curve_shape_and_auc_brief(tmp_path):
@@ -63,7 +49,7 @@ def test_lens_brief_counts_pivots_and_their_layers(tmp_path):
     brief = lens_brief(tmp_path, top=2)
     assert (brief["items"], brief["semantic_pivot"], brief["share"]) == (5, 4, 0.8)
     assert brief["top_pivots"] == [("1", 3, [9, 10]), (" désir", 1, [13])]
-    with pytest.raises(PivotlensError, match="lens stage"):
+    with pytest.raises(PivotlensError, match="run `pivotlens lens classify` first"):
         lens_brief(tmp_path / "empty")
 
 
@@ -75,8 +61,7 @@ def test_study_markdown_on_two_run_directories(tmp_path):
         (run / "pivot_curve").mkdir()
         (run / "auc").mkdir()
         values = {pair: 0.2 + offset for pair in ALL_PAIRS}
-        (run / "score" / "matrix.json").write_text(json.dumps({"matrix": _matrix(values)}))
-        (run / "score" / "stage.json").write_text(json.dumps({"summary": {"facts": {"mean": 0.2 + offset}}}))
+        (run / "score" / "matrix.json").write_text(json.dumps({"matrix": _matrix(values), "mean": 0.2 + offset}))
         (run / "score" / "manifest.json").write_text(json.dumps({"identity": {"model": name}}))
         for pair in ALL_PAIRS:
             rows = [{"id": f"w{i}", "score": 0.2 + offset} for i in range(3)]
@@ -94,4 +79,4 @@ def test_study_markdown_on_two_run_directories(tmp_path):
     assert "| small | 1 | 1 | 1.0000 | 'a\\|b' 1 (L2) |" in text  # a "|" in a token is escaped
     assert "| 0.600 | 1 of 1 |" in text
     with pytest.raises(PivotlensError, match="missing"):
-        item_scores(tmp_path / "nowhere")
+        common_item_scores([tmp_path / "nowhere"], None)

@@ -19,8 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from pivotlens.errors import PivotlensError
 from pivotlens.languages import ALL_PAIRS, LANGUAGE_CODES, pair_key
+from pivotlens.lens.behaviour import SEMANTIC_PIVOT
+from pivotlens.pivots.run import read_behaviour_records
+from pivotlens.training.compare import AVG, ItemScores, compare_item_scores, comparison_markdown, read_item_scores
 
 
 @dataclass(frozen=True)
@@ -41,49 +43,26 @@ def symmetry(matrix: dict[str, dict[str, float | None]]) -> Symmetry:
     return Symmetry(correlation, difference, difference / mean)
 
 
-def item_scores(run_dir: Path, limit: int | None = None) -> dict[str, dict[str, float]]:
-    """pair → item id → calibrated score (the first ``limit`` items of each pair)."""
-    scores = {}
-    for src, tgt in ALL_PAIRS:
-        path = run_dir / "score" / "items" / f"{pair_key(src, tgt)}.jsonl"
-        if not path.is_file():
-            raise PivotlensError(f"{path}: missing; is {run_dir} a finished `pivotlens run` with the score stage?")
-        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()][:limit]
-        scores[pair_key(src, tgt)] = {row["id"]: row["score"] for row in rows}
-    return scores
-
-
-def paired_difference(a: dict[str, dict[str, float]], b: dict[str, dict[str, float]],
-                      n_bootstrap: int = 2000, seed: int = 0) -> dict:
-    """Mean of b − a over the (pair, item) cells both hold, with a bootstrap 95% CI over items."""
-    differences = np.array([b[pair][item] - a[pair][item] for pair in a if pair in b
-                            for item in a[pair] if item in b[pair]])
-    if differences.size == 0:
-        raise PivotlensError("the runs share no scored (pair, item)")
-    rng = np.random.default_rng(seed)
-    means = differences[rng.integers(0, differences.size, (n_bootstrap, differences.size))].mean(axis=1)
-    per_pair = {pair: (float(np.mean(list(a[pair].values()))), float(np.mean(list(b[pair].values()))))
-                for pair in a if pair in b}
-    return {"cells": int(differences.size), "mean_difference": float(differences.mean()),
-            "ci": (float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))),
-            "pairs_b_higher": sum(mb > ma for ma, mb in per_pair.values()), "per_pair": per_pair}
+def common_item_scores(run_dirs: list[Path], limit: int | None) -> dict[str, ItemScores]:
+    """run name → pair → item id → score, over the first ``limit`` items of each pair (all when None)."""
+    pairs = [pair_key(src, tgt) for src, tgt in ALL_PAIRS]
+    found = {}
+    for run in run_dirs:
+        by_pair = read_item_scores(run / "score", pairs)
+        found[run.name] = {pair: dict(list(scores.items())[:limit]) for pair, scores in by_pair.items()}
+    return found
 
 
 def lens_brief(run_dir: Path, top: int = 5) -> dict:
     """Semantic-pivot items over all pairs, and the most frequent pivot tokens with their peak layers."""
-    paths = sorted((run_dir / "lens" / "behaviours").glob("*.jsonl"))
-    if not paths:
-        raise PivotlensError(f"{run_dir}/lens/behaviours: missing; is the lens stage done?")
-    items, tokens, layers = 0, Counter(), defaultdict(Counter)
-    for path in paths:
-        for line in path.read_text(encoding="utf-8").splitlines():
-            record = json.loads(line)
-            items += 1
-            if record["behaviour"] == "semantic-pivot":
-                tokens[record["pivot_token"]] += 1
-                layers[record["pivot_token"]][record["peak_layer"]] += 1
+    records = read_behaviour_records(run_dir / "lens")
+    tokens, layers = Counter(), defaultdict(Counter)
+    for record in records:
+        if record["behaviour"] == SEMANTIC_PIVOT:
+            tokens[record["pivot_token"]] += 1
+            layers[record["pivot_token"]][record["peak_layer"]] += 1
     pivots = sum(tokens.values())
-    return {"items": items, "semantic_pivot": pivots, "share": pivots / items if items else float("nan"),
+    return {"items": len(records), "semantic_pivot": pivots, "share": pivots / len(records),
             "top_pivots": [(token, count, sorted(layers[token])) for token, count in tokens.most_common(top)]}
 
 
@@ -114,21 +93,20 @@ def study_markdown(run_dirs: list[Path], common_items: int | None) -> str:
     lines = ["| run | model | mean score | r(M, Mᵀ) | mean abs(M−Mᵀ) | relative asymmetry |", "|---|---|---|---|---|---|"]
     for run in run_dirs:
         matrix = json.loads((run / "score" / "matrix.json").read_text())
-        model = json.loads((run / "score" / "stage.json").read_text()).get("summary", {}).get("facts", {})
         sym = symmetry(matrix["matrix"])
-        lines.append(f"| {run.name} | {_model(run)} | {model.get('mean', float('nan')):.4f} | {sym.correlation:.3f} "
+        lines.append(f"| {run.name} | {_model(run)} | {matrix['mean']:.4f} | {sym.correlation:.3f} "
                      f"| {sym.mean_abs_difference:.4f} | {sym.relative_asymmetry:.3f} |")
     out = ["### (1) Symmetry of the score matrix", "", *lines, ""]
     if len(run_dirs) >= 2:
-        a, b = (item_scores(run, common_items) for run in run_dirs[:2])
-        diff = paired_difference(a, b)
+        baseline, other = (run.name for run in run_dirs[:2])
+        scores = common_item_scores(run_dirs[:2], common_items)
+        comparison = compare_item_scores(scores, baseline, [pair_key(s, t) for s, t in ALL_PAIRS])
+        average = comparison.cell(other, AVG)
+        higher = sum(comparison.cell(other, pair).delta > 0 for pair in comparison.pairs if pair != AVG)
         out += [f"### (2) {_model(run_dirs[1])} − {_model(run_dirs[0])} on the same items and shot draws", "",
-                f"{diff['cells']} (pair, item) cells; mean difference **{diff['mean_difference']:+.4f}** "
-                f"(95% bootstrap CI {diff['ci'][0]:+.4f} … {diff['ci'][1]:+.4f}); "
-                f"{diff['pairs_b_higher']} of {len(diff['per_pair'])} pairs higher.", "",
-                f"| pair | {_model(run_dirs[0])} | {_model(run_dirs[1])} |", "|---|---|---|"]
-        out += [f"| {pair} | {ma:.4f} | {mb:.4f} |" for pair, (ma, mb) in diff["per_pair"].items()]
-        out.append("")
+                f"{average.n_items * len(ALL_PAIRS)} (pair, item) cells; mean difference **{average.delta:+.4f}** "
+                f"(95% bootstrap CI {average.ci_low:+.4f} … {average.ci_high:+.4f}, items resampled jointly "
+                f"across pairs); {higher} of {len(ALL_PAIRS)} pairs higher.", "", comparison_markdown(comparison)]
     out += ["### Lens behaviours", "", "| run | items | semantic-pivot | share | most frequent pivots "
             "(count; peak layers) |", "|---|---|---|---|---|"]
     for run in run_dirs:
