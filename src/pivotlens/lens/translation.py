@@ -193,8 +193,7 @@ def classify_dataset(
     """Write ``behaviours/{src}-{tgt}.jsonl`` (resuming) and the per-pair pivot shares."""
     out = Path(out_dir)
     claim_run_directory(out, "lens-classify", config.identity(), {"config": asdict(config), "dataset": dataset.source})
-    n_items = dataset.count(config.limit)
-    item_ids = [entry.id for entry in dataset.entries[:n_items]]
+    item_ids = [entry.id for entry in dataset.entries[: config.limit]]  # limit None: all
     first_layer = config.classifier.resolved_first_layer(len(loaded.adapter.layers))
     ineligible = config.classifier.ineligible(loaded)
 

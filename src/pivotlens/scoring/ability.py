@@ -117,8 +117,7 @@ def score_dataset(
     """Score every requested pair into ``out_dir`` (resuming), then write the summaries."""
     out = Path(out_dir)
     claim_run_directory(out, "score", config.identity(), {"config": asdict(config), "dataset": dataset.source})
-    n_items = dataset.count(config.limit)
-    item_ids = [entry.id for entry in dataset.entries[:n_items]]
+    item_ids = [entry.id for entry in dataset.entries[: config.limit]]  # limit None: all
 
     def records_for(src: str, tgt: str, chunk: list[int]) -> list[dict]:
         items = [plan_item(loaded.tokenizer, dataset, i, src, tgt, config) for i in chunk]
