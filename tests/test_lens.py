@@ -13,7 +13,7 @@ from pivotlens.lens.behaviour import meaningless_tokens
 from pivotlens.lens.core import lens_probabilities_all_positions
 from pivotlens.models import load_model
 from pivotlens.models.tiny import TINY_ARCHITECTURES
-from pivotlens.report.figures import lens_trace_figure
+from pivotlens.plots.figures import lens_trace_figure
 
 
 @pytest.mark.parametrize("architecture", sorted(TINY_ARCHITECTURES))

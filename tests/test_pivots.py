@@ -77,7 +77,7 @@ def _corpus(tmp_path):
     documents = []
     for i in range(10):
         documents.append({"id": f"s{i}", "text": f"the dignity of the person and freedom number {i}"})
-        documents.append({"id": f"t{i}", "text": f"the 尊严 freedom 人"})
+        documents.append({"id": f"t{i}", "text": "the 尊严 freedom 人"})
         documents.append({"id": f"b{i}", "text": f"the weather is nice, the right {i}"})
     path = tmp_path / "corpus.jsonl"
     path.write_text("".join(json.dumps(d) + "\n" for d in documents))

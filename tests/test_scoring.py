@@ -9,6 +9,7 @@ from pivotlens.clwtd import Dataset
 from pivotlens.errors import DatasetError, RunDirectoryError
 from pivotlens.models import load_model
 from pivotlens.models.tiny import TINY_ARCHITECTURES
+from pivotlens.plots.figures import draw_ability_heatmap
 from pivotlens.scoring import (
     ScoreConfig, build_prompt, cached_probabilities, continuation, naive_probabilities, score_dataset,
     summarize, tokenize_request,
@@ -152,6 +153,7 @@ def test_summary_matrix_from_hand_made_scores(tmp_path):
     (items / "en-fr.jsonl").write_text(record("a", 0.2) + record("b", 0.4) + record("c", 9.0))
     (items / "zh-ja.jsonl").write_text(record("a", -0.1) + record("b", 0.1))
     summary = summarize(tmp_path, [("en", "fr"), ("zh", "ja")], ["a", "b"])
+    draw_ability_heatmap(tmp_path)
     assert summary["matrix"]["en"]["fr"] == pytest.approx(0.3)
     assert summary["matrix"]["zh"]["ja"] == pytest.approx(0.0)
     assert summary["matrix"]["fr"]["en"] is None and summary["matrix"]["en"]["en"] is None

@@ -12,6 +12,7 @@ from transformers import TrainerCallback
 from pivotlens.cli import main
 from pivotlens.errors import PivotlensError
 from pivotlens.models import load_model
+from pivotlens.plots.training import draw_comparison_figures
 from pivotlens.training.compare import compare_item_scores, compare_score_dirs, comparison_markdown, write_comparison
 from pivotlens.training.evaluation import default_name, expand_checkpoints, parse_named_models
 from pivotlens.training.packing import PackedBlocks, read_token_stats, write_token_file
@@ -206,7 +207,7 @@ def test_comparison_from_score_files_writes_table_csv_json_and_heatmaps(tmp_path
             (tmp_path / name / "items" / f"{pair}.jsonl").write_text("\n".join(lines) + "\n")
         dirs[name] = tmp_path / name
     comparison = compare_score_dirs(dirs, "start", ["en-fr", "zh-ja"], n_bootstrap=200)
-    written = write_comparison(comparison, tmp_path / "out")
+    written = write_comparison(comparison, tmp_path / "out") + draw_comparison_figures(comparison, tmp_path / "out")
     assert {p.name for p in written} == {"comparison.md", "comparison.csv", "comparison.json", "deltas.png",
                                          "delta_matrices.png"}
     markdown = comparison_markdown(comparison)

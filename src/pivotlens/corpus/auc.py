@@ -30,9 +30,10 @@ import numpy as np
 from pivotlens.corpus.matching import normalize
 from pivotlens.errors import CorpusError
 from pivotlens.languages import pair_key
+from pivotlens.records import BEHAVIOURS, CO_OCCURRENCE
+from pivotlens.tables import markdown_table
 
-POSITIVE = "co-occurrence"
-BEHAVIOURS = (POSITIVE, "semantic-pivot")
+POSITIVE = CO_OCCURRENCE
 REQUIRED_FIELDS = ("id", "src", "tgt", "source", "target", "behaviour", "target_probability_by_layer")
 CONFIDENCE = 0.95
 
@@ -154,43 +155,11 @@ def auc_table(items: Sequence[BehaviourItem], counts: dict[tuple[str, str, str, 
     return rows, points
 
 
-def _fmt(value: float) -> str:
-    return "—" if math.isnan(value) else f"{value:.3f}"
-
-
-def markdown_table(rows: Sequence[PairAUC]) -> str:
-    lines = ["| pair | n | n_positive | AUC | CI low | CI high |", "|---|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r.pair} | {r.n} | {r.n_positive} | {_fmt(r.auc)} | {_fmt(r.ci_low)} | {_fmt(r.ci_high)} |"
-              for r in rows]
-    return "\n".join(lines) + "\n"
-
-
-def plot_scatter(points: Sequence[dict], rows: Sequence[PairAUC], path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    columns = min(4, len(rows))
-    lines = math.ceil(len(rows) / columns)
-    fig, axes = plt.subplots(lines, columns, figsize=(3.2 * columns, 2.8 * lines), squeeze=False, sharey=True)
-    colours = {POSITIVE: "tab:orange", "semantic-pivot": "tab:blue"}
-    for ax, row in zip(axes.flat, rows):
-        for behaviour in BEHAVIOURS:
-            chosen = [p for p in points if p["pair"] == row.pair and p["behaviour"] == behaviour]
-            ax.scatter([math.log10(p["cooccurrence"] + 1) for p in chosen], [p["target_probability"] for p in chosen],
-                       s=12, alpha=0.7, color=colours[behaviour], label=behaviour)
-        ax.set_title(f"{row.pair}  AUC {_fmt(row.auc)} (n={row.n})", fontsize=9)
-        ax.set_xlabel("log10(co-occurrence docs + 1)", fontsize=8)
-    for ax in axes[:, 0]:
-        ax.set_ylabel("P(target), last layer", fontsize=8)
-    for ax in list(axes.flat)[len(rows):]:
-        ax.axis("off")
-    axes.flat[0].legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+def auc_markdown(rows: Sequence[PairAUC]) -> str:
+    table = [{"pair": r.pair, "n": r.n, "n_positive": r.n_positive, "AUC": r.auc, "CI low": r.ci_low,
+              "CI high": r.ci_high} for r in rows]
+    return markdown_table(table, ["pair", "n", "n_positive", "AUC", "CI low", "CI high"], digits=3,
+                          right_aligned=("n", "n_positive", "AUC", "CI low", "CI high"))
 
 
 def _sha256(path: Path) -> str:
@@ -199,7 +168,8 @@ def _sha256(path: Path) -> str:
 
 def write_auc_report(counts_dir: str | Path, lens_dir: str | Path, out_dir: str | Path, *,
                      bootstrap: int = 1000, seed: int = 0) -> list[PairAUC]:
-    """Join behaviours with counts, compute the table, write auc.csv/.md, items.csv, scatter.png."""
+    """Join behaviours with counts, compute the table, write auc.csv/.md and items.csv; returns the table
+    rows and the per-item points (for the scatter figure)."""
     from pivotlens.corpus.results import MANIFEST, read_pair_counts
 
     if bootstrap < 1:
@@ -219,10 +189,9 @@ def write_auc_report(counts_dir: str | Path, lens_dir: str | Path, out_dir: str 
         writer = csv.DictWriter(handle, fieldnames=list(points[0]) if points else ["pair"])
         writer.writeheader()
         writer.writerows(points)
-    (out / "auc.md").write_text(markdown_table(rows), encoding="utf-8")
-    plot_scatter(points, rows, out / "scatter.png")
+    (out / "auc.md").write_text(auc_markdown(rows), encoding="utf-8")
     manifest = {"stage": "corpus-auc", "bootstrap": bootstrap, "seed": seed, "confidence": CONFIDENCE,
                 "counts": str(counts_dir), "counts_identity": counts_manifest.get("identity"),
                 "behaviour_files": {str(f): _sha256(f) for f in files}}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
-    return rows
+    return rows, points

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import torch
 
-CO_OCCURRENCE = "co-occurrence"
-SEMANTIC_PIVOT = "semantic-pivot"
+from pivotlens.records import CO_OCCURRENCE, SEMANTIC_PIVOT
+
 SPACE_MARKERS = "▁Ġ \t\n"
 
 

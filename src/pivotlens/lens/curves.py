@@ -125,10 +125,8 @@ def curve_for_token_sets(
     return token_set_curve(loaded, prompts, [item.token_ids for item in items], n_random_sets, seed, batch_size)
 
 
-def write_curve(result: CurveResult, out_dir: Path, title: str, details: dict) -> dict:
-    """curve.csv, curve.json (peak layer, ratio to random at the peak) and curve.png."""
-    from pivotlens.report.figures import plot_token_set_curve
-
+def write_curve(result: CurveResult, out_dir: Path, details: dict) -> dict:
+    """curve.csv and curve.json (peak layer, ratio to random at the peak, the per-layer rows)."""
     rows = result.rows()
     out_dir.mkdir(parents=True, exist_ok=True)
     with (out_dir / "curve.csv").open("w") as handle:
@@ -138,5 +136,4 @@ def write_curve(result: CurveResult, out_dir: Path, title: str, details: dict) -
     summary = {**details, "n_items": len(result.set_probability), "n_random_sets": result.n_random_sets,
                "peak_layer": result.peak_layer, "ratio_to_random_at_peak": result.ratio_at_peak, "layers": rows}
     (out_dir / "curve.json").write_text(json.dumps(summary, indent=1))
-    plot_token_set_curve(rows, out_dir / "curve.png", title)
     return summary

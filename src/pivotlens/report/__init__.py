@@ -1,1 +1,1 @@
-"""Figures and reports."""
+"""Reports over finished runs: the run report and the real-model study summary."""

@@ -130,9 +130,7 @@ def score_dataset(
 
 
 def summarize(out_dir: Path, pairs, item_ids: list[str]) -> dict:
-    """Per-pair means and the 4×4 matrix over the requested items, as JSON + CSV + heatmap."""
-    from pivotlens.report.figures import plot_ability_heatmap
-
+    """Per-pair means and the 4×4 matrix over the requested items, as JSON + CSV."""
     wanted = set(item_ids)
     rows = []
     matrix: dict[str, dict[str, float | None]] = {s: {t: None for t in LANGUAGE_CODES} for s in LANGUAGE_CODES}
@@ -157,5 +155,4 @@ def summarize(out_dir: Path, pairs, item_ids: list[str]) -> dict:
         handle.write(",".join(rows[0]) + "\n")
         for row in rows:
             handle.write(",".join(f"{v:.6f}" if isinstance(v, float) else str(v) for v in row.values()) + "\n")
-    plot_ability_heatmap(summary, out_dir / "heatmap.png")
     return summary

@@ -19,6 +19,7 @@ import zstandard
 from pivotlens.artifacts import MANIFEST, claim_run_directory
 from pivotlens.corpus.readers import Shard
 from pivotlens.errors import SelectionError
+from pivotlens.tables import markdown_table
 
 
 def _as_json(value: Any) -> Any:
@@ -111,12 +112,4 @@ def write_table(rows: Sequence[dict], path_stem: Path) -> None:
         writer = csv.DictWriter(handle, columns)
         writer.writeheader()
         writer.writerows(rows)
-    path_stem.with_suffix(".md").write_text(markdown_table(rows), encoding="utf-8")
-
-
-def markdown_table(rows: Sequence[dict]) -> str:
-    columns = list(rows[0]) if rows else []
-    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    lines += ["| " + " | ".join(str(row[column]) for column in columns) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
-
+    path_stem.with_suffix(".md").write_text(markdown_table(rows, digits=None, empty=""), encoding="utf-8")

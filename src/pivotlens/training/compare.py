@@ -174,9 +174,7 @@ def comparison_markdown(comparison: Comparison) -> str:
 
 
 def write_comparison(comparison: Comparison, out_dir: Path) -> list[Path]:
-    """comparison.md, comparison.csv (one row per cell), comparison.json and the delta heatmaps."""
-    from pivotlens.report.training_figures import plot_delta_matrices, plot_delta_table
-
+    """comparison.md, comparison.csv (one row per cell) and comparison.json."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [out_dir / "comparison.md", out_dir / "comparison.csv", out_dir / "comparison.json"]
     written[0].write_text(comparison_markdown(comparison), encoding="utf-8")
@@ -187,7 +185,4 @@ def write_comparison(comparison: Comparison, out_dir: Path) -> list[Path]:
             optional = ["" if v is None else f"{v:.6f}" for v in (c.delta, c.ci_low, c.ci_high)]
             writer.writerow([c.model, c.pair, c.n_items, f"{c.mean:.6f}", *optional, int(c.significant)])
     written[2].write_text(json.dumps(comparison.to_json(), indent=1))
-    if len(comparison.models) > 1:
-        written.append(plot_delta_table(comparison, out_dir / "deltas.png"))
-        written.append(plot_delta_matrices(comparison, out_dir / "delta_matrices.png"))
     return written

@@ -143,9 +143,7 @@ def evaluate_checkpoints(
     progress: Progress | None = None,
 ) -> list[dict]:
     """Word-level ability (mean over the pairs) and chrF++ for each checkpoint; writes
-    checkpoints.csv / .json / .png (the paper's Figure 6 analogue)."""
-    from pivotlens.report.training_figures import plot_checkpoint_curves
-
+    checkpoints.csv / .json (the paper's Figure 6 analogue, drawn by ``plots.training``)."""
     rows = []
     for index, model in enumerate(models):
         loaded = load(model.spec)
@@ -169,8 +167,4 @@ def evaluate_checkpoints(
     (out_dir / "checkpoints.json").write_text(json.dumps({
         "word_level": {**asdict(score_template), "model": None, "pairs": pairs},
         "chrf": {**asdict(chrf_template), "model": None}, "checkpoints": rows}, indent=1))
-    plot_checkpoint_curves(rows, out_dir / "checkpoints.png",
-                           f"word-level ({pairs if len(score_template.pairs) < 4 else 'avg of the pairs'}) vs "
-                           f"chrF++ {chrf_template.src}→{chrf_template.tgt}",
-                           "training step" if by_step else "checkpoint")
     return rows

@@ -1,24 +1,12 @@
-"""`pivotlens <command>`: a thin layer over the library. User errors print one line, exit 2."""
+"""`pivotlens score|run|demo|validate|tiny`: the top-level commands."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import sys
 from pathlib import Path
 
+from pivotlens.cli.common import add_model_options, load_model_from_args
 from pivotlens.errors import PivotlensError
-
-STAGE_CLIS: tuple[str, ...] = ("pivotlens.clwtd.cli", "pivotlens.lens.cli", "pivotlens.corpus.cli",
-                               "pivotlens.pivots.cli", "pivotlens.selection.cli", "pivotlens.training.cli")
-
-
-def add_model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True,
-                        help="packaged short name (gemma-3-270m), local model directory, or hub id")
-    parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
-                        help="auto = bfloat16 on GPU, float32 on CPU")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
 
 
 def _add_score_options(parser: argparse.ArgumentParser) -> None:
@@ -78,19 +66,7 @@ def run_run(args: argparse.Namespace) -> None:
     print(f"report: {html_path} (and {markdown_path.name})")
 
 
-def load_model_from_args(args: argparse.Namespace):
-    from transformers.utils import logging as hf_logging
-
-    from pivotlens.models import load_model
-
-    hf_logging.disable_progress_bar()
-    return load_model(args.model, dtype=args.dtype, device=args.device)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pivotlens", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-
+def register(commands: argparse._SubParsersAction) -> None:
     score = commands.add_parser("score", help="cross-lingual ability score of a model over a CLWTD dataset")
     add_model_options(score)
     _add_score_options(score)
@@ -115,18 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
     tiny.add_argument("--seed", type=int, default=0)
     tiny.set_defaults(handler=run_tiny)
 
-    # Stage command groups (`pivotlens lens …`) live beside their stage: each module's
-    # register(commands) adds a sub-parser whose commands set `handler`.
-    for module_name in STAGE_CLIS:
-        importlib.import_module(module_name).register(commands)
-    return parser
-
 
 def run_score(args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
     from pivotlens.clwtd import load_dataset
     from pivotlens.languages import parse_pairs
+    from pivotlens.plots.figures import draw_ability_heatmap
     from pivotlens.scoring import ScoreConfig, score_dataset
 
     dataset = load_dataset(args.dataset)
@@ -138,6 +109,7 @@ def run_score(args: argparse.Namespace) -> None:
     n_items = dataset.count(args.limit)
     with tqdm(total=n_items * len(pairs), unit="item", desc="scoring") as bar:
         summary = score_dataset(loaded, dataset, config, args.out, progress=bar.update)
+    draw_ability_heatmap(args.out)
     print(f"mean cross-lingual ability over {len(pairs)} pair(s): {summary['mean']:.4f}")
     for row in summary["pairs"]:
         print(f"  {row['pair']}: {row['mean_score']:+.4f}  (n={row['n_items']})")
@@ -155,20 +127,3 @@ def run_tiny(args: argparse.Namespace) -> None:
     from pivotlens.models.tiny import build_tiny_model
 
     print(build_tiny_model(args.arch, args.out, seed=args.seed))
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        args.handler(args)
-    except PivotlensError as error:
-        print(f"pivotlens: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("pivotlens: interrupted; finished work is saved, rerun the same command to resume", file=sys.stderr)
-        return 130
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,7 +10,7 @@ from pivotlens.errors import PivotlensError
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    from pivotlens.cli import add_model_options
+    from pivotlens.cli.common import add_model_options
 
     add_model_options(parser)
     parser.add_argument("--dataset", default="sample", help="CLWTD JSONL path or bundled name (shots come from it)")
@@ -62,10 +62,10 @@ def _settings(args):
 
 def run_trace(args: argparse.Namespace) -> None:
     from pivotlens.clwtd import load_dataset
-    from pivotlens.cli import load_model_from_args
+    from pivotlens.cli.common import load_model_from_args
     from pivotlens.languages import parse_pairs
     from pivotlens.lens.translation import trace_translation, translation_prompt
-    from pivotlens.report.figures import lens_trace_figure, save_figure
+    from pivotlens.plots.figures import lens_trace_figure, save_figure
 
     dataset = load_dataset(args.dataset)
     (src, tgt), = parse_pairs(args.pair)
@@ -104,7 +104,7 @@ def run_classify(args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
     from pivotlens.clwtd import load_dataset
-    from pivotlens.cli import load_model_from_args
+    from pivotlens.cli.common import load_model_from_args
     from pivotlens.languages import parse_pairs
     from pivotlens.lens.translation import ClassifyConfig, classify_dataset
 
@@ -123,8 +123,9 @@ def run_classify(args: argparse.Namespace) -> None:
 
 def run_curve(args: argparse.Namespace) -> None:
     from pivotlens.clwtd import load_dataset
-    from pivotlens.cli import load_model_from_args
+    from pivotlens.cli.common import load_model_from_args
     from pivotlens.lens.curves import curve_for_token_sets, read_token_sets, write_curve
+    from pivotlens.plots.figures import plot_token_set_curve
 
     dataset = load_dataset(args.dataset)
     if not args.token_sets.is_file():
@@ -132,7 +133,8 @@ def run_curve(args: argparse.Namespace) -> None:
     loaded = load_model_from_args(args)
     items = read_token_sets(args.token_sets, loaded.tokenizer, dataset)
     result = curve_for_token_sets(loaded, dataset, items, args.seed, args.random_sets, args.batch_size)
-    write_curve(result, args.out, f"{args.model}: {len(items)} items", {"model": args.model, "seed": args.seed})
+    summary = write_curve(result, args.out, {"model": args.model, "seed": args.seed})
+    plot_token_set_curve(summary["layers"], args.out / "curve.png", f"{args.model}: {len(items)} items")
     print(f"peak at layer {result.peak_layer}: {result.mean[result.peak_layer - 1]:.4f} "
           f"(×{result.ratio_at_peak:.1f} the random sets)")
     print(f"wrote {args.out}/curve.csv, curve.json, curve.png")

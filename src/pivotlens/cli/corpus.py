@@ -72,10 +72,12 @@ def run_index(args: argparse.Namespace) -> None:
 
 
 def run_auc(args: argparse.Namespace) -> None:
-    from pivotlens.corpus.auc import markdown_table, write_auc_report
+    from pivotlens.corpus.auc import auc_markdown, write_auc_report
+    from pivotlens.plots.figures import plot_auc_scatter
 
-    rows = write_auc_report(args.counts, args.behaviours, args.out, bootstrap=args.bootstrap, seed=args.seed)
-    print(markdown_table(rows), end="")
+    rows, points = write_auc_report(args.counts, args.behaviours, args.out, bootstrap=args.bootstrap, seed=args.seed)
+    plot_auc_scatter(points, rows, Path(args.out) / "scatter.png")
+    print(auc_markdown(rows), end="")
     print(f"wrote {args.out}/auc.csv, auc.md, items.csv, scatter.png")
 
 

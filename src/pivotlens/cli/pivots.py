@@ -28,7 +28,7 @@ def register(commands) -> None:
     mine.set_defaults(handler=run_mine)
 
     curve = sub.add_parser("curve", help="lens probability of each item's kept pivots per layer vs random sets")
-    from pivotlens.cli import add_model_options
+    from pivotlens.cli.common import add_model_options
 
     add_model_options(curve)
     curve.add_argument("--pivots", type=Path, required=True, help="output dir of `pivotlens pivots mine`")
@@ -61,8 +61,9 @@ def run_mine(args: argparse.Namespace) -> None:
 
 def run_pivot_curve(args: argparse.Namespace) -> None:
     from pivotlens.clwtd import load_dataset
-    from pivotlens.cli import load_model_from_args
+    from pivotlens.cli.common import load_model_from_args
     from pivotlens.lens.curves import curve_for_token_sets, read_token_sets, write_curve
+    from pivotlens.plots.figures import plot_token_set_curve
 
     sets = args.pivots / "token_sets.jsonl"
     if not sets.is_file():
@@ -71,7 +72,7 @@ def run_pivot_curve(args: argparse.Namespace) -> None:
     loaded = load_model_from_args(args)
     items = read_token_sets(sets, loaded.tokenizer, dataset)
     result = curve_for_token_sets(loaded, dataset, items, args.seed, args.random_sets, args.batch_size)
-    write_curve(result, args.out, f"{args.model}: mined pivot sets, {len(items)} items",
-                {"model": args.model, "seed": args.seed, "pivots": str(args.pivots)})
+    summary = write_curve(result, args.out, {"model": args.model, "seed": args.seed, "pivots": str(args.pivots)})
+    plot_token_set_curve(summary["layers"], args.out / "curve.png", f"{args.model}: mined pivot sets, {len(items)} items")
     print(f"pivot sets peak at layer {result.peak_layer}: ×{result.ratio_at_peak:.1f} the random sets of the same size")
     print(f"wrote {args.out}/curve.csv, curve.json, curve.png")

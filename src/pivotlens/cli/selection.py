@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pivotlens.corpus.cli import add_corpus_options, record_fields
+from pivotlens.cli.corpus import add_corpus_options, record_fields
 from pivotlens.selection.pivots import SENSITIVITY_ALPHAS
 
 
@@ -88,7 +88,7 @@ def run_pivotset_command(args: argparse.Namespace) -> None:
 
 
 def run_mix_command(args: argparse.Namespace) -> None:
-    from pivotlens.selection.files import markdown_table
+    from pivotlens.tables import markdown_table
     from pivotlens.selection.langid import LanguageIndex
     from pivotlens.selection.mixes import MixConfig, run_mixes, shares_table
 
@@ -101,9 +101,9 @@ def run_mix_command(args: argparse.Namespace) -> None:
     if result is None:
         print(f"{args.out} already holds these mixes; nothing to do")
         return
-    print(markdown_table(shares_table(result.shares)), end="")
+    print(markdown_table(shares_table(result.shares), digits=None), end="")
     if result.sensitivity:
-        print(markdown_table(result.sensitivity), end="")
+        print(markdown_table(result.sensitivity, digits=None), end="")
     print(f"wrote {args.out}/mixes/, language_shares.md/.csv, scores.parquet"
           + (", sensitivity.md/.csv" if result.sensitivity else "") + ", manifest.json")
 

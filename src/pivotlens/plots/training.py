@@ -1,17 +1,15 @@
-"""Figures of the training stage: ability deltas vs the baseline, and metrics across checkpoints."""
+"""Figures of the training stage: ability deltas vs the baseline, and metrics across checkpoints.
+
+A comparison is read through its attributes (``models``, ``baseline``, ``pairs``, ``cell(model, pair)``),
+so this floor imports nothing from ``pivotlens.training``."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from pivotlens.languages import LANGUAGE_CODES, LANGUAGES, pair_key
-from pivotlens.report.figures import plt, save_figure  # figures sets the headless Agg backend
-
-if TYPE_CHECKING:
-    from pivotlens.training.compare import Comparison
+from pivotlens.plots.figures import draw_ability_heatmap, plt, save_figure  # figures sets the headless Agg backend
 
 
 def _delta_bound(values: np.ndarray) -> float:
@@ -19,7 +17,7 @@ def _delta_bound(values: np.ndarray) -> float:
     return max(float(np.abs(finite).max()) if finite.size else 1.0, 1e-6)
 
 
-def plot_delta_table(comparison: Comparison, path: Path) -> Path:
+def plot_delta_table(comparison, path: Path) -> Path:
     """Models (rows) × pairs + avg (columns), coloured by the delta vs the baseline; a ✱ marks a
     cell whose CI excludes zero. The graphic twin of the delta table in comparison.md."""
     models = [m for m in comparison.models if m != comparison.baseline]
@@ -41,7 +39,7 @@ def plot_delta_table(comparison: Comparison, path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def plot_delta_matrices(comparison: Comparison, path: Path) -> Path:
+def plot_delta_matrices(comparison, path: Path) -> Path:
     """One 4×4 panel per model (sources as rows, targets as columns, like Figure 1) of the delta
     vs the baseline; pairs that were not compared stay blank."""
     models = [m for m in comparison.models if m != comparison.baseline]
@@ -84,3 +82,27 @@ def plot_checkpoint_curves(rows: list[dict], path: Path, title: str, x_label: st
     left.set_title(title, fontsize=10)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def _score_heatmaps(out_dir: Path) -> list[Path]:
+    return [draw_ability_heatmap(d) for d in sorted((out_dir / "scores").glob("*")) if (d / "matrix.json").is_file()]
+
+
+def draw_comparison_figures(comparison, out_dir: Path) -> list[Path]:
+    """deltas.png and delta_matrices.png beside comparison.md (when there is a model to compare), and
+    the heatmap of each model's scores under ``out_dir/scores``."""
+    written = _score_heatmaps(out_dir)
+    if len(comparison.models) < 2:
+        return written
+    return written + [plot_delta_table(comparison, out_dir / "deltas.png"),
+                      plot_delta_matrices(comparison, out_dir / "delta_matrices.png")]
+
+
+def draw_checkpoint_figures(rows: list[dict], pairs, chrf, out_dir: Path) -> list[Path]:
+    """checkpoints.png (word-level ability and chrF++ across checkpoints) and each checkpoint's heatmap."""
+    by_step = all(row["step"] is not None for row in rows)
+    pair_names = ",".join(pair_key(s, t) for s, t in pairs)
+    title = (f"word-level ({pair_names if len(pairs) < 4 else 'avg of the pairs'}) vs "
+             f"chrF++ {chrf.src}→{chrf.tgt}")
+    return _score_heatmaps(out_dir) + [plot_checkpoint_curves(rows, out_dir / "checkpoints.png", title,
+                                              "training step" if by_step else "checkpoint")]

@@ -32,7 +32,7 @@ def _add_chrf_options(parser: argparse.ArgumentParser, prefix: str) -> None:
 
 
 def register(commands) -> None:
-    from pivotlens.cli import add_model_options
+    from pivotlens.cli.common import add_model_options
     from pivotlens.training.trainer import LR_SCHEDULERS, TRAIN_DTYPES
 
     train = commands.add_parser("train", help="continued pre-training of a model on one data mix (resumable)")
@@ -108,7 +108,7 @@ def run_train(args: argparse.Namespace) -> None:
 
 
 def _loader(args: argparse.Namespace):
-    from pivotlens.cli import load_model_from_args
+    from pivotlens.cli.common import load_model_from_args
 
     return lambda spec: load_model_from_args(argparse.Namespace(model=spec, dtype=args.dtype, device=args.device))
 
@@ -152,6 +152,7 @@ def _progress_bar(total: int, unit: str):
 
 
 def run_compare(args: argparse.Namespace) -> None:
+    from pivotlens.plots.training import draw_comparison_figures
     from pivotlens.training.compare import comparison_markdown
     from pivotlens.training.evaluation import compare_models, parse_named_models
 
@@ -161,6 +162,7 @@ def run_compare(args: argparse.Namespace) -> None:
     bar, update = _progress_bar(len(models) * n_items * len(template.pairs), "item")
     with bar:
         comparison = compare_models(models, baseline, dataset, template, args.out, _loader(args), args.bootstrap, update)
+    draw_comparison_figures(comparison, args.out)
     print(comparison_markdown(comparison))
     print(f"wrote {args.out}/comparison.md, comparison.csv, comparison.json"
           + (", deltas.png, delta_matrices.png" if len(models) > 1 else "") + ", scores/")
@@ -169,7 +171,7 @@ def run_compare(args: argparse.Namespace) -> None:
 def run_chrf(args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
-    from pivotlens.cli import load_model_from_args
+    from pivotlens.cli.common import load_model_from_args
     from pivotlens.training.translation import ChrfConfig, evaluate_chrf, file_sha256, parallel_path, read_parallel
 
     pairs = read_parallel(args.parallel, args.src, args.tgt)
@@ -186,6 +188,7 @@ def run_chrf(args: argparse.Namespace) -> None:
 
 
 def run_checkpoints(args: argparse.Namespace) -> None:
+    from pivotlens.plots.training import draw_checkpoint_figures
     from pivotlens.training.evaluation import evaluate_checkpoints, expand_checkpoints
     from pivotlens.training.translation import ChrfConfig, file_sha256, parallel_path, read_parallel
 
@@ -202,6 +205,7 @@ def run_checkpoints(args: argparse.Namespace) -> None:
     with bar:
         rows = evaluate_checkpoints(models, dataset, score_template, parallel, chrf_template, args.out, _loader(args),
                                     update)
+    draw_checkpoint_figures(rows, score_template.pairs, chrf_template, args.out)
     for row in rows:
         step = "" if row["step"] is None else f" (step {row['step']})"
         print(f"  {row['name']}{step}: ability {row['ability']:+.4f}, chrF++ {row['chrf']:.2f}")

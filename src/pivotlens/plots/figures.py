@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import warnings
 from pathlib import Path
 
@@ -13,6 +15,8 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 
 from pivotlens.languages import LANGUAGES  # noqa: E402
+from pivotlens.records import BEHAVIOURS, CO_OCCURRENCE, SEMANTIC_PIVOT  # noqa: E402
+from pivotlens.tables import format_cell  # noqa: E402
 
 
 def plot_ability_heatmap(summary: dict, path: Path, title: str | None = None) -> Path:
@@ -41,6 +45,12 @@ def plot_ability_heatmap(summary: dict, path: Path, title: str | None = None) ->
 
 
 CJK_FONTS = ("Noto Sans CJK JP", "Noto Sans CJK SC", "Noto Serif CJK JP", "WenQuanYi Zen Hei", "Droid Sans Fallback")
+
+
+def draw_ability_heatmap(score_dir: Path) -> Path:
+    """heatmap.png beside a score directory's matrix.json."""
+    summary = json.loads((Path(score_dir) / "matrix.json").read_text())
+    return plot_ability_heatmap(summary, Path(score_dir) / "heatmap.png")
 
 
 def use_cjk_font() -> str | None:
@@ -127,3 +137,28 @@ def plot_token_set_curve(rows: list[dict], path: Path, title: str, label: str = 
     ax.legend()
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def plot_auc_scatter(points: list[dict], rows: list, path: Path) -> Path:
+    """One panel per pair: log co-occurrence vs last-layer P(target), coloured by behaviour; ``rows``
+    are the AUC table rows (``pair``, ``auc``, ``n``)."""
+    columns = min(4, len(rows))
+    lines = math.ceil(len(rows) / columns)
+    fig, axes = plt.subplots(lines, columns, figsize=(3.2 * columns, 2.8 * lines), squeeze=False, sharey=True)
+    colours = {CO_OCCURRENCE: "tab:orange", SEMANTIC_PIVOT: "tab:blue"}
+    for ax, row in zip(axes.flat, rows):
+        for behaviour in BEHAVIOURS:
+            chosen = [p for p in points if p["pair"] == row.pair and p["behaviour"] == behaviour]
+            ax.scatter([math.log10(p["cooccurrence"] + 1) for p in chosen], [p["target_probability"] for p in chosen],
+                       s=12, alpha=0.7, color=colours[behaviour], label=behaviour)
+        ax.set_title(f"{row.pair}  AUC {format_cell(row.auc, 3)} (n={row.n})", fontsize=9)
+        ax.set_xlabel("log10(co-occurrence docs + 1)", fontsize=8)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("P(target), last layer", fontsize=8)
+    for ax in list(axes.flat)[len(rows):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

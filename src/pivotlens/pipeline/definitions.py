@@ -8,7 +8,8 @@ import json
 from tqdm import tqdm
 
 from pivotlens.languages import LANGUAGE_CODES, LANGUAGES
-from pivotlens.pipeline import Stage, StageContext, markdown_table
+from pivotlens.pipeline.stage import Stage, StageContext
+from pivotlens.tables import markdown_table
 
 
 def _matrix_markdown(matrix: dict) -> str:
@@ -18,6 +19,7 @@ def _matrix_markdown(matrix: dict) -> str:
 
 
 def run_score(ctx: StageContext) -> dict:
+    from pivotlens.plots.figures import draw_ability_heatmap
     from pivotlens.scoring import ScoreConfig, score_dataset
 
     dataset, o = ctx.dataset(), ctx.options
@@ -27,6 +29,7 @@ def run_score(ctx: StageContext) -> dict:
     n_items = dataset.count(config.limit)
     with tqdm(total=n_items * len(config.pairs), unit="item", desc="score") as bar:
         summary = score_dataset(ctx.model(), dataset, config, ctx.stage_dir, progress=bar.update)
+    draw_ability_heatmap(ctx.stage_dir)
     return {
         "facts": {"mean": summary["mean"], "items_per_pair": n_items, "draws": config.draws},
         "tables": [{"title": f"Cross-lingual ability (rows: source; mean {summary['mean']:.4f})",
@@ -41,7 +44,7 @@ def run_lens(ctx: StageContext) -> dict:
     from pivotlens.lens.translation import (
         ClassifierSettings, ClassifyConfig, classify_dataset, dataset_prompt, trace_translation,
     )
-    from pivotlens.report.figures import lens_trace_figure, save_figure
+    from pivotlens.plots.figures import lens_trace_figure, save_figure
 
     dataset, o, loaded = ctx.dataset(), ctx.options, ctx.model()
     settings = ClassifierSettings(first_layer=o.get("first_layer"), allow_any_token=o.get("allow_any_token", False))
@@ -97,10 +100,12 @@ def run_counts(ctx: StageContext) -> dict:
 
 def run_auc(ctx: StageContext) -> dict:
     from pivotlens.corpus.auc import write_auc_report
+    from pivotlens.plots.figures import plot_auc_scatter
 
     o = ctx.options
-    write_auc_report(ctx.dir_of("counts"), ctx.dir_of("lens"), ctx.stage_dir, bootstrap=o.get("bootstrap", 1000),
-                     seed=ctx.config["seed"])
+    rows, points = write_auc_report(ctx.dir_of("counts"), ctx.dir_of("lens"), ctx.stage_dir, bootstrap=o.get("bootstrap", 1000),
+                                    seed=ctx.config["seed"])
+    plot_auc_scatter(points, rows, ctx.stage_dir / "scatter.png")
     return {"facts": {},
             "tables": [{"title": "AUC of co-occurrence count vs co-occurrence behaviour (paper Table 1)",
                         "markdown": (ctx.stage_dir / "auc.md").read_text(encoding="utf-8")}],
@@ -127,6 +132,7 @@ def run_pivots(ctx: StageContext) -> dict:
 
 def run_pivot_curve(ctx: StageContext) -> dict:
     from pivotlens.lens.curves import curve_for_token_sets, read_token_sets, write_curve
+    from pivotlens.plots.figures import plot_token_set_curve
 
     sets = ctx.dir_of("pivots") / "token_sets.jsonl"
     if not sets.read_text(encoding="utf-8").strip():
@@ -135,8 +141,9 @@ def run_pivot_curve(ctx: StageContext) -> dict:
     dataset, loaded = ctx.dataset(), ctx.model()
     items = read_token_sets(sets, loaded.tokenizer, dataset)
     result = curve_for_token_sets(loaded, dataset, items, ctx.config["seed"], ctx.options.get("random_sets", 20))
-    summary = write_curve(result, ctx.stage_dir, f"{ctx.config['model']}: mined pivot sets, {len(items)} items",
-                          {"model": ctx.config["model"]})
+    summary = write_curve(result, ctx.stage_dir, {"model": ctx.config["model"]})
+    plot_token_set_curve(summary["layers"], ctx.stage_dir / "curve.png",
+                         f"{ctx.config['model']}: mined pivot sets, {len(items)} items")
     return {"facts": {"items": len(items), "peak_layer": summary["peak_layer"],
                       "ratio_to_random_at_peak": summary["ratio_to_random_at_peak"]},
             "tables": [], "figures": [{"title": "Pivot-set probability across layers vs random sets (paper Fig. 3)",
@@ -200,6 +207,7 @@ def run_training(ctx: StageContext) -> dict:
 
 
 def run_compare(ctx: StageContext) -> dict:
+    from pivotlens.plots.training import draw_comparison_figures
     from pivotlens.scoring import ScoreConfig
     from pivotlens.selection.mixes import MIXES
     from pivotlens.training.compare import comparison_markdown
@@ -213,6 +221,7 @@ def run_compare(ctx: StageContext) -> dict:
                            limit=o.get("limit"), dtype=ctx.config.get("dtype", "auto"), batch_size=o.get("batch_size", 8))
     comparison = compare_models(models, "start", dataset, template, ctx.stage_dir, load=ctx.fresh_model,
                                 n_bootstrap=o.get("bootstrap", 1000))
+    draw_comparison_figures(comparison, ctx.stage_dir)
     figures = [{"title": f"Change vs the starting checkpoint: {path.stem}", "path": ctx.relative(path)}
                for path in sorted(ctx.stage_dir.glob("*.png"))]
     return {"facts": {}, "tables": [{"title": "Before/after continued pre-training (paper Table 3; paired 95% CIs)",

@@ -1,0 +1,23 @@
+"""Options and helpers shared by several commands."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True,
+                        help="packaged short name (gemma-3-270m), local model directory, or hub id")
+    parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
+                        help="auto = bfloat16 on GPU, float32 on CPU")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+
+
+
+def load_model_from_args(args: argparse.Namespace):
+    from transformers.utils import logging as hf_logging
+
+    from pivotlens.models import load_model
+
+    hf_logging.disable_progress_bar()
+    return load_model(args.model, dtype=args.dtype, device=args.device)

@@ -1,0 +1,1 @@
+"""Every figure, drawn with matplotlib on the headless Agg backend from plain records."""
