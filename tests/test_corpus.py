@@ -23,7 +23,8 @@ from pivotlens.corpus import (
     sample_priority,
 )
 from pivotlens.corpus.auc import BehaviourItem, read_behaviours
-from pivotlens.corpus.matching import normalize, word_pattern
+from pivotlens.corpus.matching import word_pattern
+from pivotlens.text import normalize
 from pivotlens.corpus.results import CountResult
 from pivotlens.errors import CorpusError
 

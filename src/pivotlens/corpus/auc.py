@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pivotlens.corpus.matching import normalize
+from pivotlens.text import normalize
 from pivotlens.errors import CorpusError
 from pivotlens.languages import pair_key
 from pivotlens.records import BEHAVIOURS, CO_OCCURRENCE

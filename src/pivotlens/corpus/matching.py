@@ -1,6 +1,6 @@
 """Which documents contain a word: the matching rules, shared by every counting engine.
 
-Rules (design.md §1.4; the same for the local, Ray and infini-gram engines):
+Rules (docs/design.md §1.4; the same for the local, Ray and infini-gram engines):
 
 * **Normalisation.** Text and words are both NFKC-normalised (full-width ``Ｈａｎｄ`` → ``Hand``,
   ligatures and compatibility forms folded) and, unless matching is case-sensitive, case-folded
@@ -23,7 +23,6 @@ every (overlapping) occurrence; whole-word conditions are checked only at those 
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -31,6 +30,7 @@ import ahocorasick
 
 from pivotlens.errors import PivotlensError
 from pivotlens.languages import LANGUAGES
+from pivotlens.text import normalize
 
 WORD = "word"  # whole-word match (Latin script)
 SUBSTRING = "substring"  # substring match (Chinese, Japanese)
@@ -49,12 +49,6 @@ def rule_for(lang: str) -> str:
     if lang not in LANGUAGES:
         raise PivotlensError(f"unknown language {lang!r}; known: {', '.join(LANGUAGES)}")
     return WORD if LANGUAGES[lang].script == "latin" else SUBSTRING
-
-
-def normalize(text: str, case_sensitive: bool = False) -> str:
-    """NFKC, then case-folding unless ``case_sensitive``; applied to documents and words alike."""
-    text = unicodedata.normalize("NFKC", text)
-    return text if case_sensitive else text.casefold()
 
 
 @lru_cache(maxsize=65536)

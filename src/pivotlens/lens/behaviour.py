@@ -15,20 +15,13 @@ Qwen2.5-Coder's middle layers put p ≈ 0.9 on ``<|fim_middle|>`` for some words
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
 
 from pivotlens.records import CO_OCCURRENCE, SEMANTIC_PIVOT
-
-SPACE_MARKERS = "▁Ġ \t\n"
-
-
-def normalize_token_text(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).strip(SPACE_MARKERS).casefold()
-
+from pivotlens.text import normalize_token_text
 
 @dataclass(frozen=True)
 class Behaviour:

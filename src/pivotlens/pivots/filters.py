@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from pivotlens.errors import PivotlensError
-from pivotlens.lens.behaviour import SPACE_MARKERS, normalize_token_text
+from pivotlens.text import SPACE_MARKERS, normalize_token_text
 from pivotlens.pivots.mining import Candidate
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from pivotlens.artifacts import claim_run_directory
 from pivotlens.corpus.counting import sample_priority
-from pivotlens.corpus.matching import normalize
+from pivotlens.text import normalize
 from pivotlens.corpus.readers import read_corpus
 from pivotlens.errors import PivotlensError
 from pivotlens.languages import LANGUAGES, pair_key
