@@ -17,7 +17,8 @@ from pivotlens.corpus.counting import (
     run_ray,
     sample_priority,
 )
-from pivotlens.corpus.matching import Term, TermMatcher, normalize, rule_for
+from pivotlens.corpus.matching import Term, TermMatcher, rule_for
+from pivotlens.text import normalize
 from pivotlens.corpus.readers import (
     BUNDLED,
     Document,

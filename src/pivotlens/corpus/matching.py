@@ -30,7 +30,6 @@ import ahocorasick
 
 from pivotlens.errors import PivotlensError
 from pivotlens.languages import LANGUAGES
-from pivotlens.text import normalize
 
 WORD = "word"  # whole-word match (Latin script)
 SUBSTRING = "substring"  # substring match (Chinese, Japanese)
@@ -93,7 +92,7 @@ class TermMatcher:
         return (TermMatcher, (self.terms,))
 
     def find(self, text: str) -> set[int]:
-        """Indices of the terms present in ``text`` (already normalised with :func:`normalize`)."""
+        """Indices of the terms present in ``text`` (already normalised with :func:`pivotlens.text.normalize`)."""
         found: set[int] = set()
         last = len(text) - 1
         for end, (length, whole_word, substring) in self._automaton.iter(text):
