@@ -47,7 +47,8 @@ from pathlib import Path
 import numpy as np
 
 from pivotlens.corpus.counting import CountPlan, PartialCounts, sample_priority
-from pivotlens.corpus.matching import WORD, Term, is_word_char, normalize
+from pivotlens.corpus.matching import WORD, Term, is_word_char
+from pivotlens.text import normalize
 from pivotlens.corpus.readers import Document, RecordFields, Shard, fingerprint, read_shard
 from pivotlens.errors import CorpusError
 
