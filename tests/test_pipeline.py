@@ -137,3 +137,73 @@ def test_report_renders_in_headless_chromium(finished_run, tmp_path):
 def test_cli_parser_does_not_load_torch():
     code = "import sys, pivotlens.cli; pivotlens.cli.build_parser(); assert 'torch' not in sys.modules, 'torch'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+class Killed(BaseException):
+    """A kill: nothing in the runner catches it."""
+
+
+def _kill_before_markers(run_dir, name):
+    """What a kill between a stage's outputs and its completion markers leaves: every output, the
+    library markers (complete.json) gone, and the runner's state still ``running``."""
+    stage_dir = run_dir / name
+    for marker in stage_dir.rglob("complete.json"):
+        marker.unlink()
+    state = json.loads((stage_dir / "stage.json").read_text())
+    (stage_dir / "stage.json").write_text(json.dumps({"stage": name, "status": "running",
+                                                      "fingerprint": state["fingerprint"]}))
+    return state
+
+
+@pytest.mark.parametrize("name", ["score", "lens", "counts", "auc", "pivots", "pivot_curve", "selection",
+                                  "training", "compare"])
+def test_a_kill_before_the_marker_leaves_the_stage_unfinished_and_the_rerun_completes_it(
+        finished_run, small_config, name):
+    run_dir, _ = finished_run
+    run_pipeline(small_config, run_dir, log=lambda _: None)  # back to the fixture's options
+    before = _kill_before_markers(run_dir, name)
+    outcome = run_pipeline(small_config, run_dir, log=lambda _: None)
+    assert outcome.ran == [name]  # not trusted as finished; and nothing downstream reruns
+    after = json.loads((run_dir / name / "stage.json").read_text())
+    assert (after["status"], after["fingerprint"]) == ("done", before["fingerprint"])
+    assert after["summary"]["facts"] == before["summary"]["facts"]
+    assert run_pipeline(small_config, run_dir, log=lambda _: None).ran == []
+
+
+def test_the_pivots_hole_is_closed(finished_run, small_config):
+    """pivots.jsonl written, token_sets.jsonl not yet: the stage is unfinished, the rerun writes both."""
+    run_dir, _ = finished_run
+    run_pipeline(small_config, run_dir, log=lambda _: None)
+    token_sets = (run_dir / "pivots" / "token_sets.jsonl").read_text()
+    _kill_before_markers(run_dir, "pivots")
+    (run_dir / "pivots" / "token_sets.jsonl").unlink()
+    assert (run_dir / "pivots" / "pivots.jsonl").is_file()
+    assert run_pipeline(small_config, run_dir, only="pivots", log=lambda _: None).ran == ["pivots"]
+    assert (run_dir / "pivots" / "token_sets.jsonl").read_text() == token_sets
+    assert run_pipeline(small_config, run_dir, only="pivot_curve", log=lambda _: None).skipped == ["pivot_curve"]
+
+
+def test_the_runner_marks_done_only_after_the_stage_function_returned(finished_run, small_config, monkeypatch):
+    from dataclasses import replace
+
+    from pivotlens.pipeline import definitions
+
+    run_dir, _ = finished_run
+    run_pipeline(small_config, run_dir, log=lambda _: None)
+    _kill_before_markers(run_dir, "score")
+
+    def killed_after_the_outputs(stage_run):
+        def run(ctx):
+            stage_run(ctx)  # every output written
+            raise Killed
+        return run
+
+    monkeypatch.setattr(definitions, "STAGES", [replace(s, run=killed_after_the_outputs(s.run)) if s.name == "score"
+                                                else s for s in definitions.STAGES])
+    with pytest.raises(Killed):
+        run_pipeline(small_config, run_dir, only="score", log=lambda _: None)
+    assert (run_dir / "score" / "complete.json").is_file()  # the library finished, the stage did not
+    assert json.loads((run_dir / "score" / "stage.json").read_text())["status"] == "running"
+    monkeypatch.undo()
+    assert run_pipeline(small_config, run_dir, log=lambda _: None).ran == ["score"]
+    assert json.loads((run_dir / "score" / "stage.json").read_text())["status"] == "done"

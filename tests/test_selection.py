@@ -316,8 +316,7 @@ def test_interrupted_langid_resumes_per_file(corpus, tiny_tokenizer, local_run, 
     config = LangIdConfig(chunk_tokens=32, chunk_step=16)
     run_langid(corpus, tiny_tokenizer, partial, config)
     (partial / "attributes" / "pivotlens_langid" / "00001-part-1.jsonl.zst").unlink()
-    manifest = json.loads((partial / "manifest.json").read_text())
-    (partial / "manifest.json").write_text(json.dumps({**manifest, "complete": False}))
+    (partial / "complete.json").unlink()  # the completion marker: as if killed before it
     assert run_langid(corpus, tiny_tokenizer, partial, config) is True
     assert _outputs(partial) == _outputs(out / "langid")
 

@@ -1,18 +1,22 @@
-"""On-disk artifacts shared by every stage: append-only JSONL item files that survive a kill, and a
-manifest that pins what a run directory was computed from."""
+"""On-disk artifacts shared by every stage: the run-directory protocol (a manifest written first, a
+completion marker written last), atomic whole-file writes, and append-only JSONL item files that
+survive a kill."""
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Sequence
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pivotlens
 from pivotlens.errors import RunDirectoryError
 
-MANIFEST = "manifest.json"
+MANIFEST = "manifest.json"  # written first: what the directory is computed from
+COMPLETE = "complete.json"  # written last: the completion marker
 
 
 def read_jsonl_resumable(path: Path) -> list[dict]:
@@ -46,11 +50,13 @@ def append_jsonl(path: Path, records: Iterable[dict]) -> None:
 
 
 def library_versions() -> dict[str, str]:
-    """Installed versions, read from package metadata (importing torch just for this costs seconds)."""
+    """Python and the installed versions, read from package metadata (importing torch just for this
+    costs seconds)."""
     from importlib.metadata import PackageNotFoundError, version
 
-    found = {"pivotlens": pivotlens.__version__}
-    for name in ("torch", "transformers", "tokenizers", "numpy", "scipy", "ray"):
+    found = {"pivotlens": pivotlens.__version__, "python": sys.version.split()[0]}
+    for name in ("torch", "transformers", "tokenizers", "numpy", "scipy", "pyarrow", "pyahocorasick", "ray",
+                 "infini-gram"):
         try:
             found[name] = version(name)
         except PackageNotFoundError:
@@ -58,23 +64,112 @@ def library_versions() -> dict[str, str]:
     return found
 
 
-def claim_run_directory(out_dir: Path, stage: str, identity: dict[str, Any], details: dict[str, Any]) -> None:
-    """Write the stage manifest, refusing a directory that holds results of a different run."""
-    path = out_dir / MANIFEST
-    if path.exists():
-        previous = json.loads(path.read_text())
-        if previous.get("stage") != stage or previous.get("identity") != identity:
+@contextmanager
+def open_atomic(path: Path) -> Iterator[BinaryIO]:
+    """A binary handle on a temporary sibling of ``path`` that replaces ``path`` only when the block
+    ends without an error: a reader sees the old file or the complete new one, never a partial one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    try:
+        with temporary.open("wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        temporary.replace(path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_atomic(path: Path, content: str | bytes) -> None:
+    """Write a whole file atomically (text as UTF-8)."""
+    with open_atomic(path) as handle:
+        handle.write(content.encode("utf-8") if isinstance(content, str) else content)
+
+
+def write_json_atomic(path: Path, value: Any, indent: int | None = 2) -> None:
+    write_atomic(path, json.dumps(value, indent=indent, ensure_ascii=False, default=str))
+
+
+def _as_json(value: Any) -> Any:
+    """Tuples → lists etc., so a value compares equal to the one read back from JSON."""
+    return json.loads(json.dumps(value, default=str))
+
+
+class StageDirectory:
+    """The run-directory protocol of every stage and command that writes an output directory.
+
+    ``manifest.json`` is written when the work starts: the stage, its ``identity`` (what must match
+    for a rerun to continue this directory: config, seed, input hashes), details and library
+    versions; a directory holding another run is refused. The outputs follow, and the completion
+    marker (``complete.json``, ``status: done``) is written last, so a kill at any point before it
+    leaves the directory unfinished: the rerun resumes or redoes the work, never trusts a partial
+    output. The pipeline runner follows the same protocol with its own marker, ``stage.json``
+    (running / failed / done + fingerprint), because its stage directories also hold the library
+    outputs of the stage function, each with its own marker.
+    """
+
+    def __init__(self, path: str | Path, stage: str, marker: str = COMPLETE) -> None:
+        self.path, self.stage, self.marker = Path(path), stage, marker
+        self.identity: dict[str, Any] | None = None
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / MANIFEST
+
+    @property
+    def marker_path(self) -> Path:
+        return self.path / self.marker
+
+    def manifest(self) -> dict[str, Any]:
+        return json.loads(self.manifest_path.read_text()) if self.manifest_path.is_file() else {}
+
+    def claim(self, identity: dict[str, Any], details: dict[str, Any] | None = None) -> StageDirectory:
+        """Write the manifest, refusing a directory that holds results of a different run; the
+        facts of a same-identity manifest (those recorded by ``complete``) are kept."""
+        identity = _as_json(identity)
+        previous = self.manifest()
+        if previous and (previous.get("stage") != self.stage or previous.get("identity") != identity):
             old = previous.get("identity") or {}
             changed = sorted(key for key in identity if old.get(key) != identity[key]) or ["stage"]
             raise RunDirectoryError(
-                f"{out_dir} holds results from a different run (differs in: {', '.join(changed)}); "
+                f"{self.path} holds results from a different run (differs in: {', '.join(changed)}); "
                 "use another --out or delete it"
             )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    manifest = {"stage": stage, "identity": identity, **details, "versions": library_versions()}
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
-    tmp.replace(path)
+        self.identity = identity
+        self._write_manifest({**previous, **_as_json(details or {})})
+        return self
+
+    def state(self) -> dict[str, Any]:
+        """The marker's content: {} before the first marker, else stage, status and the recorded facts."""
+        return json.loads(self.marker_path.read_text()) if self.marker_path.is_file() else {}
+
+    def is_complete(self, **expected: Any) -> bool:
+        """True when the completion marker is there (and records ``expected``, e.g. a fingerprint)."""
+        state = self.state()
+        return (state.get("stage") == self.stage and state.get("status") == "done"
+                and all(state.get(key) == _as_json(value) for key, value in expected.items()))
+
+    def reopen(self) -> None:
+        """Remove the completion marker before redoing or extending the work of a complete directory,
+        so that a kill during that work leaves it unfinished. A runner's running state stays."""
+        if self.is_complete():
+            self.marker_path.unlink()
+
+    def mark(self, status: str, **facts: Any) -> None:
+        write_json_atomic(self.marker_path, {"stage": self.stage, "status": status, **facts})
+
+    def complete(self, summary: Any = None, *, details: dict[str, Any] | None = None, **facts: Any) -> None:
+        """Write the completion marker, after every output. ``details`` known only at the end join
+        the manifest first."""
+        if details:
+            if self.identity is None:
+                raise RunDirectoryError(f"{self.path}: claim the directory before completing it")
+            self._write_manifest({**self.manifest(), **_as_json(details)})
+        self.mark("done", **facts, **({} if summary is None else {"summary": summary}))
+
+    def _write_manifest(self, details: dict[str, Any]) -> None:
+        write_json_atomic(self.manifest_path, {**details, "stage": self.stage, "identity": self.identity,
+                                               "versions": library_versions()})
 
 
 def fill_pair_files(

@@ -27,11 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from pivotlens.text import normalize
+from pivotlens.artifacts import StageDirectory
 from pivotlens.errors import CorpusError
 from pivotlens.languages import pair_key
 from pivotlens.records import BEHAVIOURS, CO_OCCURRENCE
 from pivotlens.tables import markdown_table
+from pivotlens.text import normalize
 
 POSITIVE = CO_OCCURRENCE
 REQUIRED_FIELDS = ("id", "src", "tgt", "source", "target", "behaviour", "target_probability_by_layer")
@@ -170,17 +171,21 @@ def write_auc_report(counts_dir: str | Path, lens_dir: str | Path, out_dir: str 
                      bootstrap: int = 1000, seed: int = 0) -> list[PairAUC]:
     """Join behaviours with counts, compute the table, write auc.csv/.md and items.csv; returns the table
     rows and the per-item points (for the scatter figure)."""
-    from pivotlens.corpus.results import MANIFEST, read_pair_counts
+    from pivotlens.corpus.results import read_pair_counts
 
     if bootstrap < 1:
         raise CorpusError("--bootstrap must be ≥ 1")
     counts = read_pair_counts(counts_dir)
-    counts_manifest = json.loads((Path(counts_dir) / MANIFEST).read_text())
+    counts_manifest = StageDirectory(counts_dir, "corpus-count").manifest()
     case_sensitive = bool(counts_manifest["config"]["case_sensitive"])
     items, files = read_behaviours(lens_dir)
+    identity = {"bootstrap": bootstrap, "seed": seed, "counts_identity": counts_manifest.get("identity"),
+                "behaviour_files": {str(f): _sha256(f) for f in files}}
+    directory = StageDirectory(out_dir, "corpus-auc").claim(identity, {"confidence": CONFIDENCE,
+                                                                        "counts": str(counts_dir)})
+    directory.reopen()  # recomputed every time: seconds, and the caller needs its rows
     rows, points = auc_table(items, counts, bootstrap=bootstrap, seed=seed, case_sensitive=case_sensitive)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = directory.path
     with open(out / "auc.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["pair", "n", "n_positive", "auc", "ci_low", "ci_high", "excluded_same_word"])
@@ -190,8 +195,5 @@ def write_auc_report(counts_dir: str | Path, lens_dir: str | Path, out_dir: str 
         writer.writeheader()
         writer.writerows(points)
     (out / "auc.md").write_text(auc_markdown(rows), encoding="utf-8")
-    manifest = {"stage": "corpus-auc", "bootstrap": bootstrap, "seed": seed, "confidence": CONFIDENCE,
-                "counts": str(counts_dir), "counts_identity": counts_manifest.get("identity"),
-                "behaviour_files": {str(f): _sha256(f) for f in files}}
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+    directory.complete({"pairs": len(rows)})
     return rows, points

@@ -3,7 +3,9 @@
 Output directory::
 
     manifest.json    config, engine, dataset, input files (sha256, bytes), documents, skipped
-                     records, library versions; a rerun with the same settings and inputs is a no-op
+                     records, library versions
+    complete.json    the completion marker, written last; a rerun with the same settings and inputs
+                     is then a no-op
     terms.parquet    one row per distinct normalised word: term, rule, languages, words, doc_freq,
                      sample_ids (the bottom-k document sample, in priority order)
     pairs.parquet    one row per (dataset entry, language pair): id, src, tgt, source, target,
@@ -13,20 +15,17 @@ Output directory::
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-import pivotlens
+from pivotlens.artifacts import StageDirectory
 from pivotlens.corpus.counting import CountPlan, PartialCounts, check_not_empty, run_local, run_ray
 from pivotlens.corpus.infinigram import WindowCounts
 from pivotlens.corpus.readers import Shard
-from pivotlens.errors import CorpusError, RunDirectoryError
+from pivotlens.errors import CorpusError
 
-MANIFEST = "manifest.json"
+STAGE = "corpus-count"
 ENGINES = ("local", "ray", "infinigram")
 
 
@@ -63,16 +62,6 @@ class CountResult:
         return rows
 
 
-def _versions() -> dict[str, str]:
-    found = {"pivotlens": pivotlens.__version__, "python": sys.version.split()[0]}
-    for package in ("numpy", "pyarrow", "pyahocorasick", "ray", "infini-gram"):
-        try:
-            found[package] = version(package)
-        except PackageNotFoundError:
-            pass
-    return found
-
-
 def _identity(plan: CountPlan, engine: str, inputs: list[dict], dataset: str, extra: dict) -> dict:
     """What must match for an existing output directory to count as this run, already done."""
     config = asdict(plan.config)
@@ -92,19 +81,6 @@ def _stat(shards: Sequence[Shard]) -> list[dict]:
     return stats
 
 
-def finished(out_dir: Path, identity: dict) -> bool:
-    """True when out_dir already holds this exact run; an output of another run is an error."""
-    path = out_dir / MANIFEST
-    if not path.is_file():
-        return False
-    previous = json.loads(path.read_text()).get("identity")
-    if json.loads(json.dumps(identity)) == previous:
-        return True
-    changed = sorted(key for key in identity if (previous or {}).get(key) != json.loads(json.dumps(identity[key])))
-    raise RunDirectoryError(f"{out_dir} holds counts from a different run (differs in: {', '.join(changed)}); "
-                            "use another --out or delete it")
-
-
 def count(plan: CountPlan, out_dir: str | Path, *, engine: str = "local", shards: Sequence[Shard] = (),
           dataset: str = "", ray_address: str | None = None, index_dir: str | Path | None = None,
           max_diff_tokens: int = 100, progress: Callable[[int], None] | None = None) -> CountResult | None:
@@ -121,44 +97,41 @@ def count(plan: CountPlan, out_dir: str | Path, *, engine: str = "local", shards
         index = InfiniGramIndex(index_dir)
         identity = _identity(plan, engine, index.info.inputs, dataset,
                              {"index": str(Path(index_dir).resolve()), "max_diff_tokens": max_diff_tokens})
-        if finished(out, identity):
-            return None
-        counts, window = count_index(plan, index, max_diff_tokens, progress)
     else:
         identity = _identity(plan, engine, _stat(shards), dataset, {})
-        if finished(out, identity):
-            return None
+    directory = StageDirectory(out, STAGE).claim(identity, {"engine": engine, "dataset": dataset,
+                                                            "config": asdict(plan.config)})
+    if directory.is_complete():
+        return None
+    if engine == "infinigram":
+        counts, window = count_index(plan, index, max_diff_tokens, progress)
+    else:
         counts = run_ray(plan, shards, ray_address, progress) if engine == "ray" else run_local(plan, shards, progress)
         window = None
     check_not_empty(counts)
     result = CountResult(plan, counts, engine, window)
-    write_counts(result, out, identity, dataset)
+    write_counts(result, directory)
     return result
 
 
-def write_counts(result: CountResult, out: Path, identity: dict, dataset: str) -> None:
+def write_counts(result: CountResult, directory: StageDirectory) -> None:
+    """The two tables, then the facts of the count into the manifest and the completion marker."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    out.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(result.term_rows()), out / "terms.parquet")
-    pq.write_table(pa.Table.from_pylist(result.pair_rows()), out / "pairs.parquet")
+    pq.write_table(pa.Table.from_pylist(result.term_rows()), directory.path / "terms.parquet")
+    pq.write_table(pa.Table.from_pylist(result.pair_rows()), directory.path / "pairs.parquet")
     counts = result.counts
-    manifest = {
-        "stage": "corpus-count", "engine": result.engine, "identity": identity,
-        "config": asdict(result.plan.config), "dataset": dataset,
+    facts = {
         "cooccurrence_unit": "document",
         "window": None if result.window is None else {
             "unit": "occurrences within max_diff_tokens (infini-gram count_cnf)",
             "max_diff_tokens": result.window.max_diff_tokens},
         "documents": counts.documents, "characters": counts.characters, "skipped_records": dict(counts.skipped),
         "terms": len(result.plan.terms), "term_pairs": len(result.plan.term_pairs),
-        "inputs": counts.inputs, "versions": _versions(),
+        "inputs": counts.inputs,
     }
-    # written last: its presence marks a complete output
-    temporary = out / (MANIFEST + ".tmp")
-    temporary.write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
-    temporary.replace(out / MANIFEST)
+    directory.complete({"documents": counts.documents}, details=facts)
 
 
 def read_pair_counts(counts_dir: str | Path) -> dict[tuple[str, str, str, str], int]:
@@ -166,8 +139,8 @@ def read_pair_counts(counts_dir: str | Path) -> dict[tuple[str, str, str, str], 
     import pyarrow.parquet as pq
 
     path = Path(counts_dir) / "pairs.parquet"
-    if not path.is_file() or not (Path(counts_dir) / MANIFEST).is_file():
-        raise CorpusError(f"{counts_dir} holds no finished counts (pairs.parquet + manifest.json); "
+    if not path.is_file() or not StageDirectory(counts_dir, STAGE).is_complete():
+        raise CorpusError(f"{counts_dir} holds no finished counts (pairs.parquet + completion marker complete.json); "
                           "run `pivotlens corpus count` first")
     table = pq.read_table(path, columns=["src", "tgt", "source", "target", "cooccurrence"]).to_pydict()
     keys = zip(table["src"], table["tgt"], table["source"], table["target"])

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pivotlens.artifacts import claim_run_directory, fill_pair_files, read_jsonl_resumable
+from pivotlens.artifacts import StageDirectory, fill_pair_files, read_jsonl_resumable
 from pivotlens.clwtd import Dataset
 from pivotlens.errors import PivotlensError
 from pivotlens.languages import LANGUAGES, pair_key
@@ -190,9 +190,12 @@ def classify_dataset(
     loaded: LoadedModel, dataset: Dataset, config: ClassifyConfig, out_dir: str | Path,
     progress: Callable[[int], None] | None = None,
 ) -> dict:
-    """Write ``behaviours/{src}-{tgt}.jsonl`` (resuming) and the per-pair pivot shares."""
+    """Write ``behaviours/{src}-{tgt}.jsonl`` (resuming item by item), the per-pair pivot shares and
+    the completion marker."""
     out = Path(out_dir)
-    claim_run_directory(out, "lens-classify", config.identity(), {"config": asdict(config), "dataset": dataset.source})
+    directory = StageDirectory(out, "lens-classify").claim(config.identity(), {"config": asdict(config),
+                                                                                "dataset": dataset.source})
+    directory.reopen()  # the pairs or the limit may differ from the completed run's
     item_ids = [entry.id for entry in dataset.entries[: config.limit]]  # limit None: all
     first_layer = config.classifier.resolved_first_layer(len(loaded.adapter.layers))
     ineligible = config.classifier.ineligible(loaded)
@@ -202,7 +205,9 @@ def classify_dataset(
         return classify_prompts(loaded, prompts, first_layer, ineligible)
 
     fill_pair_files(out / "behaviours", config.pairs, item_ids, config.batch_size, records_for, progress)
-    return summarize_behaviours(out, config.pairs, set(item_ids))
+    summary = summarize_behaviours(out, config.pairs, set(item_ids))
+    directory.complete({"items_per_pair": len(item_ids)})
+    return summary
 
 
 def summarize_behaviours(out_dir: Path, pairs, item_ids: set[str]) -> dict:

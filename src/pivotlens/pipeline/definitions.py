@@ -90,10 +90,10 @@ def run_counts(ctx: StageContext) -> dict:
     o = ctx.options
     plan = plan_counts(ctx.dataset(), ctx.pairs(), CountConfig(reservoir=o.get("reservoir", 500), seed=ctx.config["seed"]))
     with tqdm(unit="doc", desc="counts", unit_scale=True) as bar:
-        result = count(plan, ctx.stage_dir, engine=o.get("engine", "local"), shards=resolve_corpus(ctx.config["corpus"]),
-                       dataset=ctx.config["dataset"], ray_address=o.get("ray_address"), progress=bar.update)
+        count(plan, ctx.stage_dir, engine=o.get("engine", "local"), shards=resolve_corpus(ctx.config["corpus"]),
+              dataset=ctx.config["dataset"], ray_address=o.get("ray_address"), progress=bar.update)
     pair_counts = read_pair_counts(ctx.stage_dir)
-    documents = result.counts.documents if result is not None else None
+    documents = json.loads((ctx.stage_dir / "manifest.json").read_text())["documents"]  # also when already counted
     return {"facts": {"documents": documents, "words": len(plan.terms), "pairs_counted": len(pair_counts)},
             "tables": [], "figures": []}
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import yaml
 
 import pivotlens
+from pivotlens.artifacts import StageDirectory
 from pivotlens.errors import PivotlensError
 from pivotlens.pipeline import definitions
 from pivotlens.pipeline.stage import Stage, StageContext
@@ -99,16 +100,10 @@ def _fingerprint(stage: Stage, config: dict, upstream: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _read_state(stage_dir: Path) -> dict:
-    path = stage_dir / "stage.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
-def _write_state(stage_dir: Path, state: dict) -> None:
-    stage_dir.mkdir(parents=True, exist_ok=True)
-    tmp = stage_dir / "stage.json.tmp"
-    tmp.write_text(json.dumps(state, indent=2, ensure_ascii=False, default=str))
-    tmp.replace(stage_dir / "stage.json")
+def _stage_directory(run_dir: Path, name: str) -> StageDirectory:
+    """The runner's view of a stage directory: its marker is stage.json (the library outputs inside
+    carry their own complete.json)."""
+    return StageDirectory(run_dir / name, name, marker="stage.json")
 
 
 @dataclass
@@ -140,39 +135,38 @@ def run_pipeline(
         if stage.name == from_stage or forced_stages.intersection(stage.reads):
             forced_stages.add(stage.name)
         forced = stage.name in forced_stages
-        stage_dir = run_dir / stage.name
-        state = _read_state(stage_dir)
+        directory = _stage_directory(run_dir, stage.name)
         if only is not None and stage.name != only:
             continue
-        if state.get("fingerprint") == fingerprint and state.get("status") == "done" and not forced:
+        if directory.is_complete(fingerprint=fingerprint) and not forced:
             outcome.skipped.append(stage.name)
             continue
-        missing = [name for name in stage.reads if _read_state(run_dir / name).get("status") != "done"]
+        missing = [name for name in stage.reads
+                   if not _stage_directory(run_dir, name).is_complete(fingerprint=fingerprints[name])]
         if missing:
             raise StageFailed(f"stage {stage.name} needs the results of {', '.join(missing)}: run them first")
-        if stage_dir.exists() and (state.get("fingerprint") != fingerprint or forced):
-            shutil.rmtree(stage_dir)  # different inputs or options: old partial results are invalid
+        if directory.path.exists() and (directory.state().get("fingerprint") != fingerprint or forced):
+            shutil.rmtree(directory.path)  # different inputs or options: old partial results are invalid
         log(f"── {stage.name}: {stage.title}")
-        _write_state(stage_dir, {"stage": stage.name, "fingerprint": fingerprint, "status": "running",
-                                 "started": time.time()})
+        directory.mark("running", fingerprint=fingerprint, started=time.time())
         started = time.perf_counter()
         context = StageContext(stage.name, run_dir, config, context_models)
         try:
             summary = stage.run(context)
         except Exception as error:  # recorded, then re-raised as the user-facing failure
-            _write_state(stage_dir, {"stage": stage.name, "fingerprint": fingerprint, "status": "failed",
-                                     "error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()})
+            directory.mark("failed", fingerprint=fingerprint, error=f"{type(error).__name__}: {error}",
+                           traceback=traceback.format_exc())
             raise StageFailed(f"stage {stage.name} failed: {error} (earlier stages' results are kept in {run_dir}; "
                               f"fix the cause and rerun to resume)") from error
         seconds = time.perf_counter() - started
-        _write_state(stage_dir, {"stage": stage.name, "fingerprint": fingerprint, "status": "done",
-                                 "seconds": round(seconds, 2), "summary": summary})
+        # the completion marker, only once the stage function has returned: a kill before it reruns the stage
+        directory.complete(summary, fingerprint=fingerprint, seconds=round(seconds, 2))
         log(f"   done in {seconds:.1f} s")
         outcome.ran.append(stage.name)
     return outcome
 
 
 def stage_summaries(run_dir: Path) -> list[tuple[Stage, dict]]:
-    """Finished stages in pipeline order, with their recorded state."""
+    """Stages the runner finished, in pipeline order, with their recorded state."""
     return [(stage, state) for stage in stages()
-            if (state := _read_state(run_dir / stage.name)).get("status") == "done"]
+            if (state := _stage_directory(run_dir, stage.name).state()).get("status") == "done"]

@@ -8,6 +8,7 @@ the corpus itself (for the texts). Output directory::
     pivots.jsonl       per item: words, sample sizes, top candidates with f_s/f_t/f_bg/F, kept
                        pivots, dropped candidates with the reason
     token_sets.jsonl   the kept pivot sets in the format of `pivotlens lens curve`
+    complete.json      the completion marker, written after both files
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from pivotlens.artifacts import claim_run_directory
+from pivotlens.artifacts import StageDirectory, write_atomic
 from pivotlens.corpus.counting import sample_priority
 from pivotlens.text import normalize
 from pivotlens.corpus.readers import read_corpus
@@ -164,15 +165,16 @@ def run_mining(
     for path in [*sorted((lens_dir / "behaviours").glob("*.jsonl")), counts_dir / "terms.parquet"]:
         if path.is_file():
             digest.update(path.read_bytes())
-    claim_run_directory(out, "pivots-mine", {**asdict(config), "inputs_sha256": digest.hexdigest()},
-                        {"lens_dir": str(lens_dir), "counts_dir": str(counts_dir), "corpus": str(corpus)})
-    if (out / "pivots.jsonl").is_file():
+    directory = StageDirectory(out, "pivots-mine").claim(
+        {**asdict(config), "inputs_sha256": digest.hexdigest()},
+        {"lens_dir": str(lens_dir), "counts_dir": str(counts_dir), "corpus": str(corpus)})
+    if directory.is_complete():
         return [json.loads(line) for line in (out / "pivots.jsonl").read_text(encoding="utf-8").splitlines()]
     items = select_items(read_behaviour_records(lens_dir), tokenizer)
-    return mine_pivots(tokenizer, items, read_word_samples(counts_dir), corpus, config, out, progress)
+    records = mine_pivots(tokenizer, items, read_word_samples(counts_dir), corpus, config, out, progress)
+    directory.complete({"items": len(records), "items_with_pivots": sum(bool(r["kept"]) for r in records)})
+    return records
 
 
 def _write_jsonl(path: Path, records: Sequence[dict]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))

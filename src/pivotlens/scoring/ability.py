@@ -14,14 +14,13 @@ the items in flight; a rerun skips the items already on disk and drops a torn la
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from pivotlens.artifacts import claim_run_directory, fill_pair_files, read_jsonl_resumable
+from pivotlens.artifacts import StageDirectory, fill_pair_files, read_jsonl_resumable, write_atomic, write_json_atomic
 from pivotlens.clwtd import Dataset, Entry
 from pivotlens.errors import PivotlensError
 from pivotlens.languages import LANGUAGE_CODES, pair_key
@@ -114,9 +113,11 @@ def score_dataset(
     out_dir: str | Path,
     progress: Callable[[int], None] | None = None,
 ) -> dict:
-    """Score every requested pair into ``out_dir`` (resuming), then write the summaries."""
+    """Score every requested pair into ``out_dir`` (resuming item by item), then write the summaries
+    and the completion marker."""
     out = Path(out_dir)
-    claim_run_directory(out, "score", config.identity(), {"config": asdict(config), "dataset": dataset.source})
+    directory = StageDirectory(out, "score").claim(config.identity(), {"config": asdict(config), "dataset": dataset.source})
+    directory.reopen()  # the pairs or the limit may differ from the completed run's
     item_ids = [entry.id for entry in dataset.entries[: config.limit]]  # limit None: all
 
     def records_for(src: str, tgt: str, chunk: list[int]) -> list[dict]:
@@ -126,7 +127,9 @@ def score_dataset(
 
     fill_pair_files(out / "items", config.pairs, item_ids, max(1, config.batch_size // config.draws), records_for,
                     progress)
-    return summarize(out, config.pairs, item_ids)
+    summary = summarize(out, config.pairs, item_ids)
+    directory.complete({"mean": summary["mean"], "items_per_pair": len(item_ids)})
+    return summary
 
 
 def summarize(out_dir: Path, pairs, item_ids: list[str]) -> dict:
@@ -146,13 +149,10 @@ def summarize(out_dir: Path, pairs, item_ids: list[str]) -> dict:
                      "mean_p_source": float(np.mean(p_source)), "mean_p_distractors": float(np.mean(p_distractor))})
     cells = [v for row in matrix.values() for v in row.values() if v is not None]
     summary = {"languages": list(LANGUAGE_CODES), "matrix": matrix, "mean": float(np.mean(cells)), "pairs": rows}
-    (out_dir / "matrix.json").write_text(json.dumps(summary, indent=2))
-    with (out_dir / "matrix.csv").open("w") as handle:
-        handle.write("src," + ",".join(LANGUAGE_CODES) + "\n")
-        for src in LANGUAGE_CODES:
-            handle.write(src + "," + ",".join("" if matrix[src][t] is None else f"{matrix[src][t]:.6f}" for t in LANGUAGE_CODES) + "\n")
-    with (out_dir / "pairs.csv").open("w") as handle:
-        handle.write(",".join(rows[0]) + "\n")
-        for row in rows:
-            handle.write(",".join(f"{v:.6f}" if isinstance(v, float) else str(v) for v in row.values()) + "\n")
+    write_json_atomic(out_dir / "matrix.json", summary)
+    write_atomic(out_dir / "matrix.csv", "src," + ",".join(LANGUAGE_CODES) + "\n" + "".join(
+        src + "," + ",".join("" if matrix[src][t] is None else f"{matrix[src][t]:.6f}" for t in LANGUAGE_CODES) + "\n"
+        for src in LANGUAGE_CODES))
+    write_atomic(out_dir / "pairs.csv", ",".join(rows[0]) + "\n" + "".join(
+        ",".join(f"{v:.6f}" if isinstance(v, float) else str(v) for v in row.values()) + "\n" for row in rows))
     return summary

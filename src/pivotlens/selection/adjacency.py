@@ -36,12 +36,13 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
+from pivotlens.artifacts import StageDirectory
 from pivotlens.corpus.counting import sample_priority
 from pivotlens.corpus.engine import Progress, batched
 from pivotlens.corpus.readers import RecordFields, Shard, read_shard
 from pivotlens.errors import SelectionError
 from pivotlens.selection.engine import map_shards
-from pivotlens.selection.files import begin_stage, finish_stage, read_manifest
+from pivotlens.selection.files import read_manifest
 from pivotlens.selection.langid import LanguageIndex, aligned
 from pivotlens.selection.tokens import DocumentTokenizer
 
@@ -310,11 +311,12 @@ def run_adjacency(langid_dir: str | Path, out_dir: str | Path, config: Adjacency
     out = Path(out_dir)
     settings = {k: v for k, v in asdict(config).items() if k not in ("max_pairs", "batch_size")}
     identity = {"langid": index.digest, "tokenizer": tokenizer.sha256, **settings}
-    if begin_stage(out, STAGE, identity):
+    directory = StageDirectory(out, STAGE).claim(identity)
+    if directory.is_complete():
         return None
     matrix = build_adjacency(index, tokenizer, config, engine=engine, ray_address=ray_address, progress=progress)
     matrix.save(out, tokenizer)
-    finish_stage(out, STAGE, identity, {
+    directory.complete(details={
         "langid_dir": str(Path(langid_dir).resolve()), "engine": engine, "config": asdict(config),
         "documents": matrix.documents, "vocabulary": len(matrix.token_ids), "nonzero_pairs": int(matrix.upper.nnz),
         "subset_rates": sample_rates(index, config),

@@ -1,8 +1,9 @@
 """Run-directory bookkeeping and file formats shared by the selection stages.
 
-A stage directory holds a ``manifest.json`` whose ``identity`` pins what the stage was computed
-from; ``complete`` is set last, so a rerun of a finished stage is a no-op and a rerun of an
-interrupted one resumes (or recomputes) instead of mixing runs.
+Each stage directory follows ``artifacts.StageDirectory``: a ``manifest.json`` whose ``identity``
+pins what the stage was computed from, and the completion marker written last, so a rerun of a
+finished stage is a no-op and a rerun of an interrupted one resumes (or recomputes) instead of
+mixing runs.
 """
 
 from __future__ import annotations
@@ -12,44 +13,21 @@ import io
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import zstandard
 
-from pivotlens.artifacts import MANIFEST, claim_run_directory
+from pivotlens.artifacts import StageDirectory, open_atomic
 from pivotlens.corpus.readers import Shard
 from pivotlens.errors import SelectionError
 from pivotlens.tables import markdown_table
 
 
-def _as_json(value: Any) -> Any:
-    """Tuples → lists etc., so an identity compares equal to the one read back from JSON."""
-    return json.loads(json.dumps(value))
-
-
-def begin_stage(out_dir: Path, stage: str, identity: dict) -> bool:
-    """Claim ``out_dir`` for this run; True when it already holds this run, complete."""
-    identity = _as_json(identity)
-    path = out_dir / MANIFEST
-    if path.is_file():
-        previous = json.loads(path.read_text())
-        if previous.get("stage") == stage and previous.get("identity") == identity and previous.get("complete"):
-            return True
-    claim_run_directory(out_dir, stage, identity, {"complete": False})
-    return False
-
-
-def finish_stage(out_dir: Path, stage: str, identity: dict, details: dict) -> None:
-    claim_run_directory(out_dir, stage, _as_json(identity), {**_as_json(details), "complete": True})
-
-
 def read_manifest(stage_dir: Path, stage: str, command: str) -> dict:
     """The manifest of a finished stage, or an error that says which command makes it."""
-    path = Path(stage_dir) / MANIFEST
-    manifest = json.loads(path.read_text()) if path.is_file() else {}
-    if manifest.get("stage") != stage or not manifest.get("complete"):
+    directory = StageDirectory(stage_dir, stage)
+    if not directory.is_complete():
         raise SelectionError(f"{stage_dir} holds no finished {stage} output; run `pivotlens select {command}` first")
-    return manifest
+    return directory.manifest()
 
 
 def shard_stat(shard: Shard) -> dict:
@@ -62,12 +40,9 @@ def shard_stat(shard: Shard) -> dict:
 
 def write_jsonl_zst(path: Path, records: Iterable[dict]) -> None:
     """Write a complete .jsonl.zst file atomically (temporary name, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    with temporary.open("wb") as raw, zstandard.ZstdCompressor(level=6).stream_writer(raw) as stream:
+    with open_atomic(path) as raw, zstandard.ZstdCompressor(level=6).stream_writer(raw, closefd=False) as stream:
         for record in records:
             stream.write((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
-    temporary.replace(path)
 
 
 def read_jsonl_zst(path: Path) -> Iterator[dict]:

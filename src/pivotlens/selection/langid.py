@@ -38,13 +38,12 @@ from pathlib import Path
 
 import numpy as np
 
+from pivotlens.artifacts import StageDirectory
 from pivotlens.corpus.engine import Progress, batched
 from pivotlens.corpus.readers import Document, RecordFields, Shard, read_shard
 from pivotlens.errors import SelectionError
 from pivotlens.selection.engine import map_shards
 from pivotlens.selection.files import (
-    begin_stage,
-    finish_stage,
     read_jsonl_zst,
     read_manifest,
     shard_stat,
@@ -195,7 +194,8 @@ def run_langid(shards: Sequence[Shard], tokenizer: DocumentTokenizer, out_dir: s
     identity = {"inputs": [shard_stat(s) for s in shards], "tokenizer": tokenizer.sha256,
                 "lid_model": lid_model_version(), "chunk_tokens": config.chunk_tokens,
                 "chunk_step": config.chunk_step, "fields": asdict(config.fields)}
-    if begin_stage(out, STAGE, identity):
+    directory = StageDirectory(out, STAGE).claim(identity)
+    if directory.is_complete():
         return False
     tokenizer.save(out)
     names = [attributes_name(i, shard) for i, shard in enumerate(shards)]
@@ -212,7 +212,7 @@ def run_langid(shards: Sequence[Shard], tokenizer: DocumentTokenizer, out_dir: s
                engine=engine, ray_address=ray_address, progress=progress)
     table = _write_document_table(out, names)
     languages, per_shard = Counter(table["lang"]), Counter(table["shard"])
-    finish_stage(out, STAGE, identity, {
+    directory.complete(details={
         "tokenizer_name": tokenizer.name, "config": asdict(config), "engine": engine,
         "shards": [{**shard_stat(s), "attributes": str(ATTRIBUTES_DIR / name), "documents": per_shard[i],
                     "skipped_records": skipped_by_shard.get(name, {})} for i, (s, name) in enumerate(zip(shards, names))],

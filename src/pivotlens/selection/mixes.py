@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pivotlens.artifacts import StageDirectory
 from pivotlens.corpus.engine import Progress, batched
 from pivotlens.corpus.readers import RecordFields, Shard, read_shard
 from pivotlens.errors import SelectionError
@@ -46,8 +47,6 @@ from pivotlens.selection.adjacency import AdjacencyMatrix
 from pivotlens.selection.engine import map_shards
 from pivotlens.selection.files import (
     ShardedJsonlWriter,
-    begin_stage,
-    finish_stage,
     write_table,
 )
 from pivotlens.selection.langid import LanguageIndex, aligned
@@ -337,7 +336,8 @@ def run_mixes(langid_dir: str | Path, pivots_dir: str | Path, out_dir: str | Pat
                 "pivot_tokens": hashlib.sha256(pivots.token_ids.tobytes()).hexdigest(),
                 "config": {k: v for k, v in asdict(config).items() if k != "batch_size"},
                 "sensitivity": list(sensitivity)}
-    if begin_stage(out, STAGE, identity):
+    directory = StageDirectory(out, STAGE).claim(identity)
+    if directory.is_complete():
         return None
     result = build_mixes(index, pivots, config, sensitivity=sensitivity, engine=engine, ray_address=ray_address,
                          progress=progress)
@@ -347,7 +347,7 @@ def run_mixes(langid_dir: str | Path, pivots_dir: str | Path, out_dir: str | Pat
     if result.sensitivity:
         write_table(result.sensitivity, out / "sensitivity")
     multilingual_window, candidate_window = config.windows
-    finish_stage(out, STAGE, identity, {
+    directory.complete(details={
         "langid_dir": str(Path(langid_dir).resolve()), "pivots_dir": str(Path(pivots_dir).resolve()),
         "engine": engine, "config": asdict(config),
         "windows": {"original": [0, config.size],

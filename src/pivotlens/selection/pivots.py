@@ -32,9 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
+from pivotlens.artifacts import StageDirectory
 from pivotlens.selection.adjacency import AdjacencyMatrix
 from pivotlens.errors import SelectionError
-from pivotlens.selection.files import begin_stage, finish_stage, read_manifest
+from pivotlens.selection.files import read_manifest
 from pivotlens.selection.tokens import DocumentTokenizer
 
 STAGE = "select-pivotset"
@@ -126,7 +127,8 @@ def run_pivot_set(adjacency_dir: str | Path, out_dir: str | Path, config: PivotC
     pivots = build_pivot_set(matrix, config)
     out = Path(out_dir)
     identity = {"adjacency": str(adjacency_dir), "adjacency_identity": adjacency_manifest["identity"], **asdict(config)}
-    begin_stage(out, STAGE, identity)
+    directory = StageDirectory(out, STAGE).claim(identity)
+    directory.reopen()  # rebuilt every time: it takes less than reading it back
     chosen = np.flatnonzero(pivots.pivot)
     chosen = chosen[np.lexsort((pivots.token_ids[chosen], -pivots.degree[chosen]))]
     tokenizer = DocumentTokenizer.load(adjacency_dir, name=f"tokenizer of {adjacency_dir}")
@@ -134,9 +136,8 @@ def run_pivot_set(adjacency_dir: str | Path, out_dir: str | Path, config: PivotC
                              "token": tokenizer.token_strings(pivots.token_ids[chosen]),
                              "degree": pivots.degree[chosen], "doc_freq": pivots.doc_freq[chosen]}),
                    out / "pivot_set.parquet")
-    finish_stage(out, STAGE, identity, {"adjacency_dir": str(adjacency_dir), **pivots.summary(),
-                                        "tau_documents": pivots.tau * matrix.documents,
-                                        "documents": matrix.documents})
+    directory.complete(details={"adjacency_dir": str(adjacency_dir), **pivots.summary(),
+                                "tau_documents": pivots.tau * matrix.documents, "documents": matrix.documents})
     return pivots
 
 

@@ -10,7 +10,6 @@ as in OLMo's own pre-training.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from pivotlens.artifacts import open_atomic, write_json_atomic
 from pivotlens.errors import ModelError, PivotlensError
 
 TOKEN_DTYPE = np.uint32  # Gemma's vocabulary (262k) does not fit in uint16
@@ -55,18 +55,14 @@ def document_token_ids(tokenizer: PreTrainedTokenizerBase, texts: Iterable[str])
 
 def write_token_file(tokenizer: PreTrainedTokenizerBase, texts: Iterable[str], path: Path) -> TokenStats:
     """Tokenise ``texts`` into the flat token file ``path`` (+ ``path.json`` with its counts)."""
-    tmp = path.with_name(path.name + ".tmp")
     documents = tokens = 0
-    with tmp.open("wb") as handle:
+    with open_atomic(path) as handle:
         for ids in document_token_ids(tokenizer, texts):
             handle.write(np.asarray(ids, dtype=TOKEN_DTYPE).tobytes())
             documents += 1
             tokens += len(ids)
-        handle.flush()
-        os.fsync(handle.fileno())
-    stats = TokenStats(documents, tokens, tokenizer.eos_token_id)
-    stats_path(path).write_text(json.dumps(asdict(stats)))
-    tmp.replace(path)
+        stats = TokenStats(documents, tokens, tokenizer.eos_token_id)
+        write_json_atomic(stats_path(path), asdict(stats), indent=None)  # before the token file lands
     return stats
 
 

@@ -8,6 +8,7 @@ Layout of a run directory::
                                scheduler, RNG states, trainer_state.json (loadable by load_model)
     final/                     the trained model + tokenizer (load_model(path) takes it)
     summary.json               steps, probe losses by step, train losses, wall time, tokens
+    complete.json              the completion marker (with the steps reached), written last
 
 Every mix is trained with the same hyper-parameters and seed, so the mixes differ only in data.
 The optimizer starts empty (public checkpoints carry no optimizer state), hence the LR warm-up.
@@ -27,7 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pivotlens.artifacts import claim_run_directory
+from pivotlens.artifacts import StageDirectory, write_json_atomic
 from pivotlens.errors import PivotlensError
 
 # torch and transformers load inside train(): the CLI imports this module to build its parser.
@@ -164,12 +165,12 @@ def train(config: TrainConfig, out_dir: str | Path, callbacks: Sequence = ()) ->
     out = Path(out_dir)
     data_sha256, shards = data_fingerprint(config.data)
     mix = config.data if isinstance(config.data, str) else list(config.data)
-    claim_run_directory(out, "train", config.identity(data_sha256), {"config": asdict(config), "mix": mix, "data": shards})
+    directory = StageDirectory(out, "train").claim(config.identity(data_sha256),
+                                                   {"config": asdict(config), "mix": mix, "data": shards})
     summary_path = out / SUMMARY
-    if summary_path.is_file():
-        previous = json.loads(summary_path.read_text())
-        if previous["global_step"] >= config.steps:
-            return _result_from_summary(previous, out)
+    if directory.is_complete() and directory.state()["global_step"] >= config.steps:
+        return _result_from_summary(json.loads(summary_path.read_text()), out)
+    directory.reopen()  # a larger --steps extends a finished run: unfinished until its marker is rewritten
 
     hf_logging.disable_progress_bar()
     device = resolve_device(config.device)
@@ -233,7 +234,8 @@ def train(config: TrainConfig, out_dir: str | Path, callbacks: Sequence = ()) ->
         probe_loss=_log_pairs(history, "eval_loss"), train_loss=_log_pairs(history, "loss"), wall_seconds=wall,
         tokens=stats, blocks=len(blocks), passes_over_data=trainer.state.global_step * blocks_per_step / len(blocks),
     )
-    summary_path.write_text(json.dumps(result.summary(), indent=1))
+    write_json_atomic(summary_path, result.summary(), indent=1)
+    directory.complete(global_step=result.global_step)
     return result
 
 

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import torch
 
-from pivotlens.artifacts import append_jsonl, claim_run_directory, read_jsonl_resumable
+from pivotlens.artifacts import StageDirectory, append_jsonl, read_jsonl_resumable, write_json_atomic
 from pivotlens.errors import PivotlensError
 from pivotlens.languages import LANGUAGES
 from pivotlens.models.loading import LoadedModel
@@ -201,12 +201,12 @@ def evaluate_chrf(
         raise PivotlensError(f"{len(pairs)} sentence pairs leave none to evaluate after {config.shots} shots")
     shots, items = pairs[: config.shots], pairs[config.shots :]
     items = items if config.limit is None else items[: config.limit]
-    path = None
+    path = directory = None
     done: dict[str, dict] = {}
     if out_dir is not None:
-        out = Path(out_dir)
-        claim_run_directory(out, "chrf", config.identity(), {"config": asdict(config)})
-        path = out / "translations.jsonl"
+        directory = StageDirectory(out_dir, "chrf").claim(config.identity(), {"config": asdict(config)})
+        directory.reopen()  # the limit may differ from the completed run's
+        path = directory.path / "translations.jsonl"
         done = {record["id"]: record for record in read_jsonl_resumable(path)}
     metric = chrf_metric()
     todo = [item for item in items if item.id not in done]
@@ -228,8 +228,9 @@ def evaluate_chrf(
     ordered = [done[item.id] for item in items]
     score, signature = corpus_chrf([r["hypothesis"] for r in ordered], [r["reference"] for r in ordered])
     result = ChrfResult(score, len(ordered), signature, ordered)
-    if out_dir is not None:
+    if directory is not None:
         summary = {"model": config.model, "src": config.src, "tgt": config.tgt, "chrf++": score,
                    "n_items": len(ordered), "signature": result.signature, "config": asdict(config)}
-        (Path(out_dir) / "chrf.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False))
+        write_json_atomic(directory.path / "chrf.json", summary, indent=1)
+        directory.complete({"chrf++": score, "n_items": len(ordered)})
     return result
