@@ -137,3 +137,26 @@ def test_report_renders_in_headless_chromium(finished_run, tmp_path):
 def test_cli_parser_does_not_load_torch():
     code = "import sys, pivotlens.cli; pivotlens.cli.build_parser(); assert 'torch' not in sys.modules, 'torch'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_run_rejects_a_nested_typo_or_wrong_type_naming_the_key(tmp_path, capsys):
+    config = tmp_path / "typo.yaml"
+    config.write_text("score:\n  drawz: 3\n")
+    assert main(["run", str(config), "--run-dir", str(tmp_path / "run")]) == 2
+    assert capsys.readouterr().err == ("pivotlens: error: score.drawz: unknown option "
+                                       "(allowed: batch_size, draws, limit, shots)\n")
+    config.write_text("training:\n  steps: many\n")
+    assert main(["run", str(config), "--run-dir", str(tmp_path / "run")]) == 2
+    assert capsys.readouterr().err == "pivotlens: error: training.steps: expected an integer, got 'many'\n"
+    assert main(["demo", "--run-dir", str(tmp_path / "run"), "--set", "score.drawz=3"]) == 2
+    assert "score.drawz: unknown option" in capsys.readouterr().err
+    assert main(["demo", "--run-dir", str(tmp_path / "run"), "--set", "lens.allow_any_token=maybe"]) == 2
+    assert capsys.readouterr().err == "pivotlens: error: lens.allow_any_token: expected true or false, got 'maybe'\n"
+    assert not (tmp_path / "run").exists()  # rejected before any stage runs
+
+
+def test_the_effective_config_is_written_in_full(finished_run, small_config):
+    run_dir, _ = finished_run
+    written = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert written == small_config and written["training"]["grad_accum"] == 1
+    assert written["selection"]["sensitivity"] == [1, 2] and written["counts"]["reservoir"] == 40
