@@ -192,14 +192,14 @@ def test_the_runner_marks_done_only_after_the_stage_function_returned(finished_r
     run_pipeline(small_config, run_dir, log=lambda _: None)
     _kill_before_markers(run_dir, "score")
 
-    def killed_after_the_outputs(stage_run):
-        def run(ctx):
-            stage_run(ctx)  # every output written
+    def killed_after_the_outputs(stage_function):
+        def function(ctx, options):
+            stage_function(ctx, options)  # every output written
             raise Killed
-        return run
+        return function
 
-    monkeypatch.setattr(definitions, "STAGES", [replace(s, run=killed_after_the_outputs(s.run)) if s.name == "score"
-                                                else s for s in definitions.STAGES])
+    monkeypatch.setattr(definitions, "STAGES", [replace(s, function=killed_after_the_outputs(s.function))
+                                                if s.name == "score" else s for s in definitions.STAGES])
     with pytest.raises(Killed):
         run_pipeline(small_config, run_dir, only="score", log=lambda _: None)
     assert (run_dir / "score" / "complete.json").is_file()  # the library finished, the stage did not
@@ -207,3 +207,26 @@ def test_the_runner_marks_done_only_after_the_stage_function_returned(finished_r
     monkeypatch.undo()
     assert run_pipeline(small_config, run_dir, log=lambda _: None).ran == ["score"]
     assert json.loads((run_dir / "score" / "stage.json").read_text())["status"] == "done"
+
+
+def test_run_rejects_a_nested_typo_or_wrong_type_naming_the_key(tmp_path, capsys):
+    config = tmp_path / "typo.yaml"
+    config.write_text("score:\n  drawz: 3\n")
+    assert main(["run", str(config), "--run-dir", str(tmp_path / "run")]) == 2
+    assert capsys.readouterr().err == ("pivotlens: error: score.drawz: unknown option "
+                                       "(allowed: batch_size, draws, limit, shots)\n")
+    config.write_text("training:\n  steps: many\n")
+    assert main(["run", str(config), "--run-dir", str(tmp_path / "run")]) == 2
+    assert capsys.readouterr().err == "pivotlens: error: training.steps: expected an integer, got 'many'\n"
+    assert main(["demo", "--run-dir", str(tmp_path / "run"), "--set", "score.drawz=3"]) == 2
+    assert "score.drawz: unknown option" in capsys.readouterr().err
+    assert main(["demo", "--run-dir", str(tmp_path / "run"), "--set", "lens.allow_any_token=maybe"]) == 2
+    assert capsys.readouterr().err == "pivotlens: error: lens.allow_any_token: expected true or false, got 'maybe'\n"
+    assert not (tmp_path / "run").exists()  # rejected before any stage runs
+
+
+def test_the_effective_config_is_written_in_full(finished_run, small_config):
+    run_dir, _ = finished_run
+    written = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert written == small_config and written["training"]["grad_accum"] == 1
+    assert written["selection"]["sensitivity"] == [1, 2] and written["counts"]["reservoir"] == 40

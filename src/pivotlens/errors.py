@@ -31,3 +31,7 @@ class RunDirectoryError(PivotlensError):
 
 class SelectionError(PivotlensError):
     """A selection input is missing or inconsistent, or a parameter cannot be satisfied."""
+
+
+class ConfigError(PivotlensError):
+    """A config section or option is unknown, or a value has the wrong type."""

@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pivotlens.corpus.auc import AucOptions
+from pivotlens.corpus.counting import CountOptions
 from pivotlens.corpus.readers import RecordFields
+from pivotlens.options import add_option_flags, options_from_args
 
 
 def add_corpus_options(parser: argparse.ArgumentParser, required: bool = True, case_option: bool = True) -> None:
     """The corpus-reader options (read back by :func:`record_fields`); ``select langid`` has no use for
-    ``--case-sensitive``, so it passes ``case_option=False``."""
+    ``--case-sensitive`` and ``corpus count`` has it from CountOptions, so they pass ``case_option=False``."""
     parser.add_argument("--corpus", nargs="+", required=required, metavar="GLOB",
                         help="JSONL(.gz/.zst) / Parquet files, globs, directories, datasets dirs, or 'bundled'")
     parser.add_argument("--text-field", default="text")
@@ -29,14 +32,14 @@ def run_count(args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
     from pivotlens.clwtd import load_dataset
-    from pivotlens.corpus.counting import CountConfig, plan_counts
+    from pivotlens.corpus.counting import count_config, plan_counts
     from pivotlens.corpus.readers import resolve_corpus
     from pivotlens.corpus.results import count
     from pivotlens.errors import CorpusError
     from pivotlens.languages import parse_pairs
 
     dataset = load_dataset(args.dataset)
-    config = CountConfig(args.case_sensitive, args.reservoir, args.seed, args.batch_size, record_fields(args))
+    config = count_config(options_from_args(CountOptions, args), args.seed, record_fields(args))
     plan = plan_counts(dataset, parse_pairs(args.pairs), config)
     if args.engine == "infinigram":
         shards, unit = [], "word"
@@ -86,17 +89,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     sub = corpus.add_subparsers(dest="corpus_command", required=True)
 
     count = sub.add_parser("count", help="documents containing each word and each (src, tgt) word pair")
-    add_corpus_options(count, required=False)
+    add_corpus_options(count, required=False, case_option=False)  # --case-sensitive is one of CountOptions
     count.add_argument("--dataset", default="sample", help="CLWTD JSONL path or bundled name (sample)")
     count.add_argument("--pairs", default="all", help="e.g. en-fr,zh-ja (default: all 12)")
     count.add_argument("--out", type=Path, required=True)
-    count.add_argument("--engine", choices=["local", "ray", "infinigram"], default="local")
-    count.add_argument("--ray-address", default=None, help="'auto', 'ray://host:10001'; default: start a local Ray")
+    add_option_flags(count, CountOptions)
     count.add_argument("--index", type=Path, help="infini-gram index directory (--engine infinigram)")
     count.add_argument("--max-diff-tokens", type=int, default=100, help="infini-gram AND window (infinigram engine)")
-    count.add_argument("--reservoir", type=int, default=100, help="documents sampled per word (bottom-k)")
     count.add_argument("--seed", type=int, default=0)
-    count.add_argument("--batch-size", type=int, default=1000, help="documents per map call")
     count.set_defaults(handler=run_count)
 
     index = sub.add_parser("index", help="build an infini-gram suffix-array index of a corpus")
@@ -110,6 +110,6 @@ def register(commands: argparse._SubParsersAction) -> None:
     auc.add_argument("--counts", type=Path, required=True, help="output directory of `pivotlens corpus count`")
     auc.add_argument("--behaviours", type=Path, required=True, help="lens output directory (with behaviours/)")
     auc.add_argument("--out", type=Path, required=True)
-    auc.add_argument("--bootstrap", type=int, default=1000)
+    add_option_flags(auc, AucOptions)
     auc.add_argument("--seed", type=int, default=0)
     auc.set_defaults(handler=run_auc)

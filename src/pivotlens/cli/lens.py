@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 from pivotlens.errors import PivotlensError
+from pivotlens.lens.options import ClassifyOptions, CurveOptions
+from pivotlens.options import add_option_flags, options_from_args
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -16,12 +18,6 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", default="sample", help="CLWTD JSONL path or bundled name (shots come from it)")
     parser.add_argument("--seed", type=int, default=0, help="shot draw seed (draw 0 of `pivotlens score`)")
     parser.add_argument("--out", type=Path, required=True)
-
-
-def _classifier_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--first-layer", type=int, default=None,
-                        help="lowest layer searched for t* (default: the middle layer; 1 = the paper's rule)")
-    parser.add_argument("--allow-any-token", action="store_true", help="let whitespace-only and special tokens be t*")
 
 
 def register(commands) -> None:
@@ -34,37 +30,28 @@ def register(commands) -> None:
     trace.add_argument("--target", help="its translation; default: looked up in --dataset")
     trace.add_argument("--pair", required=True, help="SRC-TGT, e.g. en-zh")
     trace.add_argument("--top-k", type=int, default=5)
-    _classifier_options(trace)
+    add_option_flags(trace, ClassifyOptions, only=("first_layer", "allow_any_token"))
     trace.set_defaults(handler=run_trace)
 
     classify = sub.add_parser("classify", help="co-occurrence vs semantic-pivot behaviour for every item")
     _common(classify)
-    classify.add_argument("--pairs", default="all")
-    classify.add_argument("--limit", type=int, default=None)
-    classify.add_argument("--batch-size", type=int, default=8)
-    _classifier_options(classify)
+    classify.add_argument("--pairs", default="all", help="e.g. en-fr,zh-ja (default: all 12)")
+    add_option_flags(classify, ClassifyOptions)
     classify.set_defaults(handler=run_classify)
 
     curve = sub.add_parser("curve", help="summed probability of token sets per layer vs random sets")
     _common(curve)
     curve.add_argument("--token-sets", type=Path, required=True,
                        help='JSONL: {"id": ITEM, "pair": "en-zh", "tokens": [...]} or "token_ids": [...]')
-    curve.add_argument("--random-sets", type=int, default=20)
-    curve.add_argument("--batch-size", type=int, default=8)
+    add_option_flags(curve, CurveOptions)
     curve.set_defaults(handler=run_curve)
-
-
-def _settings(args):
-    from pivotlens.lens.translation import ClassifierSettings
-
-    return ClassifierSettings(first_layer=args.first_layer, allow_any_token=args.allow_any_token)
 
 
 def run_trace(args: argparse.Namespace) -> None:
     from pivotlens.clwtd import load_dataset
     from pivotlens.cli.common import load_model_from_args
     from pivotlens.languages import parse_pairs
-    from pivotlens.lens.translation import trace_translation, translation_prompt
+    from pivotlens.lens.translation import classifier_settings, trace_translation, translation_prompt
     from pivotlens.plots.figures import lens_trace_figure, save_figure
 
     dataset = load_dataset(args.dataset)
@@ -78,7 +65,7 @@ def run_trace(args: argparse.Namespace) -> None:
     loaded = load_model_from_args(args)
     prompt = translation_prompt(loaded.tokenizer, dataset, src, tgt, args.word if index is None else dataset.entries[index].word[src],
                                 target, item_id, index, args.seed)
-    trace = trace_translation(loaded, prompt, args.top_k, _settings(args))
+    trace = trace_translation(loaded, prompt, args.top_k, classifier_settings(options_from_args(ClassifyOptions, args)))
     decode = loaded.tokenizer.decode
     top_tokens = [[[decode([int(i)]) for i in position] for position in layer] for layer in trace.top_ids]
     args.out.mkdir(parents=True, exist_ok=True)
@@ -106,12 +93,12 @@ def run_classify(args: argparse.Namespace) -> None:
     from pivotlens.clwtd import load_dataset
     from pivotlens.cli.common import load_model_from_args
     from pivotlens.languages import parse_pairs
-    from pivotlens.lens.translation import ClassifyConfig, classify_dataset
+    from pivotlens.lens.translation import classify_config, classify_dataset
 
     dataset = load_dataset(args.dataset)
     pairs = tuple(parse_pairs(args.pairs))
-    config = ClassifyConfig(model=args.model, dataset_sha256=dataset.sha256, pairs=pairs, seed=args.seed,
-                            limit=args.limit, dtype=args.dtype, batch_size=args.batch_size, classifier=_settings(args))
+    config = classify_config(options_from_args(ClassifyOptions, args), model=args.model, dataset=dataset, pairs=pairs,
+                             seed=args.seed, dtype=args.dtype)
     loaded = load_model_from_args(args)
     n_items = dataset.count(args.limit)
     with tqdm(total=n_items * len(pairs), unit="item", desc="lens") as bar:

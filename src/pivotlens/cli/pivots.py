@@ -6,6 +6,9 @@ import argparse
 from pathlib import Path
 
 from pivotlens.errors import PivotlensError
+from pivotlens.lens.options import CurveOptions
+from pivotlens.options import add_option_flags, options_from_args
+from pivotlens.pivots.options import MineOptions
 
 
 def register(commands) -> None:
@@ -17,13 +20,8 @@ def register(commands) -> None:
     mine.add_argument("--behaviours", type=Path, required=True, help="output dir of `pivotlens lens classify`")
     mine.add_argument("--counts", type=Path, required=True, help="output dir of `pivotlens corpus count`")
     mine.add_argument("--corpus", required=True, help="the corpus that was counted (glob, path or 'bundled')")
-    mine.add_argument("--documents", type=int, default=2000, help="N documents per word (D_s, D_t)")
-    mine.add_argument("--background", type=int, default=2000, help="random background documents")
-    mine.add_argument("--top", type=int, default=50)
-    mine.add_argument("--frequency", default="document", choices=["document", "occurrence"])
+    add_option_flags(mine, MineOptions)
     mine.add_argument("--seed", type=int, default=0)
-    mine.add_argument("--llm-filter", metavar="URL", help="OpenAI-compatible endpoint for the optional LLM filter")
-    mine.add_argument("--llm-model", default="gpt-4o-mini")
     mine.add_argument("--out", type=Path, required=True)
     mine.set_defaults(handler=run_mine)
 
@@ -34,8 +32,7 @@ def register(commands) -> None:
     curve.add_argument("--pivots", type=Path, required=True, help="output dir of `pivotlens pivots mine`")
     curve.add_argument("--dataset", default="sample")
     curve.add_argument("--seed", type=int, default=0, help="shot draw and random-set seed")
-    curve.add_argument("--random-sets", type=int, default=20)
-    curve.add_argument("--batch-size", type=int, default=8)
+    add_option_flags(curve, CurveOptions)
     curve.add_argument("--out", type=Path, required=True)
     curve.set_defaults(handler=run_pivot_curve)
 
@@ -44,11 +41,9 @@ def run_mine(args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
     from pivotlens.models import load_tokenizer
-    from pivotlens.pivots.run import MineConfig, run_mining
+    from pivotlens.pivots.run import mine_config, run_mining
 
-    config = MineConfig(model=args.model, documents_per_word=args.documents, background_documents=args.background,
-                        top=args.top, frequency=args.frequency, seed=args.seed, llm_url=args.llm_filter,
-                        llm_model=args.llm_model)
+    config = mine_config(options_from_args(MineOptions, args), model=args.model, seed=args.seed)
     with tqdm(unit="item", desc="mining") as bar:
         records = run_mining(load_tokenizer(args.model), args.behaviours, args.counts, args.corpus, config, args.out,
                              progress=bar.update)

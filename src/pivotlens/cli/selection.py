@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 
 from pivotlens.cli.corpus import add_corpus_options, record_fields
+from pivotlens.options import add_option_flags
+from pivotlens.selection.mixes import SelectionOptions
 from pivotlens.selection.pivots import SENSITIVITY_ALPHAS
 
 
@@ -21,10 +23,7 @@ def _alphas(spec: str) -> tuple[float, ...]:
 
 
 def _add_engine_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--engine", choices=["local", "ray"], default="local",
-                        help="local: in this process; ray: one Ray task per input file")
-    parser.add_argument("--ray-address", default=None,
-                        help="'auto' or 'ray://head:10001' for an existing cluster; default: start a local Ray")
+    add_option_flags(parser, SelectionOptions, only=("engine", "ray_address"))
     parser.add_argument("--batch-size", type=int, default=256, help="documents tokenised together")
 
 
@@ -78,12 +77,12 @@ def run_adjacency_command(args: argparse.Namespace) -> None:
 def run_pivotset_command(args: argparse.Namespace) -> None:
     from pivotlens.selection.pivots import PivotConfig, run_pivot_set
 
-    summary = run_pivot_set(args.adjacency, args.out, PivotConfig(args.alpha, args.drop_top)).summary()
+    summary = run_pivot_set(args.adjacency, args.out, PivotConfig(args.alpha, args.drop_top_percent)).summary()
     print(f"τ = {summary['alpha']} × p̄ ({summary['mean_occurrence_probability']:.6g}) = {summary['tau']:.6g}; "
           f"{summary['vocabulary']:,} tokens: {summary['degree_zero']:,} of degree 0 dropped, "
           f"{summary['ubiquitous']:,} ubiquitous dropped, {summary['pivots']:,} pivots")
     if summary["pivots"] == 0:
-        print("warning: the pivot set is empty; try a lower --alpha or a smaller --drop-top")
+        print("warning: the pivot set is empty; try a lower --alpha or a smaller --drop-top-percent")
     print(f"wrote {args.out}/pivot_set.parquet, manifest.json")
 
 
@@ -125,10 +124,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     adjacency = sub.add_parser("adjacency", help="document-level token co-occurrence matrix of a multilingual subset")
     adjacency.add_argument("--langid", type=Path, required=True, help="output directory of `select langid`")
     adjacency.add_argument("--languages", default="fr,zh,ja", help="dominant languages of the subset")
-    adjacency.add_argument("--docs-per-language", type=int, default=None,
-                           help="about this many documents per language (seeded sample); default: all")
-    adjacency.add_argument("--vocab-cap", type=int, default=None,
-                           help="keep the N tokens of highest document frequency (two passes); default: all")
+    add_option_flags(adjacency, SelectionOptions, only=("docs_per_language", "vocab_cap"))
     adjacency.add_argument("--seed", type=int, default=0)
     adjacency.add_argument("--max-pairs", type=int, default=20_000_000,
                            help="bound on the entries of one partial matrix (memory); does not change results")
@@ -138,8 +134,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     pivotset = sub.add_parser("pivotset", help="tokens with high co-occurrence partners, minus the ubiquitous ones")
     pivotset.add_argument("--adjacency", type=Path, required=True, help="output directory of `select adjacency`")
-    pivotset.add_argument("--alpha", type=float, default=1.0, help="τ = alpha × mean per-document token probability")
-    pivotset.add_argument("--drop-top", type=float, default=5.0, help="percent of tokens with the highest degree")
+    add_option_flags(pivotset, SelectionOptions, only=("alpha", "drop_top_percent"))
     pivotset.add_argument("--out", type=Path, required=True)
     pivotset.set_defaults(handler=run_pivotset_command)
 
@@ -147,10 +142,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     mix.add_argument("--langid", type=Path, required=True, help="output directory of `select langid`")
     mix.add_argument("--pivots", type=Path, required=True, help="output directory of `select pivotset`")
     mix.add_argument("--size", type=int, required=True, help="N: documents of the Original and Multilingual mixes")
-    mix.add_argument("--multilingual-window", type=int, default=None,
-                     help="documents after the original data that give the Multilingual fr/zh/ja (default 15×N)")
-    mix.add_argument("--candidate-window", type=int, default=None,
-                     help="documents after the original data whose fr/zh/ja are ranked (default 25×N)")
+    add_option_flags(mix, SelectionOptions, only=("multilingual_window", "candidate_window"))
     mix.add_argument("--pivot-size", type=int, default=None, help="documents of the pivot-aware mix (default N)")
     mix.add_argument("--min-tokens", type=int, default=0,
                      help="rank only candidates with at least this many tokens (default 0: all, as in the paper)")

@@ -7,16 +7,15 @@ from pathlib import Path
 
 from pivotlens.cli.common import add_model_options, load_model_from_args
 from pivotlens.errors import PivotlensError
+from pivotlens.options import add_option_flags, options_from_args
+from pivotlens.scoring.options import ScoreOptions
 
 
 def _add_score_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", default="clwtd", help="CLWTD JSONL path or bundled name (clwtd, sample)")
     parser.add_argument("--pairs", default="all", help="e.g. en-fr,zh-ja (default: all 12)")
-    parser.add_argument("--draws", type=int, default=5, help="independent shot draws per item")
-    parser.add_argument("--shots", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--limit", type=int, default=None, help="score only the first N items")
-    parser.add_argument("--batch-size", type=int, default=8, help="(item, draw) requests per forward pass")
+    add_option_flags(parser, ScoreOptions)
     parser.add_argument("--out", type=Path, required=True)
 
 
@@ -98,13 +97,12 @@ def run_score(args: argparse.Namespace) -> None:
     from pivotlens.clwtd import load_dataset
     from pivotlens.languages import parse_pairs
     from pivotlens.plots.figures import draw_ability_heatmap
-    from pivotlens.scoring import ScoreConfig, score_dataset
+    from pivotlens.scoring import score_config, score_dataset
 
     dataset = load_dataset(args.dataset)
     pairs = tuple(parse_pairs(args.pairs))
-    config = ScoreConfig(model=args.model, dataset_sha256=dataset.sha256, pairs=pairs, draws=args.draws,
-                         shots=args.shots, seed=args.seed, limit=args.limit, dtype=args.dtype,
-                         batch_size=args.batch_size)
+    config = score_config(options_from_args(ScoreOptions, args), model=args.model, dataset=dataset, pairs=pairs,
+                          seed=args.seed, dtype=args.dtype)
     loaded = load_model_from_args(args)
     n_items = dataset.count(args.limit)
     with tqdm(total=n_items * len(pairs), unit="item", desc="scoring") as bar:

@@ -6,16 +6,16 @@ import argparse
 from pathlib import Path
 
 from pivotlens.errors import PivotlensError
+from pivotlens.options import add_option_flags, options_from_args
+from pivotlens.scoring.options import ScoreOptions
+from pivotlens.training.compare import CompareOptions
+from pivotlens.training.trainer import TrainOptions
 
 
-def _add_word_level_options(parser: argparse.ArgumentParser) -> None:
+def _add_word_level_options(parser: argparse.ArgumentParser, options: type[ScoreOptions]) -> None:
     parser.add_argument("--dataset", default="sample", help="CLWTD JSONL path or bundled name (sample)")
-    parser.add_argument("--pairs", default="all", help="e.g. en-fr,zh-ja (default: all 12)")
-    parser.add_argument("--draws", type=int, default=5, help="independent shot draws per item")
-    parser.add_argument("--shots", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0, help="shot draws (the same for every model)")
-    parser.add_argument("--limit", type=int, default=None, help="score only the first N items")
-    parser.add_argument("--batch-size", type=int, default=8, help="(item, draw) requests per forward pass")
+    add_option_flags(parser, options)
     parser.add_argument("--out", type=Path, required=True)
 
 
@@ -33,39 +33,27 @@ def _add_chrf_options(parser: argparse.ArgumentParser, prefix: str) -> None:
 
 def register(commands) -> None:
     from pivotlens.cli.common import add_model_options
-    from pivotlens.training.trainer import LR_SCHEDULERS, TRAIN_DTYPES
+    from pivotlens.training.trainer import TRAIN_DTYPES
 
     train = commands.add_parser("train", help="continued pre-training of a model on one data mix (resumable)")
     train.add_argument("--model", required=True, help="packaged short name, local model directory, or hub id")
     train.add_argument("--data", nargs="+", required=True, metavar="MIX",
                        help="JSONL(.gz/.zst) / Parquet files, globs or directories of documents with a 'text' field")
-    train.add_argument("--steps", type=int, required=True, help="optimizer steps (a larger value extends a finished run)")
     train.add_argument("--out", type=Path, required=True)
-    train.add_argument("--seq-len", type=int, default=512, help="tokens per packed block")
-    train.add_argument("--batch-size", type=int, default=8, help="blocks per device per micro-batch")
-    train.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step")
-    train.add_argument("--lr", type=float, default=2e-5)
-    train.add_argument("--warmup-steps", type=int, default=100, help="linear LR warm-up (the optimizer starts empty)")
-    train.add_argument("--lr-scheduler", default="constant_with_warmup", choices=LR_SCHEDULERS)
-    train.add_argument("--weight-decay", type=float, default=0.0)
-    train.add_argument("--save-every", type=int, default=100, help="checkpoint (and probe loss) every K steps")
-    train.add_argument("--keep-checkpoints", type=int, default=None, help="keep only the last N (default: all)")
+    add_option_flags(train, TrainOptions, required=("steps",))
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--dtype", default="auto", choices=TRAIN_DTYPES,
                        help="auto = bf16 mixed precision on GPU, fp32 on CPU (weights stay fp32)")
     train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    train.add_argument("--gradient-checkpointing", action="store_true", help="recompute activations: less memory, ~30%% slower")
-    train.add_argument("--probe-blocks", type=int, default=8, help="first N blocks whose loss is logged at each save")
     train.set_defaults(handler=run_train)
 
     compare = commands.add_parser("compare", help="score models on the same draws; Table-3 deltas with paired CIs")
     compare.add_argument("--models", nargs="+", required=True, metavar="[NAME=]MODEL")
     compare.add_argument("--baseline-model", metavar="[NAME=]MODEL",
                          help="the starting checkpoint; deltas are against it (default: the first --models)")
-    compare.add_argument("--bootstrap", type=int, default=10_000, help="bootstrap replicates for the 95%% CIs")
     compare.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
     compare.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    _add_word_level_options(compare)
+    _add_word_level_options(compare, CompareOptions)
     compare.set_defaults(handler=run_compare)
 
     chrf = commands.add_parser("chrf", help="few-shot greedy translation of sentence pairs, scored with chrF++")
@@ -80,21 +68,17 @@ def register(commands) -> None:
     checkpoints.add_argument("--baseline-model", metavar="[NAME=]MODEL", help="the starting checkpoint, plotted at step 0")
     checkpoints.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
     checkpoints.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    _add_word_level_options(checkpoints)
+    checkpoints.add_argument("--pairs", default="all", help="e.g. en-fr,zh-ja (default: all 12)")
+    _add_word_level_options(checkpoints, ScoreOptions)
     _add_chrf_options(checkpoints, prefix="chrf-")
     checkpoints.set_defaults(handler=run_checkpoints)
 
 
 def run_train(args: argparse.Namespace) -> None:
-    from pivotlens.training.trainer import TrainConfig, train
+    from pivotlens.training.trainer import train, train_config
 
-    config = TrainConfig(
-        model=args.model, data=tuple(args.data), steps=args.steps, seq_len=args.seq_len, batch_size=args.batch_size,
-        grad_accum=args.grad_accum, lr=args.lr, warmup_steps=args.warmup_steps, lr_scheduler=args.lr_scheduler,
-        weight_decay=args.weight_decay, save_every=args.save_every, keep_checkpoints=args.keep_checkpoints,
-        seed=args.seed, dtype=args.dtype, device=args.device, gradient_checkpointing=args.gradient_checkpointing,
-        probe_blocks=args.probe_blocks,
-    )
+    config = train_config(options_from_args(TrainOptions, args), model=args.model, data=tuple(args.data),
+                          seed=args.seed, dtype=args.dtype, device=args.device)
     result = train(config, args.out)
     if result.already_done:
         print(f"{args.out} already holds {result.global_step} steps; nothing to do (a larger --steps extends it)")
@@ -113,15 +97,14 @@ def _loader(args: argparse.Namespace):
     return lambda spec: load_model_from_args(argparse.Namespace(model=spec, dtype=args.dtype, device=args.device))
 
 
-def _score_template(args: argparse.Namespace):
+def _score_template(args: argparse.Namespace, options: ScoreOptions):
     from pivotlens.clwtd import load_dataset
     from pivotlens.languages import parse_pairs
-    from pivotlens.scoring import ScoreConfig
+    from pivotlens.scoring import score_config
 
     dataset = load_dataset(args.dataset)
-    template = ScoreConfig(model="", dataset_sha256=dataset.sha256, pairs=tuple(parse_pairs(args.pairs)),
-                           draws=args.draws, shots=args.shots, seed=args.seed, limit=args.limit, dtype=args.dtype,
-                           batch_size=args.batch_size)
+    template = score_config(options, model="", dataset=dataset, pairs=tuple(parse_pairs(args.pairs or "all")),
+                            seed=args.seed, dtype=args.dtype)
     return dataset, template
 
 
@@ -156,12 +139,13 @@ def run_compare(args: argparse.Namespace) -> None:
     from pivotlens.training.compare import comparison_markdown
     from pivotlens.training.evaluation import compare_models, parse_named_models
 
-    dataset, template = _score_template(args)
+    options = options_from_args(CompareOptions, args)
+    dataset, template = _score_template(args, options)
     models, baseline = _models_with_baseline(args, parse_named_models(args.models), baseline_step=None)
     n_items = dataset.count(args.limit)
     bar, update = _progress_bar(len(models) * n_items * len(template.pairs), "item")
     with bar:
-        comparison = compare_models(models, baseline, dataset, template, args.out, _loader(args), args.bootstrap, update)
+        comparison = compare_models(models, baseline, dataset, template, args.out, _loader(args), options.bootstrap, update)
     draw_comparison_figures(comparison, args.out)
     print(comparison_markdown(comparison))
     print(f"wrote {args.out}/comparison.md, comparison.csv, comparison.json"
@@ -192,7 +176,7 @@ def run_checkpoints(args: argparse.Namespace) -> None:
     from pivotlens.training.evaluation import evaluate_checkpoints, expand_checkpoints
     from pivotlens.training.translation import ChrfConfig, file_sha256, parallel_path, read_parallel
 
-    dataset, score_template = _score_template(args)
+    dataset, score_template = _score_template(args, options_from_args(ScoreOptions, args))
     parallel = read_parallel(args.parallel, args.src, args.tgt)
     chrf_template = ChrfConfig(model="", parallel_sha256=file_sha256(parallel_path(args.parallel)), src=args.src,
                                tgt=args.tgt, shots=args.chrf_shots, max_new_tokens=args.max_new_tokens,

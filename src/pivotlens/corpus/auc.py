@@ -30,6 +30,7 @@ import numpy as np
 from pivotlens.artifacts import StageDirectory
 from pivotlens.errors import CorpusError
 from pivotlens.languages import pair_key
+from pivotlens.options import option
 from pivotlens.records import BEHAVIOURS, CO_OCCURRENCE
 from pivotlens.tables import markdown_table
 from pivotlens.text import normalize
@@ -165,6 +166,13 @@ def auc_markdown(rows: Sequence[PairAUC]) -> str:
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class AucOptions:
+    """The `auc` section of a study and the flags of `corpus auc`."""
+
+    bootstrap: int = option(1000, "bootstrap replicates for the AUC's 95% CI")
 
 
 def write_auc_report(counts_dir: str | Path, lens_dir: str | Path, out_dir: str | Path, *,

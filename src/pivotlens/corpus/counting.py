@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Literal
 
 import numpy as np
 
@@ -33,6 +34,19 @@ from pivotlens.corpus.matching import Term, TermMatcher, rule_for
 from pivotlens.text import normalize
 from pivotlens.corpus.readers import Document, RecordFields, Shard, fingerprint, read_shard
 from pivotlens.errors import CorpusError, PivotlensError
+from pivotlens.options import option
+
+
+@dataclass(frozen=True)
+class CountOptions:
+    """The user-facing counting options: the `counts` section of a study and flags of `corpus count`."""
+
+    engine: Literal["local", "ray", "infinigram"] = option("local", "local: in this process; ray: one task per file; "
+                                                           "infinigram: query an index (--index)")
+    ray_address: str | None = option(None, "'auto', 'ray://host:10001'; default: start a local Ray")
+    reservoir: int = option(100, "documents sampled per word (bottom-k; the paper mines pivots from 2,000)")
+    case_sensitive: bool = option(False, "match words case-sensitively (default: casefold)")
+    batch_size: int = option(1000, "documents per map call; does not change results")
 
 
 @dataclass(frozen=True)
@@ -46,6 +60,10 @@ class CountConfig:
     def __post_init__(self) -> None:
         if self.reservoir < 0 or self.batch_size < 1:
             raise PivotlensError("--reservoir must be ≥ 0 and the batch size ≥ 1")
+
+
+def count_config(options: CountOptions, seed: int, fields: RecordFields = RecordFields()) -> CountConfig:
+    return CountConfig(options.case_sensitive, options.reservoir, seed, options.batch_size, fields)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,9 @@ _EXPORTS = {
     "CO_OCCURRENCE": "behaviour", "SEMANTIC_PIVOT": "behaviour", "Behaviour": "behaviour", "classify": "behaviour",
     "lens_probabilities": "core",
     "CurveResult": "curves", "TokenSetItem": "curves", "curve_for_token_sets": "curves", "token_set_curve": "curves",
-    "ClassifierSettings": "translation", "ClassifyConfig": "translation", "TranslationPrompt": "translation",
+    "ClassifyOptions": "options", "CurveOptions": "options",
+    "ClassifierSettings": "translation", "ClassifyConfig": "translation", "classifier_settings": "translation",
+    "classify_config": "translation", "TranslationPrompt": "translation",
     "classify_dataset": "translation", "dataset_prompt": "translation", "trace_translation": "translation",
     "translation_prompt": "translation",
 }

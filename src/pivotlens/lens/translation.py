@@ -16,6 +16,7 @@ from pivotlens.errors import PivotlensError
 from pivotlens.languages import LANGUAGES, pair_key
 from pivotlens.lens.behaviour import SEMANTIC_PIVOT, Behaviour, classify, meaningless_tokens
 from pivotlens.lens.core import lens_probabilities
+from pivotlens.lens.options import ClassifyOptions
 from pivotlens.models.loading import LoadedModel
 from pivotlens.scoring.draws import draw_shot_entries
 from pivotlens.scoring.prompts import build_prompt, continuation
@@ -184,6 +185,17 @@ class ClassifyConfig:
     def __post_init__(self) -> None:
         if self.batch_size < 1 or (self.limit is not None and self.limit < 1):
             raise PivotlensError("--batch-size and --limit must be ≥ 1")
+
+
+def classifier_settings(options: ClassifyOptions) -> ClassifierSettings:
+    return ClassifierSettings(first_layer=options.first_layer, allow_any_token=options.allow_any_token)
+
+
+def classify_config(options: ClassifyOptions, *, model: str, dataset: Dataset, pairs: tuple[tuple[str, str], ...],
+                    seed: int, dtype: str) -> ClassifyConfig:
+    """The one place a ClassifyConfig is assembled from user options."""
+    return ClassifyConfig(model=model, dataset_sha256=dataset.sha256, pairs=pairs, seed=seed, limit=options.limit,
+                          dtype=dtype, batch_size=options.batch_size, classifier=classifier_settings(options))
 
 
 def classify_dataset(

@@ -1,15 +1,51 @@
-"""The stages of `pivotlens run`, in data-flow order. Each is a thin adapter from the run config to
-a stage's library API; it writes into its stage directory and returns a summary for the report."""
+"""The stages of `pivotlens run`, in data-flow order, and the options of a study. Each stage is a
+thin adapter from its typed options (the library's options dataclass, which is also the matching
+command's flags) to a stage's library API; it writes into its stage directory and returns a summary
+for the report."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from typing import Literal
 
 from tqdm import tqdm
 
+from pivotlens.corpus.auc import AucOptions
+from pivotlens.corpus.counting import CountOptions
 from pivotlens.languages import LANGUAGE_CODES, LANGUAGES
+from pivotlens.lens.options import ClassifyOptions, CurveOptions
+from pivotlens.options import option
 from pivotlens.pipeline.stage import Stage, StageContext
+from pivotlens.pivots.options import MineOptions
+from pivotlens.scoring.options import ScoreOptions
+from pivotlens.selection.mixes import SelectionOptions
 from pivotlens.tables import markdown_table
+from pivotlens.training.compare import CompareOptions
+from pivotlens.training.trainer import TrainOptions
+
+
+@dataclass(frozen=True)
+class StudyOptions:
+    """The top-level keys of a study config, shared by the stages."""
+
+    model: str = option("gemma-3-270m", "packaged short name, local model directory, or hub id")
+    dataset: str = option("clwtd", "CLWTD JSONL path or bundled name (clwtd, sample)")
+    corpus: str | list[str] = option("bundled", "JSONL(.gz/.zst) / Parquet files, globs, directories, or 'bundled'")
+    seed: int = option(0, "shot draws, samples and training")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = option("auto", "auto = bfloat16 on GPU, float32 on CPU")
+    device: Literal["auto", "cpu", "cuda"] = option("auto", "where models run")
+    pairs: str = option("all", "translation pairs, e.g. en-fr,zh-ja (all = the 12 pairs)")
+    stages: str | list[str] = option("all", "'all' or a list of stage names")
+    run_dir: str | None = option(None, "where every stage writes (the command line's --run-dir wins)")
+
+
+@dataclass(frozen=True)
+class LensStageOptions(ClassifyOptions):
+    """`lens classify`'s options plus the one translation the study traces for its figure."""
+
+    trace_word: str | None = option(None, "a source word (or dataset id) whose lens trace is drawn (default: none)")
+    trace_pair: str = option("fr-ja", "the pair of the traced translation")
 
 
 def _matrix_markdown(matrix: dict) -> str:
@@ -18,14 +54,19 @@ def _matrix_markdown(matrix: dict) -> str:
     return markdown_table(rows)
 
 
-def run_score(ctx: StageContext) -> dict:
-    from pivotlens.plots.figures import draw_ability_heatmap
-    from pivotlens.scoring import ScoreConfig, score_dataset
+def _score_config(ctx: StageContext, options: ScoreOptions, dataset):
+    from pivotlens.scoring import score_config
 
-    dataset, o = ctx.dataset(), ctx.options
-    config = ScoreConfig(model=ctx.config["model"], dataset_sha256=dataset.sha256, pairs=ctx.pairs(),
-                         draws=o.get("draws", 5), shots=o.get("shots", 5), seed=ctx.config["seed"],
-                         limit=o.get("limit"), dtype=ctx.config.get("dtype", "auto"), batch_size=o.get("batch_size", 8))
+    return score_config(options, model=ctx.config["model"], dataset=dataset, pairs=ctx.pairs(),
+                        seed=ctx.config["seed"], dtype=ctx.config["dtype"])
+
+
+def run_score(ctx: StageContext, o: ScoreOptions) -> dict:
+    from pivotlens.plots.figures import draw_ability_heatmap
+    from pivotlens.scoring import score_dataset
+
+    dataset = ctx.dataset()
+    config = _score_config(ctx, o, dataset)
     n_items = dataset.count(config.limit)
     with tqdm(total=n_items * len(config.pairs), unit="item", desc="score") as bar:
         summary = score_dataset(ctx.model(), dataset, config, ctx.stage_dir, progress=bar.update)
@@ -39,27 +80,23 @@ def run_score(ctx: StageContext) -> dict:
     }
 
 
-def run_lens(ctx: StageContext) -> dict:
+def run_lens(ctx: StageContext, o: LensStageOptions) -> dict:
     from pivotlens.languages import parse_pairs
-    from pivotlens.lens.translation import (
-        ClassifierSettings, ClassifyConfig, classify_dataset, dataset_prompt, trace_translation,
-    )
+    from pivotlens.lens.translation import classify_config, classify_dataset, dataset_prompt, trace_translation
     from pivotlens.plots.figures import lens_trace_figure, save_figure
 
-    dataset, o, loaded = ctx.dataset(), ctx.options, ctx.model()
-    settings = ClassifierSettings(first_layer=o.get("first_layer"), allow_any_token=o.get("allow_any_token", False))
-    config = ClassifyConfig(model=ctx.config["model"], dataset_sha256=dataset.sha256, pairs=ctx.pairs(),
-                            seed=ctx.config["seed"], limit=o.get("limit"), dtype=ctx.config.get("dtype", "auto"),
-                            batch_size=o.get("batch_size", 8), classifier=settings)
+    dataset, loaded = ctx.dataset(), ctx.model()
+    config = classify_config(o, model=ctx.config["model"], dataset=dataset, pairs=ctx.pairs(), seed=ctx.config["seed"],
+                             dtype=ctx.config["dtype"])
     n_items = dataset.count(config.limit)
     with tqdm(total=n_items * len(config.pairs), unit="item", desc="lens") as bar:
         summary = classify_dataset(loaded, dataset, config, ctx.stage_dir, progress=bar.update)
     figures = []
-    if o.get("trace_word"):
-        (src, tgt), = parse_pairs(o.get("trace_pair", "fr-ja"))
-        index = next((i for i, e in enumerate(dataset.entries) if o["trace_word"] in (e.id, e.word[src])), 0)
+    if o.trace_word:
+        (src, tgt), = parse_pairs(o.trace_pair)
+        index = next((i for i, e in enumerate(dataset.entries) if o.trace_word in (e.id, e.word[src])), 0)
         trace = trace_translation(loaded, dataset_prompt(loaded.tokenizer, dataset, index, src, tgt, ctx.config["seed"]),
-                                  settings=settings)
+                                  settings=config.classifier)
         top = [[loaded.tokenizer.decode([int(p[0])]) for p in layer] for layer in trace.top_ids]
         b = trace.behaviour
         title = f"{trace.prompt.source} → {trace.prompt.target}: {b.kind}, t*={b.token!r} @ layer {b.peak_layer}"
@@ -82,28 +119,26 @@ def run_lens(ctx: StageContext) -> dict:
     }
 
 
-def run_counts(ctx: StageContext) -> dict:
-    from pivotlens.corpus.counting import CountConfig, plan_counts
+def run_counts(ctx: StageContext, o: CountOptions) -> dict:
+    from pivotlens.corpus.counting import count_config, plan_counts
     from pivotlens.corpus.readers import resolve_corpus
     from pivotlens.corpus.results import count, read_pair_counts
 
-    o = ctx.options
-    plan = plan_counts(ctx.dataset(), ctx.pairs(), CountConfig(reservoir=o.get("reservoir", 500), seed=ctx.config["seed"]))
+    plan = plan_counts(ctx.dataset(), ctx.pairs(), count_config(o, ctx.config["seed"]))
     with tqdm(unit="doc", desc="counts", unit_scale=True) as bar:
-        count(plan, ctx.stage_dir, engine=o.get("engine", "local"), shards=resolve_corpus(ctx.config["corpus"]),
-              dataset=ctx.config["dataset"], ray_address=o.get("ray_address"), progress=bar.update)
+        count(plan, ctx.stage_dir, engine=o.engine, shards=resolve_corpus(ctx.config["corpus"]),
+              dataset=ctx.config["dataset"], ray_address=o.ray_address, progress=bar.update)
     pair_counts = read_pair_counts(ctx.stage_dir)
     documents = json.loads((ctx.stage_dir / "manifest.json").read_text())["documents"]  # also when already counted
     return {"facts": {"documents": documents, "words": len(plan.terms), "pairs_counted": len(pair_counts)},
             "tables": [], "figures": []}
 
 
-def run_auc(ctx: StageContext) -> dict:
+def run_auc(ctx: StageContext, o: AucOptions) -> dict:
     from pivotlens.corpus.auc import write_auc_report
     from pivotlens.plots.figures import plot_auc_scatter
 
-    o = ctx.options
-    rows, points = write_auc_report(ctx.dir_of("counts"), ctx.dir_of("lens"), ctx.stage_dir, bootstrap=o.get("bootstrap", 1000),
+    rows, points = write_auc_report(ctx.dir_of("counts"), ctx.dir_of("lens"), ctx.stage_dir, bootstrap=o.bootstrap,
                                     seed=ctx.config["seed"])
     plot_auc_scatter(points, rows, ctx.stage_dir / "scatter.png")
     return {"facts": {},
@@ -112,14 +147,10 @@ def run_auc(ctx: StageContext) -> dict:
             "figures": [{"title": "Co-occurrence count vs P(target), by behaviour", "path": ctx.relative(ctx.stage_dir / "scatter.png")}]}
 
 
-def run_pivots(ctx: StageContext) -> dict:
-    from pivotlens.pivots.run import MineConfig, run_mining
+def run_pivots(ctx: StageContext, o: MineOptions) -> dict:
+    from pivotlens.pivots.run import mine_config, run_mining
 
-    o = ctx.options
-    config = MineConfig(model=ctx.config["model"], documents_per_word=o.get("documents", 2000),
-                        background_documents=o.get("background", 2000), top=o.get("top", 50),
-                        frequency=o.get("frequency", "document"), seed=ctx.config["seed"],
-                        llm_url=o.get("llm_url"), llm_model=o.get("llm_model", "gpt-4o-mini"))
+    config = mine_config(o, model=ctx.config["model"], seed=ctx.config["seed"])
     with tqdm(unit="item", desc="pivots") as bar:
         records = run_mining(ctx.model().tokenizer, ctx.dir_of("lens"), ctx.dir_of("counts"), ctx.config["corpus"],
                              config, ctx.stage_dir, progress=bar.update)
@@ -130,7 +161,7 @@ def run_pivots(ctx: StageContext) -> dict:
             "tables": [{"title": "Mined semantic pivots", "markdown": markdown_table(rows)}], "figures": []}
 
 
-def run_pivot_curve(ctx: StageContext) -> dict:
+def run_pivot_curve(ctx: StageContext, o: CurveOptions) -> dict:
     from pivotlens.lens.curves import curve_for_token_sets, read_token_sets, write_curve
     from pivotlens.plots.figures import plot_token_set_curve
 
@@ -140,7 +171,7 @@ def run_pivot_curve(ctx: StageContext) -> dict:
                 "notes": "No item had kept pivots, so there is no curve (a larger corpus or more items help)."}
     dataset, loaded = ctx.dataset(), ctx.model()
     items = read_token_sets(sets, loaded.tokenizer, dataset)
-    result = curve_for_token_sets(loaded, dataset, items, ctx.config["seed"], ctx.options.get("random_sets", 20))
+    result = curve_for_token_sets(loaded, dataset, items, ctx.config["seed"], o.random_sets, o.batch_size)
     summary = write_curve(result, ctx.stage_dir, {"model": ctx.config["model"]})
     plot_token_set_curve(summary["layers"], ctx.stage_dir / "curve.png",
                          f"{ctx.config['model']}: mined pivot sets, {len(items)} items")
@@ -150,7 +181,7 @@ def run_pivot_curve(ctx: StageContext) -> dict:
                                        "path": ctx.relative(ctx.stage_dir / "curve.png")}]}
 
 
-def run_selection(ctx: StageContext) -> dict:
+def run_selection(ctx: StageContext, o: SelectionOptions) -> dict:
     from pivotlens.corpus.readers import resolve_corpus
     from pivotlens.selection.adjacency import AdjacencyConfig, run_adjacency
     from pivotlens.selection.langid import LangIdConfig, run_langid
@@ -158,20 +189,17 @@ def run_selection(ctx: StageContext) -> dict:
     from pivotlens.selection.pivots import PivotConfig, run_pivot_set
     from pivotlens.selection.tokens import DocumentTokenizer
 
-    o, out = ctx.options, ctx.stage_dir
-    engine = {"engine": o.get("engine", "local"), "ray_address": o.get("ray_address")}
+    out = ctx.stage_dir
+    engine = {"engine": o.engine, "ray_address": o.ray_address}
     tokenizer = DocumentTokenizer.from_model(ctx.config["model"])
     with tqdm(unit="doc", desc="language ID", unit_scale=True) as bar:
         run_langid(resolve_corpus(ctx.config["corpus"]), tokenizer, out / "langid", LangIdConfig(), progress=bar.update,
                    **engine)
-    adjacency = AdjacencyConfig(docs_per_language=o.get("docs_per_language"), vocab_cap=o.get("vocab_cap"),
-                                seed=ctx.config["seed"])
+    adjacency = AdjacencyConfig(docs_per_language=o.docs_per_language, vocab_cap=o.vocab_cap, seed=ctx.config["seed"])
     run_adjacency(out / "langid", out / "adjacency", adjacency, **engine)
-    pivot_set = run_pivot_set(out / "adjacency", out / "pivot_set",
-                              PivotConfig(o.get("alpha", 1.0), o.get("drop_top_percent", 5.0))).summary()
-    run_mixes(out / "langid", out / "pivot_set", out / "mixes", MixConfig(o.get("mix_size", 1000), o.get("multilingual_window"),
-                                                                     o.get("candidate_window")),
-              sensitivity=o.get("sensitivity", (0.5, 1, 2, 4)), **engine)
+    pivot_set = run_pivot_set(out / "adjacency", out / "pivot_set", PivotConfig(o.alpha, o.drop_top_percent)).summary()
+    run_mixes(out / "langid", out / "pivot_set", out / "mixes",
+              MixConfig(o.mix_size, o.multilingual_window, o.candidate_window), sensitivity=o.sensitivity, **engine)
     shares = (out / "mixes" / "language_shares.md").read_text(encoding="utf-8")
     tables = [{"title": "Language shares of the three mixes (paper Table 2)", "markdown": shares}]
     if (out / "mixes" / "sensitivity.md").is_file():
@@ -185,42 +213,33 @@ def _mix_files(ctx: StageContext, mix: str) -> str:
     return str(ctx.dir_of("selection") / "mixes" / "mixes" / mix)
 
 
-def run_training(ctx: StageContext) -> dict:
+def run_training(ctx: StageContext, o: TrainOptions) -> dict:
     from pivotlens.selection.mixes import MIXES
-    from pivotlens.training.trainer import TrainConfig, train
+    from pivotlens.training.trainer import train, train_config
 
-    o = ctx.options
     rows = []
     for mix in MIXES:
-        config = TrainConfig(model=ctx.config["model"], data=_mix_files(ctx, mix), steps=o.get("steps", 4),
-                             seq_len=o.get("seq_len", 128), batch_size=o.get("batch_size", 2),
-                             grad_accum=o.get("grad_accum", 1), lr=o.get("lr", 2e-5),
-                             warmup_steps=o.get("warmup_steps", 1), save_every=o.get("save_every", 1000),
-                             seed=ctx.config["seed"], dtype=ctx.config.get("dtype", "auto"),
-                             device=ctx.config.get("device", "auto"))
+        config = train_config(o, model=ctx.config["model"], data=_mix_files(ctx, mix), seed=ctx.config["seed"],
+                              dtype=ctx.config["dtype"], device=ctx.config["device"])
         result = train(config, ctx.stage_dir / mix).summary()
         rows.append({"mix": mix, **{k: v for k, v in result.items()  # directories: the run dir's layout says them
                                     if isinstance(v, (int, float, str)) and not k.endswith("_dir")}})
-    return {"facts": {"steps": o.get("steps", 4), "mixes": len(rows)},
+    return {"facts": {"steps": o.steps, "mixes": len(rows)},
             "tables": [{"title": "Continued pre-training, same settings and seed for each mix",
                         "markdown": markdown_table(rows)}], "figures": []}
 
 
-def run_compare(ctx: StageContext) -> dict:
+def run_compare(ctx: StageContext, o: CompareOptions) -> dict:
     from pivotlens.plots.training import draw_comparison_figures
-    from pivotlens.scoring import ScoreConfig
     from pivotlens.selection.mixes import MIXES
     from pivotlens.training.compare import comparison_markdown
     from pivotlens.training.evaluation import NamedModel, compare_models
 
-    o, dataset = ctx.options, ctx.dataset()
+    dataset = ctx.dataset()
     models = [NamedModel("start", ctx.config["model"])] + [
         NamedModel(mix, str(ctx.dir_of("training") / mix / "final")) for mix in MIXES]
-    template = ScoreConfig(model=ctx.config["model"], dataset_sha256=dataset.sha256, pairs=ctx.pairs(),
-                           draws=o.get("draws", 2), shots=o.get("shots", 5), seed=ctx.config["seed"],
-                           limit=o.get("limit"), dtype=ctx.config.get("dtype", "auto"), batch_size=o.get("batch_size", 8))
-    comparison = compare_models(models, "start", dataset, template, ctx.stage_dir, load=ctx.fresh_model,
-                                n_bootstrap=o.get("bootstrap", 1000))
+    comparison = compare_models(models, "start", dataset, _score_config(ctx, o, dataset), ctx.stage_dir,
+                                load=ctx.fresh_model, n_bootstrap=o.bootstrap)
     draw_comparison_figures(comparison, ctx.stage_dir)
     figures = [{"title": f"Change vs the starting checkpoint: {path.stem}", "path": ctx.relative(path)}
                for path in sorted(ctx.stage_dir.glob("*.png"))]
@@ -229,13 +248,13 @@ def run_compare(ctx: StageContext) -> dict:
 
 
 STAGES: list[Stage] = [
-    Stage("score", "cross-lingual ability matrix", (), run_score),
-    Stage("lens", "logit lens behaviours", (), run_lens),
-    Stage("counts", "document co-occurrence counts", (), run_counts),
-    Stage("auc", "AUC of co-occurrence vs behaviour", ("counts", "lens"), run_auc),
-    Stage("pivots", "semantic-pivot mining", ("counts", "lens"), run_pivots),
-    Stage("pivot_curve", "pivot-set curve across layers", ("pivots",), run_pivot_curve),
-    Stage("selection", "pivot-aware data selection and baselines", (), run_selection),
-    Stage("training", "continued pre-training on each mix", ("selection",), run_training),
-    Stage("compare", "before/after comparison", ("training",), run_compare),
+    Stage("score", "cross-lingual ability matrix", (), run_score, ScoreOptions),
+    Stage("lens", "logit lens behaviours", (), run_lens, LensStageOptions),
+    Stage("counts", "document co-occurrence counts", (), run_counts, CountOptions),
+    Stage("auc", "AUC of co-occurrence vs behaviour", ("counts", "lens"), run_auc, AucOptions),
+    Stage("pivots", "semantic-pivot mining", ("counts", "lens"), run_pivots, MineOptions),
+    Stage("pivot_curve", "pivot-set curve across layers", ("pivots",), run_pivot_curve, CurveOptions),
+    Stage("selection", "pivot-aware data selection and baselines", (), run_selection, SelectionOptions),
+    Stage("training", "continued pre-training on each mix", ("selection",), run_training, TrainOptions),
+    Stage("compare", "before/after comparison", ("training",), run_compare, CompareOptions),
 ]

@@ -17,7 +17,7 @@ import shutil
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from importlib.resources import files
 from pathlib import Path
 
@@ -25,7 +25,8 @@ import yaml
 
 import pivotlens
 from pivotlens.artifacts import StageDirectory
-from pivotlens.errors import PivotlensError
+from pivotlens.errors import ConfigError, PivotlensError
+from pivotlens.options import options_dict, parse_options
 from pivotlens.pipeline import definitions
 from pivotlens.pipeline.stage import Stage, StageContext
 
@@ -41,34 +42,45 @@ def stages() -> list[Stage]:
 
 
 def default_config() -> dict:
+    """The effective demo config: every option's default, updated by the bundled demo.yaml."""
+    return load_config(None)
+
+
+def _demo_layer() -> dict:
     return yaml.safe_load(files("pivotlens.data").joinpath("demo.yaml").read_text(encoding="utf-8"))
 
 
 def load_config(path: str | Path | None, overrides: dict | None = None) -> dict:
-    """The bundled defaults, updated by a YAML file, then by overrides (section dicts merge)."""
-    config = default_config()
-    layers = []
+    """Every option's default, updated by the bundled demo.yaml, a YAML file, then overrides (sections
+    merge key by key); unknown keys at any depth and wrong types raise ConfigError."""
+    layers = [_demo_layer()]
     if path is not None:
         path = Path(path)
         if not path.is_file():
-            raise PivotlensError(f"config file {path} does not exist")
+            raise ConfigError(f"config file {path} does not exist")
         try:
             layers.append(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
         except yaml.YAMLError as error:
-            raise PivotlensError(f"{path}: not valid YAML ({error})") from error
+            raise ConfigError(f"{path}: not valid YAML ({error})") from error
     layers.append(overrides or {})
-    known = set(config) | {"run_dir", "device"}
+    sections = {stage.name: stage.options for stage in stages()}
+    known = {field.name for field in fields(definitions.StudyOptions)} | set(sections)
+    merged: dict = {}
     for layer in layers:
         if not isinstance(layer, dict):
-            raise PivotlensError("a config must be a mapping of options")
+            raise ConfigError("a config must be a mapping of options")
         unknown = sorted(set(layer) - known)
         if unknown:
-            raise PivotlensError(f"unknown config keys: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+            raise ConfigError(f"unknown config keys: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
         for key, value in layer.items():
-            if isinstance(value, dict) and isinstance(config.get(key), dict):
-                config[key] = {**config[key], **value}
+            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key] = {**merged[key], **value}
             else:
-                config[key] = value
+                merged[key] = value
+    shared = parse_options(definitions.StudyOptions, {k: v for k, v in merged.items() if k not in sections})
+    config = options_dict(shared)
+    for name, options in sections.items():
+        config[name] = options_dict(parse_options(options, merged.get(name), name))
     return config
 
 

@@ -1,11 +1,15 @@
-"""What a stage is: a name, the stages whose results it reads, and a function of a StageContext
-that writes into its stage directory and returns a summary for the report."""
+"""What a stage is: a name, the stages whose results it reads, its options dataclass (the config
+section of the same name), and a function of a StageContext and those options that writes into its
+stage directory and returns a summary for the report."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from pivotlens.options import parse_options
 
 
 @dataclass
@@ -52,13 +56,13 @@ class StageContext:
     def pairs(self) -> tuple[tuple[str, str], ...]:
         from pivotlens.languages import parse_pairs
 
-        return tuple(parse_pairs(self.options.get("pairs", self.config.get("pairs", "all"))))
+        return tuple(parse_pairs(self.options.get("pairs") or self.config.get("pairs", "all")))
 
     def relative(self, path: Path) -> str:
         return path.relative_to(self.run_dir).as_posix()
 
 
-StageFunction = Callable[[StageContext], dict]
+StageFunction = Callable[[StageContext, Any], dict]
 
 
 @dataclass(frozen=True)
@@ -66,4 +70,8 @@ class Stage:
     name: str
     title: str
     reads: tuple[str, ...]
-    run: StageFunction
+    function: StageFunction
+    options: type  # a dataclass of pivotlens.options fields
+
+    def run(self, context: StageContext) -> dict:
+        return self.function(context, parse_options(self.options, context.options, self.name))

@@ -29,6 +29,7 @@ from pivotlens.languages import LANGUAGES, pair_key
 from pivotlens.lens.behaviour import SEMANTIC_PIVOT
 from pivotlens.pivots.filters import FilteredCandidates, apply_rule_filter, llm_filter
 from pivotlens.pivots.mining import FREQUENCY_MODES, rank_candidates, sample_frequencies
+from pivotlens.pivots.options import MineOptions
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,12 @@ class MineConfig:
             raise PivotlensError(f"--frequency must be one of {', '.join(FREQUENCY_MODES)}")
         if min(self.documents_per_word, self.background_documents, self.top) < 1:
             raise PivotlensError("document counts and --top must be ≥ 1")
+
+
+def mine_config(options: MineOptions, *, model: str, seed: int) -> MineConfig:
+    return MineConfig(model=model, documents_per_word=options.documents, background_documents=options.background,
+                      top=options.top, frequency=options.frequency, seed=seed, llm_url=options.llm_url,
+                      llm_model=options.llm_model)
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,22 @@
-"""The cross-lingual ability score: prompts, seeded shot draws, batched likelihoods, the 4×4 matrix."""
+"""The cross-lingual ability score: prompts, seeded shot draws, batched likelihoods, the 4×4 matrix.
 
-from pivotlens.scoring.ability import ScoreConfig, score_dataset, summarize
-from pivotlens.scoring.likelihood import (
-    TokenizedRequest,
-    cached_probabilities,
-    naive_probabilities,
-    tokenize_request,
-)
-from pivotlens.scoring.prompts import build_prompt, continuation
+Names are imported lazily so that building the CLI parser (which reads ScoreOptions) does not load
+torch.
+"""
 
-__all__ = [
-    "ScoreConfig", "TokenizedRequest", "build_prompt", "cached_probabilities", "continuation",
-    "naive_probabilities", "score_dataset", "summarize", "tokenize_request",
-]
+from importlib import import_module
+
+_EXPORTS = {
+    "ScoreConfig": "ability", "score_config": "ability", "score_dataset": "ability", "summarize": "ability",
+    "TokenizedRequest": "likelihood", "cached_probabilities": "likelihood", "naive_probabilities": "likelihood",
+    "tokenize_request": "likelihood",
+    "ScoreOptions": "options",
+    "build_prompt": "prompts", "continuation": "prompts",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'pivotlens.scoring' has no attribute {name!r}")
+    return getattr(import_module(f"pivotlens.scoring.{_EXPORTS[name]}"), name)

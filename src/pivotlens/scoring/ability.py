@@ -27,7 +27,9 @@ from pivotlens.languages import LANGUAGE_CODES, pair_key
 from pivotlens.models.loading import LoadedModel
 from pivotlens.scoring.draws import draw_shot_entries
 from pivotlens.scoring.likelihood import TokenizedRequest, cached_probabilities, tokenize_request
+from pivotlens.scoring.options import ScoreOptions
 from pivotlens.scoring.prompts import build_prompt, continuation
+
 
 @dataclass(frozen=True)
 class ScoreConfig:
@@ -51,6 +53,13 @@ class ScoreConfig:
         if self.limit is not None and self.limit < 1:
             raise PivotlensError("--limit must be ≥ 1")
 
+
+def score_config(options: ScoreOptions, *, model: str, dataset: Dataset, pairs: tuple[tuple[str, str], ...],
+                 seed: int, dtype: str) -> ScoreConfig:
+    """The one place a ScoreConfig is assembled from user options (stages and commands alike)."""
+    return ScoreConfig(model=model, dataset_sha256=dataset.sha256, pairs=pairs, draws=options.draws,
+                       shots=options.shots, seed=seed, limit=options.limit, dtype=dtype,
+                       batch_size=options.batch_size)
 
 @dataclass
 class ItemDraws:

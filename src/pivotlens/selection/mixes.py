@@ -36,6 +36,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -43,6 +44,7 @@ from pivotlens.artifacts import StageDirectory
 from pivotlens.corpus.engine import Progress, batched
 from pivotlens.corpus.readers import RecordFields, Shard, read_shard
 from pivotlens.errors import SelectionError
+from pivotlens.options import option
 from pivotlens.selection.adjacency import AdjacencyMatrix
 from pivotlens.selection.engine import map_shards
 from pivotlens.selection.files import (
@@ -50,7 +52,7 @@ from pivotlens.selection.files import (
     write_table,
 )
 from pivotlens.selection.langid import LanguageIndex, aligned
-from pivotlens.selection.pivots import PivotConfig, PivotSetFile, build_pivot_set
+from pivotlens.selection.pivots import SENSITIVITY_ALPHAS, PivotConfig, PivotSetFile, build_pivot_set
 from pivotlens.selection.tokens import DocumentTokenizer
 
 STAGE = "select-mix"
@@ -58,6 +60,28 @@ MIXES = ("original", "multilingual", "pivot_aware")
 PADDING_LANGUAGE = "en"
 SHARE_LANGUAGES = ("en", "fr", "zh", "ja")
 MULTILINGUAL_WINDOWS, CANDIDATE_WINDOWS = 15, 25  # the paper's later checkpoints, in units of N
+
+
+@dataclass(frozen=True)
+class SelectionOptions:
+    """The `selection` section of a study: the options of `select adjacency|pivotset|mix` that a study sets
+    (the commands' flags of the same names come from here)."""
+
+    engine: Literal["local", "ray"] = option("local", "local: in this process; ray: one Ray task per input file")
+    ray_address: str | None = option(None, "'auto' or 'ray://head:10001' for an existing cluster; default: start a "
+                                           "local Ray")
+    docs_per_language: int | None = option(None, "about this many documents per language for the adjacency matrix "
+                                                 "(seeded sample); default: all")
+    vocab_cap: int | None = option(None, "keep the N tokens of highest document frequency (two passes); default: all")
+    alpha: float = option(1.0, "τ = alpha × mean per-document token probability")
+    drop_top_percent: float = option(5.0, "percent of tokens with the highest degree dropped from the pivot set")
+    mix_size: int = option(2000, "N: documents of the Original and Multilingual mixes")
+    multilingual_window: int | None = option(None, "documents after the original data that give the Multilingual "
+                                                   "fr/zh/ja (default 15×N)")
+    candidate_window: int | None = option(None, "documents after the original data whose fr/zh/ja are ranked "
+                                                "(default 25×N)")
+    sensitivity: tuple[float, ...] = option(SENSITIVITY_ALPHAS, "α values whose pivot-set size and selection are "
+                                                                "also reported")
 
 
 @dataclass(frozen=True)
@@ -279,7 +303,7 @@ def build_mixes(index: LanguageIndex, pivots: PivotSetFile, config: MixConfig, *
     """Plan the baselines, score the candidates, select the pivot-aware mix (no files written)."""
     index.check_unchanged()
     if len(pivots.token_ids) == 0:
-        raise SelectionError("the pivot set is empty: rebuild it with a lower --alpha or a smaller --drop-top")
+        raise SelectionError("the pivot set is empty: rebuild it with a lower --alpha or a smaller --drop-top-percent")
     plan = plan_mixes(index.languages, config)
     tokenizer = DocumentTokenizer.load(pivots.adjacency_dir, name=f"tokenizer of {pivots.adjacency_dir}")
     masks = [np.isin(np.arange(tokenizer.vocab_size), pivots.token_ids)]

@@ -51,7 +51,7 @@ class PivotConfig:
         if not self.alpha > 0:
             raise SelectionError("--alpha must be > 0")
         if not 0 <= self.drop_top_percent <= 100:
-            raise SelectionError("--drop-top must be a percentage in [0, 100]")
+            raise SelectionError("--drop-top-percent must be a percentage in [0, 100]")
 
 
 def mean_occurrence_probability(matrix: AdjacencyMatrix) -> float:

@@ -26,11 +26,23 @@ import numpy as np
 
 from pivotlens.artifacts import read_jsonl_resumable
 from pivotlens.errors import PivotlensError
+from pivotlens.options import option
+from pivotlens.scoring.options import ScoreOptions
 
 AVG = "avg"
 BOOTSTRAP_CHUNK = 500  # replicates drawn at a time (bounds memory: chunk × items counts)
 
 ItemScores = Mapping[str, Mapping[str, float]]  # pair → item id → score
+
+
+@dataclass(frozen=True)
+class CompareOptions(ScoreOptions):
+    """The `compare` section of a study and the flags of `pivotlens compare`: every model is scored
+    with these score options on the same draws."""
+
+    pairs: str | None = option(None, "pairs to compare, e.g. en-zh,zh-en (default: the study's pairs; all 12 "
+                                     "on the command line)")
+    bootstrap: int = option(10_000, "bootstrap replicates for the 95% CIs")
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, get_args
 
 from pivotlens.artifacts import StageDirectory, write_json_atomic
 from pivotlens.errors import PivotlensError
+from pivotlens.options import option
 
 # torch and transformers load inside train(): the CLI imports this module to build its parser.
 if TYPE_CHECKING:
@@ -39,12 +40,31 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LR_SCHEDULERS = ("constant_with_warmup", "linear", "cosine")
+LrScheduler = Literal["constant_with_warmup", "linear", "cosine"]
+LR_SCHEDULERS = get_args(LrScheduler)
 TRAIN_DTYPES = ("auto", "float32", "bfloat16", "float16")
 TOKEN_FILE = "data/tokens.u32"
 CHECKPOINTS = "checkpoints"
 SUMMARY = "summary.json"
 TRAINER_STATE = "trainer_state.json"  # written last into a checkpoint: its presence marks it complete
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """The user-facing training options: the `training` section of a study and the flags of `pivotlens train`."""
+
+    steps: int = option(1000, "optimizer steps (a larger value extends a finished run)")
+    seq_len: int = option(512, "tokens per packed block")
+    batch_size: int = option(8, "blocks per device per micro-batch")
+    grad_accum: int = option(1, "micro-batches per optimizer step")
+    lr: float = option(2e-5, "peak learning rate")
+    warmup_steps: int = option(100, "linear LR warm-up (the optimizer starts empty)")
+    lr_scheduler: LrScheduler = option("constant_with_warmup", "learning-rate schedule after the warm-up")
+    weight_decay: float = option(0.0, "AdamW weight decay")
+    save_every: int = option(100, "checkpoint (and probe loss) every K steps")
+    keep_checkpoints: int | None = option(None, "keep only the last N checkpoints (default: all)")
+    gradient_checkpointing: bool = option(False, "recompute activations: less memory, ~30% slower")
+    probe_blocks: int = option(8, "first N blocks whose loss is logged at each save")
 
 
 @dataclass(frozen=True)
@@ -88,6 +108,12 @@ class TrainConfig:
         keys = ("model", "seq_len", "batch_size", "grad_accum", "lr", "warmup_steps", "lr_scheduler",
                 "weight_decay", "seed", "dtype")
         return {"data_sha256": data_sha256, **{key: getattr(self, key) for key in keys}}
+
+
+def train_config(options: TrainOptions, *, model: str, data: str | Sequence[str], seed: int, dtype: str,
+                 device: str) -> TrainConfig:
+    """The one place a TrainConfig is assembled from user options."""
+    return TrainConfig(model=model, data=data, seed=seed, dtype=dtype, device=device, **asdict(options))
 
 
 @dataclass(frozen=True)
