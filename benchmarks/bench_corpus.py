@@ -26,8 +26,8 @@ import zstandard
 from pivotlens.clwtd import load_dataset
 from pivotlens.corpus import CountConfig, count_batch, make_plan, plan_counts, read_corpus, resolve_corpus, run_local
 from pivotlens.corpus.matching import rule_for, word_pattern
-from pivotlens.text import normalize
 from pivotlens.languages import ALL_PAIRS
+from pivotlens.text import normalize
 
 
 def benchmark_words(documents, n_words: int) -> list[tuple[str, str]]:

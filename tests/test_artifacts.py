@@ -19,14 +19,12 @@ def test_write_atomic_replaces_whole_files(tmp_path):
 def test_an_exception_mid_write_leaves_the_old_file_and_no_partial_one(tmp_path):
     path = tmp_path / "out.jsonl"
     write_atomic(path, "old\n")
-    with pytest.raises(RuntimeError, match="killed"):
-        with open_atomic(path) as handle:
-            handle.write(b"half a rec")
-            raise RuntimeError("killed")
+    with pytest.raises(RuntimeError, match="killed"), open_atomic(path) as handle:
+        handle.write(b"half a rec")
+        raise RuntimeError("killed")
     assert path.read_text() == "old\n" and sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl"]
-    with pytest.raises(RuntimeError):
-        with open_atomic(tmp_path / "new.bin") as handle:
-            raise RuntimeError
+    with pytest.raises(RuntimeError), open_atomic(tmp_path / "new.bin") as handle:
+        raise RuntimeError
     assert not (tmp_path / "new.bin").exists() and not (tmp_path / "new.bin.tmp").exists()
 
 

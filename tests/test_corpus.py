@@ -24,9 +24,9 @@ from pivotlens.corpus import (
 )
 from pivotlens.corpus.auc import BehaviourItem, read_behaviours
 from pivotlens.corpus.matching import word_pattern
-from pivotlens.text import normalize
 from pivotlens.corpus.results import CountResult
 from pivotlens.errors import CorpusError
+from pivotlens.text import normalize
 
 # A hand-checked corpus: which document contains which word is written next to it.
 DOCS = [

@@ -6,8 +6,16 @@ import torch
 
 from pivotlens.cli import main
 from pivotlens.lens import (
-    CO_OCCURRENCE, SEMANTIC_PIVOT, ClassifierSettings, ClassifyConfig, classify, classify_dataset, dataset_prompt,
-    lens_probabilities, token_set_curve, trace_translation,
+    CO_OCCURRENCE,
+    SEMANTIC_PIVOT,
+    ClassifierSettings,
+    ClassifyConfig,
+    classify,
+    classify_dataset,
+    dataset_prompt,
+    lens_probabilities,
+    token_set_curve,
+    trace_translation,
 )
 from pivotlens.lens.behaviour import meaningless_tokens
 from pivotlens.lens.core import lens_probabilities_all_positions
@@ -108,7 +116,8 @@ def test_trace_and_its_figure(tiny_model_dir, sample):
     annotations = [text.get_text() for text in figure.axes[0].texts]
     assert len(annotations) == 3 * n_positions
     expected_top_row = top_tokens[-1][0].replace("\n", "\\n")
-    assert annotations[0] == (expected_top_row if expected_top_row.strip() else "␣" * len(expected_top_row))[:8] or annotations[0].endswith("…")
+    shown = expected_top_row if expected_top_row.strip() else "␣" * len(expected_top_row)
+    assert annotations[0] == shown[:8] or annotations[0].endswith("…")
 
 
 def test_classify_dataset_is_resumable_and_summarised(tiny_llama, sample, tmp_path):

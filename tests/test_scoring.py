@@ -11,8 +11,14 @@ from pivotlens.models import load_model
 from pivotlens.models.tiny import TINY_ARCHITECTURES
 from pivotlens.plots.figures import draw_ability_heatmap
 from pivotlens.scoring import (
-    ScoreConfig, build_prompt, cached_probabilities, continuation, naive_probabilities, score_dataset,
-    summarize, tokenize_request,
+    ScoreConfig,
+    build_prompt,
+    cached_probabilities,
+    continuation,
+    naive_probabilities,
+    score_dataset,
+    summarize,
+    tokenize_request,
 )
 from pivotlens.scoring.draws import draw_seed, draw_shots
 

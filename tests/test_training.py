@@ -239,7 +239,8 @@ def test_model_names_for_tables_and_directories(tmp_path):
 
 def test_chrf_plus_plus_is_sacrebleus():
     hypotheses = ["The cat sat on the mat.", "猫がマットの上に座った。", "人人生而自由。", ""]
-    references = ["The cat is sitting on the mat.", "猫はマットの上に座っていた。", "人人生而自由,在尊严和权利上一律平等。", "Bonjour."]
+    references = ["The cat is sitting on the mat.", "猫はマットの上に座っていた。",
+                  "人人生而自由,在尊严和权利上一律平等。", "Bonjour."]
     score, signature = corpus_chrf(hypotheses, references)
     assert score == pytest.approx(sacrebleu.corpus_chrf(hypotheses, [references], word_order=2).score)
     assert "nw:2" in signature and "nc:6" in signature

@@ -48,8 +48,8 @@ def register(commands) -> None:
 
 
 def run_trace(args: argparse.Namespace) -> None:
-    from pivotlens.clwtd import load_dataset
     from pivotlens.cli.common import load_model_from_args
+    from pivotlens.clwtd import load_dataset
     from pivotlens.languages import parse_pairs
     from pivotlens.lens.translation import classifier_settings, trace_translation, translation_prompt
     from pivotlens.plots.figures import lens_trace_figure, save_figure
@@ -63,8 +63,8 @@ def run_trace(args: argparse.Namespace) -> None:
     target = dataset.entries[index].word[tgt] if index is not None else args.target
     item_id = dataset.entries[index].id if index is not None else args.word
     loaded = load_model_from_args(args)
-    prompt = translation_prompt(loaded.tokenizer, dataset, src, tgt, args.word if index is None else dataset.entries[index].word[src],
-                                target, item_id, index, args.seed)
+    source = args.word if index is None else dataset.entries[index].word[src]
+    prompt = translation_prompt(loaded.tokenizer, dataset, src, tgt, source, target, item_id, index, args.seed)
     trace = trace_translation(loaded, prompt, args.top_k, classifier_settings(options_from_args(ClassifyOptions, args)))
     decode = loaded.tokenizer.decode
     top_tokens = [[[decode([int(i)]) for i in position] for position in layer] for layer in trace.top_ids]
@@ -90,8 +90,8 @@ def run_trace(args: argparse.Namespace) -> None:
 def run_classify(args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
-    from pivotlens.clwtd import load_dataset
     from pivotlens.cli.common import load_model_from_args
+    from pivotlens.clwtd import load_dataset
     from pivotlens.languages import parse_pairs
     from pivotlens.lens.translation import classify_config, classify_dataset
 
@@ -109,8 +109,8 @@ def run_classify(args: argparse.Namespace) -> None:
 
 
 def run_curve(args: argparse.Namespace) -> None:
-    from pivotlens.clwtd import load_dataset
     from pivotlens.cli.common import load_model_from_args
+    from pivotlens.clwtd import load_dataset
     from pivotlens.lens.curves import curve_for_token_sets, read_token_sets, write_curve
     from pivotlens.plots.figures import plot_token_set_curve
 

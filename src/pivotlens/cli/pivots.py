@@ -55,8 +55,8 @@ def run_mine(args: argparse.Namespace) -> None:
 
 
 def run_pivot_curve(args: argparse.Namespace) -> None:
-    from pivotlens.clwtd import load_dataset
     from pivotlens.cli.common import load_model_from_args
+    from pivotlens.clwtd import load_dataset
     from pivotlens.lens.curves import curve_for_token_sets, read_token_sets, write_curve
     from pivotlens.plots.figures import plot_token_set_curve
 

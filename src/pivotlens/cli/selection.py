@@ -87,9 +87,9 @@ def run_pivotset_command(args: argparse.Namespace) -> None:
 
 
 def run_mix_command(args: argparse.Namespace) -> None:
-    from pivotlens.tables import markdown_table
     from pivotlens.selection.langid import LanguageIndex
     from pivotlens.selection.mixes import MixConfig, run_mixes, shares_table
+    from pivotlens.tables import markdown_table
 
     config = MixConfig(args.size, args.multilingual_window, args.candidate_window, args.pivot_size, args.min_tokens,
                        _codes(args.languages), args.docs_per_file, args.batch_size)

@@ -25,7 +25,8 @@ def _add_run_options(parser: argparse.ArgumentParser, default_run_dir: Path | No
     parser.add_argument("--model", help="override the config's model (short name, directory or hub id)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override an option, e.g. score.limit=20 or corpus=data/*.jsonl.zst (YAML values)")
-    parser.add_argument("--from", dest="from_stage", metavar="STAGE", help="rerun this stage and the stages that read its results")
+    parser.add_argument("--from", dest="from_stage", metavar="STAGE",
+                        help="rerun this stage and the stages that read its results")
     parser.add_argument("--only", metavar="STAGE", help="run just this stage (its inputs must be done)")
     parser.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"])
 

@@ -51,23 +51,29 @@ CROSS_POS = "cross-pos"
 CROSS_POS_FOR = ("adj", "v")  # nouns have neighbours enough, and their cross-pos ones are loose
 RELATION_ORDER = (*DIRECT_RELATIONS, *SIBLING_RELATIONS.values(), SECOND_ORDER, CROSS_POS)
 # Obscenities and slurs whose WordNet senses carry no usage mark (a stupid despised man = fucker).
-OFFENSIVE_ENGLISH = frozenset("""
-    arsehole asshole bastard bitch bollocks cock crap cunt dick fag faggot fuck fucker motherfucker
-    nigger piss prick pussy retard shit slut spastic twat wanker whore
-""".split())
+OFFENSIVE_ENGLISH = frozenset([
+    "arsehole", "asshole", "bastard", "bitch", "bollocks", "cock", "crap", "cunt", "dick", "fag", "faggot",
+    "fuck", "fucker", "motherfucker", "nigger", "piss", "prick", "pussy", "retard", "shit", "slut",
+    "spastic", "twat", "wanker", "whore"
+])
 # Closed-class words and auxiliaries: WordNet lists rare noun/adjective senses for many of them
 # ("in" = fashionable, "all" = whole), which are not what these words mean in use.
-FUNCTION_WORDS = frozenset("""
-    a about above across after against all along also although among an and another any around as at
-    back be because before behind below beneath beside between beyond both but by can could do down
-    during each either else enough even ever every except few for from have he her here him his how i
-    if in inside into it its just least less like many may me might more most much must my near neither
-    never no none nor not now of off on once one only onto or other our out outside over own past
-    anybody anyone anything everybody everyone everything nobody nothing somebody someone something
-    same several shall she should since so some still such than that the their them then there these
-    they this those though through till to too toward under until up upon us very via was we well
-    were what when where whether which while who whom whose why will with within without would yet you
-""".split())
+FUNCTION_WORDS = frozenset([
+    "a", "about", "above", "across", "after", "against", "all", "along", "also", "although", "among", "an",
+    "and", "another", "any", "around", "as", "at", "back", "be", "because", "before", "behind", "below",
+    "beneath", "beside", "between", "beyond", "both", "but", "by", "can", "could", "do", "down", "during",
+    "each", "either", "else", "enough", "even", "ever", "every", "except", "few", "for", "from", "have",
+    "he", "her", "here", "him", "his", "how", "i", "if", "in", "inside", "into", "it", "its", "just",
+    "least", "less", "like", "many", "may", "me", "might", "more", "most", "much", "must", "my", "near",
+    "neither", "never", "no", "none", "nor", "not", "now", "of", "off", "on", "once", "one", "only", "onto",
+    "or", "other", "our", "out", "outside", "over", "own", "past", "anybody", "anyone", "anything",
+    "everybody", "everyone", "everything", "nobody", "nothing", "somebody", "someone", "something", "same",
+    "several", "shall", "she", "should", "since", "so", "some", "still", "such", "than", "that", "the",
+    "their", "them", "then", "there", "these", "they", "this", "those", "though", "through", "till", "to",
+    "too", "toward", "under", "until", "up", "upon", "us", "very", "via", "was", "we", "well", "were",
+    "what", "when", "where", "whether", "which", "while", "who", "whom", "whose", "why", "will", "with",
+    "within", "without", "would", "yet", "you"
+])
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ Multilingual Wordnet tab files, wordfreq, JMdict and CC-CEDICT. Synset ids follo
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from bisect import bisect_left
+from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -231,7 +231,8 @@ def realign_ids(file_ids: list[str], reference_ids: Collection[str]) -> dict[str
 
     for index, offset in enumerate(offsets):
         if offset - shift not in known and matches(shift, index) < REALIGN_MIN_SUPPORT:
-            nearby = reference[bisect_left(reference, offset - REALIGN_MAX_SHIFT):bisect_left(reference, offset + REALIGN_MAX_SHIFT)]
+            window = slice(bisect_left(reference, offset - REALIGN_MAX_SHIFT), bisect_left(reference, offset + REALIGN_MAX_SHIFT))
+            nearby = reference[window]
             best = max((offset - candidate for candidate in nearby), key=lambda s: matches(s, index), default=shift)
             support = matches(best, index)
             if support >= REALIGN_MIN_SUPPORT and support > 2 * matches(shift, index):

@@ -11,7 +11,7 @@ import sqlite3
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from types import ModuleType
 
@@ -251,7 +251,7 @@ def load_open_lexicon(paths: ResourcePaths, headword_pool: int = HEADWORD_POOL) 
                   if (lang, word) in in_use}
     japanese = japanese_frequency(wordfreq)
 
-    @lru_cache(maxsize=None)
+    @cache
     def frequency(word: str, lang: str) -> float:
         return japanese(word) if lang == "ja" else float(wordfreq.zipf_frequency(word, lang))
 
@@ -262,5 +262,6 @@ def load_open_lexicon(paths: ResourcePaths, headword_pool: int = HEADWORD_POOL) 
         frequency=frequency,
         dictionary=dictionary,
         irregular_inflections=wordnet.irregular_inflections,
-        offensive=frozenset({("ja", word) for word in jmdict_offensive()} | {("zh", word) for word in cedict_offensive(simplify)}),
+        offensive=frozenset({("ja", word) for word in jmdict_offensive()}
+                            | {("zh", word) for word in cedict_offensive(simplify)}),
     )

@@ -18,7 +18,6 @@ from pivotlens.corpus.counting import (
     sample_priority,
 )
 from pivotlens.corpus.matching import Term, TermMatcher, rule_for
-from pivotlens.text import normalize
 from pivotlens.corpus.readers import (
     BUNDLED,
     Document,
@@ -30,6 +29,7 @@ from pivotlens.corpus.readers import (
     resolve_corpus,
 )
 from pivotlens.corpus.results import ENGINES, CountResult, count, read_pair_counts
+from pivotlens.text import normalize
 
 __all__ = [
     "BUNDLED", "ENGINES", "CountConfig", "CountPlan", "CountResult", "Document", "PairAUC", "PairRequest",

@@ -31,10 +31,10 @@ import numpy as np
 from pivotlens.clwtd import Dataset
 from pivotlens.corpus.engine import Progress, batched, map_on_ray
 from pivotlens.corpus.matching import Term, TermMatcher, rule_for
-from pivotlens.text import normalize
 from pivotlens.corpus.readers import Document, RecordFields, Shard, fingerprint, read_shard
 from pivotlens.errors import CorpusError, PivotlensError
 from pivotlens.options import option
+from pivotlens.text import normalize
 
 
 @dataclass(frozen=True)

@@ -48,9 +48,9 @@ import numpy as np
 
 from pivotlens.corpus.counting import CountPlan, PartialCounts, sample_priority
 from pivotlens.corpus.matching import WORD, Term, is_word_char
-from pivotlens.text import normalize
 from pivotlens.corpus.readers import Document, RecordFields, Shard, fingerprint, read_shard
 from pivotlens.errors import CorpusError
+from pivotlens.text import normalize
 
 INDEX_MANIFEST = "pivotlens-index.json"
 SMALL_INDEX_BYTES = 16 << 20

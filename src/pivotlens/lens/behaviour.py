@@ -1,4 +1,4 @@
-"""Classify a translation as co-occurrence or semantic-pivot behaviour (design.md §1.3).
+"""Classify a translation as co-occurrence or semantic-pivot behaviour (docs/design.md §1.3).
 
 t* is the token of highest probability over all layers at the first target-predicting position.
 If t* is one of the input word's or the output word's tokens — same id, or the same decoded string
@@ -22,6 +22,7 @@ import torch
 
 from pivotlens.records import CO_OCCURRENCE, SEMANTIC_PIVOT
 from pivotlens.text import normalize_token_text
+
 
 @dataclass(frozen=True)
 class Behaviour:

@@ -70,7 +70,7 @@ class ModelAdapter:
     logit_softcap: float | None
 
     @classmethod
-    def for_model(cls, model: nn.Module) -> "ModelAdapter":
+    def for_model(cls, model: nn.Module) -> ModelAdapter:
         name = type(model).__name__
         paths = ARCHITECTURES.get(name)
         if paths is None:

@@ -76,7 +76,8 @@ def run_score(ctx: StageContext, o: ScoreOptions) -> dict:
         "tables": [{"title": f"Cross-lingual ability (rows: source; mean {summary['mean']:.4f})",
                     "markdown": _matrix_markdown(summary["matrix"])},
                    {"title": "Per pair", "markdown": markdown_table(summary["pairs"])}],
-        "figures": [{"title": "Cross-lingual ability matrix (paper Fig. 1)", "path": ctx.relative(ctx.stage_dir / "heatmap.png")}],
+        "figures": [{"title": "Cross-lingual ability matrix (paper Fig. 1)",
+                     "path": ctx.relative(ctx.stage_dir / "heatmap.png")}],
     }
 
 
@@ -144,7 +145,8 @@ def run_auc(ctx: StageContext, o: AucOptions) -> dict:
     return {"facts": {},
             "tables": [{"title": "AUC of co-occurrence count vs co-occurrence behaviour (paper Table 1)",
                         "markdown": (ctx.stage_dir / "auc.md").read_text(encoding="utf-8")}],
-            "figures": [{"title": "Co-occurrence count vs P(target), by behaviour", "path": ctx.relative(ctx.stage_dir / "scatter.png")}]}
+            "figures": [{"title": "Co-occurrence count vs P(target), by behaviour",
+                         "path": ctx.relative(ctx.stage_dir / "scatter.png")}]}
 
 
 def run_pivots(ctx: StageContext, o: MineOptions) -> dict:

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from pivotlens.errors import PivotlensError
-from pivotlens.text import SPACE_MARKERS, normalize_token_text
 from pivotlens.pivots.mining import Candidate
+from pivotlens.text import SPACE_MARKERS, normalize_token_text
 
 
 @lru_cache(maxsize=1)

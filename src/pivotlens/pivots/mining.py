@@ -1,4 +1,4 @@
-"""Semantic-pivot mining by relative co-occurrence (design.md §1.5).
+"""Semantic-pivot mining by relative co-occurrence (docs/design.md §1.5).
 
 For a translation x → y that goes through a semantic pivot, tokens that are frequent both in
 documents containing x (D_s) and in documents containing y (D_t), but not in random documents

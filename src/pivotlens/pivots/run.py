@@ -22,7 +22,6 @@ from pathlib import Path
 
 from pivotlens.artifacts import StageDirectory, write_atomic
 from pivotlens.corpus.counting import sample_priority
-from pivotlens.text import normalize
 from pivotlens.corpus.readers import read_corpus
 from pivotlens.errors import PivotlensError
 from pivotlens.languages import LANGUAGES, pair_key
@@ -30,6 +29,7 @@ from pivotlens.lens.behaviour import SEMANTIC_PIVOT
 from pivotlens.pivots.filters import FilteredCandidates, apply_rule_filter, llm_filter
 from pivotlens.pivots.mining import FREQUENCY_MODES, rank_candidates, sample_frequencies
 from pivotlens.pivots.options import MineOptions
+from pivotlens.text import normalize
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from pivotlens.languages import LANGUAGES  # noqa: E402
 from pivotlens.records import BEHAVIOURS, CO_OCCURRENCE, SEMANTIC_PIVOT  # noqa: E402

@@ -6,6 +6,7 @@ so this floor imports nothing from ``pivotlens.training``."""
 from __future__ import annotations
 
 from pathlib import Path
+
 import numpy as np
 
 from pivotlens.languages import LANGUAGE_CODES, LANGUAGES, pair_key

@@ -1,4 +1,4 @@
-"""The cross-lingual ability score (design.md §1.2) over a CLWTD dataset, resumable on disk.
+"""The cross-lingual ability score (docs/design.md §1.2) over a CLWTD dataset, resumable on disk.
 
 Layout of an output directory::
 

@@ -1,4 +1,4 @@
-"""The paper's 5-shot word-translation prompt (design.md §1.2), byte for byte."""
+"""The paper's 5-shot word-translation prompt (docs/design.md §1.2), byte for byte."""
 
 from __future__ import annotations
 

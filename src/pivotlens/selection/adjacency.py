@@ -16,7 +16,8 @@ a decision made per document, so it is the same on every engine, batch size and 
 Counting is a map/reduce. Map: a group of documents with at most ``max_pairs`` token pairs in
 all (this bounds the memory of a partial matrix) gives its strict upper triangle as one sparse
 product (see :func:`pair_counts`); partial CSR matrices are summed like a binary counter (merge two
-while the older is less than twice the newer), so the total work is O(n log n) in the entries. Reduce: the same sums across shards. With ``vocab_cap`` a first pass
+while the older is less than twice the newer), so the total work is O(n log n) in the entries.
+Reduce: the same sums across shards. With ``vocab_cap`` a first pass
 counts document frequencies and only the ``vocab_cap`` tokens of highest document frequency (ties:
 lower token id) are kept as rows and columns.
 

@@ -12,7 +12,8 @@ a document's language is its dominant language from ``select langid``. With ``si
   the original data: the paper's 25 checkpoints) is a candidate; its score is
   ``(tokens of the document in the pivot set) / (all tokens of the document)``, counting
   occurrences. ``min_tokens`` (default 0: off, as in the paper) leaves shorter candidates unranked —
-  the ratio otherwise favours documents of a few tokens. Per language l the ``round(m_l · P / N)`` candidates of highest score are selected
+  the ratio otherwise favours documents of a few tokens. Per language l the ``round(m_l · P / N)``
+  candidates of highest score are selected
   (ties: earlier document first), P = ``pivot_size`` (default N), so each language's share matches
   the Multilingual mix's to within one document; then English padding up to P documents.
 * English padding — the first English documents of the corpus in order: those of the original

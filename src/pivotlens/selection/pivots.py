@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from pivotlens.artifacts import StageDirectory
-from pivotlens.selection.adjacency import AdjacencyMatrix
 from pivotlens.errors import SelectionError
+from pivotlens.selection.adjacency import AdjacencyMatrix
 from pivotlens.selection.files import read_manifest
 from pivotlens.selection.tokens import DocumentTokenizer
 

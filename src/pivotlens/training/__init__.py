@@ -1,4 +1,4 @@
-"""Continued pre-training on a data mix, and the evaluation of what it changed (design.md §1.7):
+"""Continued pre-training on a data mix, and the evaluation of what it changed (docs/design.md §1.7):
 the Table-3 comparison with paired bootstrap CIs, sentence-level chrF++, and both metrics across
 checkpoints. See docs/training.md.
 

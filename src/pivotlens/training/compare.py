@@ -78,7 +78,8 @@ class Comparison:
         return {**asdict(self), "cells": [{**asdict(c), "significant": c.significant} for c in self.cells]}
 
 
-def _paired_arrays(scores: Mapping[str, ItemScores], baseline: str, pairs: Sequence[str]) -> tuple[list[str], dict[str, np.ndarray]]:
+def _paired_arrays(scores: Mapping[str, ItemScores], baseline: str,
+                   pairs: Sequence[str]) -> tuple[list[str], dict[str, np.ndarray]]:
     """The shared entry ids, and per model a (pairs × items) score array in that id order."""
     ids = sorted(scores[baseline].get(pairs[0], {}))
     for model, by_pair in scores.items():

@@ -1,4 +1,4 @@
-"""Continued pre-training of a causal LM on one data mix (design.md §1.7), resumable after a kill.
+"""Continued pre-training of a causal LM on one data mix (docs/design.md §1.7), resumable after a kill.
 
 Layout of a run directory::
 
