@@ -230,3 +230,47 @@ def test_the_effective_config_is_written_in_full(finished_run, small_config):
     written = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert written == small_config and written["training"]["grad_accum"] == 1
     assert written["selection"]["sensitivity"] == [1, 2] and written["counts"]["reservoir"] == 40
+
+
+HOSTILE = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "[click](javascript:alert(1))",
+           "![x](https://evil.example/x.png)", "a|b", "line\u2028break"]
+
+
+def test_hostile_words_and_model_path_reach_the_html_report_as_text(finished_run, tmp_path):
+    from pivotlens.report.run_report import write_report
+    from pivotlens.tables import markdown_table
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_run[0], run_dir)
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    config["model"] = HOSTILE[1]
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
+    state_path = run_dir / "lens" / "stage.json"
+    state = json.loads(state_path.read_text())
+    rows = [{"word": word, "token": word, "p": 0.5} for word in HOSTILE]
+    state["summary"]["tables"].append({"title": HOSTILE[0], "markdown": markdown_table(rows)})
+    state_path.write_text(json.dumps(state))
+    _, html_path = write_report(run_dir)
+    page = html_path.read_text()
+    body = page[page.index("<body>"):page.rindex("<script>")]  # the page's own figure-check script aside
+    for fragment in ["<script", "<img src=x", "onerror=alert(1)>", 'href="javascript', "evil.example/x.png\""]:
+        assert fragment not in body
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body and "a|b" in body
+    table = body[body.index("<strong>&lt;script&gt;"):]
+    first_row = table[table.index("<tbody>"):table.index("</tr>", table.index("<tbody>"))]
+    assert first_row.count("<td") == 3  # a "|" in a word does not add a column
+    assert all(src.startswith("data:image/png;base64,") for src in re.findall(r'<img src="([^"]+)"', body))
+
+
+def test_a_report_figure_outside_the_run_directory_is_refused(finished_run, tmp_path):
+    from pivotlens.report.run_report import write_report
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_run[0], run_dir)
+    (tmp_path / "secret.png").write_bytes(b"\x89PNG not yours")
+    state_path = run_dir / "score" / "stage.json"
+    state = json.loads(state_path.read_text())
+    state["summary"]["figures"] = [{"title": "x", "path": "../secret.png"}]
+    state_path.write_text(json.dumps(state))
+    with pytest.raises(PivotlensError, match="not a PNG file inside"):
+        write_report(run_dir)

@@ -7,11 +7,15 @@ import html
 import json
 from pathlib import Path
 
-import markdown
 import yaml
+from markdown_it import MarkdownIt
 
 from pivotlens.artifacts import library_versions
+from pivotlens.errors import PivotlensError
 from pivotlens.pipeline import stage_summaries
+from pivotlens.tables import escape_markdown
+
+EMBEDDED_IMAGE = "data:image/png;base64,"
 
 MECHANICS_NOTE = (
     "These numbers come from the embedded default: a 270M-parameter model with 4-bit quantized weights "
@@ -28,26 +32,31 @@ def _facts_line(facts: dict) -> str:
     for key, value in facts.items():
         if isinstance(value, float):
             value = f"{value:.4f}"
-        shown.append(f"{key.replace('_', ' ')}: **{value}**")
+        shown.append(f"{escape_markdown(key.replace('_', ' '))}: **{escape_markdown(value)}**")
     return " · ".join(shown)
 
 
+def _run_config(run_dir: Path) -> dict:
+    return yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+
+
 def report_markdown(run_dir: Path) -> str:
-    config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
-    parts = [f"# pivotlens report: {config['model']}", ""]
+    config = _run_config(run_dir)
+    parts = [f"# pivotlens report: {escape_markdown(config['model'])}", ""]
     if config.get("model") == "gemma-3-270m" and config.get("dataset") == "sample":
         parts += [f"> {MECHANICS_NOTE}", ""]
     for stage, state in stage_summaries(run_dir):
         summary = state.get("summary") or {}
-        parts += [f"## {stage.title[0].upper()}{stage.title[1:]}  (`{stage.name}`, {state.get('seconds', 0):.0f} s)", ""]
+        parts += [f"## {stage.title[0].upper()}{stage.title[1:]}  ({stage.name}, {state.get('seconds', 0):.0f} s)", ""]
         if summary.get("facts"):
             parts += [_facts_line(summary["facts"]), ""]
         if summary.get("notes"):
-            parts += [summary["notes"], ""]
+            parts += [escape_markdown(summary["notes"]), ""]
         for table in summary.get("tables", []):
-            parts += [f"**{table['title']}**", "", table["markdown"], ""]
+            parts += [f"**{escape_markdown(table['title'])}**", "", table["markdown"], ""]
         for figure in summary.get("figures", []):
-            parts += [f"![{figure['title']}]({figure['path']})", "", f"*{figure['title']}*", ""]
+            title = escape_markdown(figure["title"])
+            parts += [f"![{title}]({figure['path']})", "", f"*{title}*", ""]
     parts += ["## Configuration", "", "```yaml", yaml.safe_dump(config, sort_keys=False, allow_unicode=True).strip(),
               "```", "", "## Versions", "", "```json", json.dumps(library_versions(), indent=1), "```", ""]
     return "\n".join(parts)
@@ -80,13 +89,26 @@ window.addEventListener("load", () => {{
 
 
 def _embed_images(markdown_text: str, run_dir: Path) -> str:
-    """Swap figure paths for data: URIs so the HTML is one self-contained file."""
-    for line in markdown_text.splitlines():
-        if line.startswith("![") and "](" in line:
-            path = line[line.index("](") + 2 : -1]
-            data = base64.b64encode((run_dir / path).read_bytes()).decode()
-            markdown_text = markdown_text.replace(f"]({path})", f"](data:image/png;base64,{data})")
+    """Swap figure paths for data: URIs so the HTML is one self-contained file. Only PNG files inside
+    the run directory are embedded."""
+    root = run_dir.resolve()
+    for line in markdown_text.split("\n"):
+        if line.startswith("![") and line.endswith(")") and "](" in line:
+            path = line[line.rindex("](") + 2 : -1]
+            figure = (run_dir / path).resolve()
+            if not figure.is_relative_to(root) or figure.suffix != ".png" or not figure.is_file():
+                raise PivotlensError(f"report figure {path!r} is not a PNG file inside {run_dir}")
+            data = base64.b64encode(figure.read_bytes()).decode()
+            markdown_text = markdown_text.replace(f"]({path})", f"]({EMBEDDED_IMAGE}{data})")
     return markdown_text
+
+
+def render_html(markdown_text: str) -> str:
+    """Markdown to HTML with raw HTML off and no link or image but an embedded PNG: what reaches the
+    page is either our markup or escaped text."""
+    renderer = MarkdownIt("js-default")  # tables, fenced code; html=False
+    renderer.validateLink = lambda url: url.startswith(EMBEDDED_IMAGE)
+    return renderer.render(markdown_text)
 
 
 def write_report(run_dir: str | Path) -> tuple[Path, Path]:
@@ -94,8 +116,8 @@ def write_report(run_dir: str | Path) -> tuple[Path, Path]:
     text = report_markdown(run_dir)
     md_path = run_dir / "report.md"
     md_path.write_text(text, encoding="utf-8")
-    body = markdown.markdown(_embed_images(text, run_dir), extensions=["tables", "fenced_code"])
-    title = html.escape(text.splitlines()[0].lstrip("# "))
+    body = render_html(_embed_images(text, run_dir))
+    title = html.escape(f"pivotlens report: {_run_config(run_dir)['model']}")
     html_path = run_dir / "report.html"
     html_path.write_text(PAGE.format(title=title, body=body), encoding="utf-8")
     return md_path, html_path

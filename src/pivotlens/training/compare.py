@@ -28,6 +28,7 @@ from pivotlens.artifacts import read_jsonl_resumable
 from pivotlens.errors import PivotlensError
 from pivotlens.options import option
 from pivotlens.scoring.options import ScoreOptions
+from pivotlens.tables import escape_markdown
 
 AVG = "avg"
 BOOTSTRAP_CHUNK = 500  # replicates drawn at a time (bounds memory: chunk × items counts)
@@ -169,7 +170,8 @@ def comparison_markdown(comparison: Comparison) -> str:
     deltas = [header, rule]
     for model in comparison.models:
         row = [comparison.cell(model, pair) for pair in comparison.pairs]
-        scores.append(f"| {model} | " + " | ".join(f"{c.mean:.4f}" for c in row) + " |")
+        label = escape_markdown(model)
+        scores.append(f"| {label} | " + " | ".join(f"{c.mean:.4f}" for c in row) + " |")
         if model == comparison.baseline:
             continue
 
@@ -177,11 +179,11 @@ def comparison_markdown(comparison: Comparison) -> str:
             value = f"{c.delta:+.4f} [{c.ci_low:+.4f}, {c.ci_high:+.4f}]"
             return f"**{value}**" if c.significant else value
 
-        deltas.append(f"| {model} | " + " | ".join(text(c) for c in row) + " |")
+        deltas.append(f"| {label} | " + " | ".join(text(c) for c in row) + " |")
     n = comparison.cells[0].n_items
     return (
         f"## Cross-lingual ability ({n} items per pair)\n\n" + "\n".join(scores) + "\n\n"
-        f"## Change vs {comparison.baseline} (paired, {comparison.confidence:.0%} bootstrap CI over items, "
+        f"## Change vs {escape_markdown(comparison.baseline)} (paired, {comparison.confidence:.0%} bootstrap CI over items, "
         f"{comparison.n_bootstrap} replicates; bold: CI excludes 0)\n\n" + "\n".join(deltas) + "\n"
     )
 
