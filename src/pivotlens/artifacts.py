@@ -4,6 +4,7 @@ survive a kill."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import sys
@@ -17,6 +18,57 @@ from pivotlens.errors import RunDirectoryError
 
 MANIFEST = "manifest.json"  # written first: what the directory is computed from
 COMPLETE = "complete.json"  # written last: the completion marker
+LOCK = ".lock"  # flock'ed by the one process writing the directory; holds its pid
+RUNNER_MARKER = "stage.json"  # the pipeline runner's marker in its stage directories
+_held_locks: dict[Path, int] = {}  # directory → descriptor of the lock this process holds
+
+
+def lock_directory(path: Path) -> None:
+    """Make this process the only writer of ``path`` (created if missing), or raise a one-line error
+    naming the owner's pid. The lock is an flock on ``path/.lock``: the OS frees it when the owner
+    exits, so a lock left by a killed run never blocks the rerun. Reentrant within a process."""
+    if path.exists() and not path.is_dir():
+        raise RunDirectoryError(f"{path} is a file, not a directory: give a directory for the outputs")
+    key = path.resolve()
+    held = _held_locks.get(key)
+    lock_file = path / LOCK
+    if held is not None:
+        if lock_file.exists() and os.fstat(held).st_ino == lock_file.stat().st_ino:
+            return
+        os.close(_held_locks.pop(key))  # the directory was deleted and made again
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise RunDirectoryError(f"cannot write to {path}: {error.strerror}") from error
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        owner = os.pread(descriptor, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(descriptor)
+        raise RunDirectoryError(f"{path} is being written by another pivotlens process (pid {owner}); "
+                                "wait for it to finish or use another output directory") from None
+    os.ftruncate(descriptor, 0)
+    os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+    _held_locks[key] = descriptor
+
+
+def unlock_directory(path: Path) -> None:
+    descriptor = _held_locks.pop(path.resolve(), None)
+    if descriptor is not None:
+        os.close(descriptor)  # closing releases the flock
+
+
+def check_own_directory(path: Path, own_files: Iterable[str]) -> None:
+    """Refuse a directory that holds anything pivotlens did not make: its outputs may be deleted or
+    overwritten, and nothing of the user's may be."""
+    if not path.is_dir():
+        return
+    foreign = sorted(entry.name for entry in path.iterdir() if entry.name not in {LOCK, *own_files})
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (", …" if len(foreign) > 3 else "")
+        raise RunDirectoryError(f"{path} holds files pivotlens did not write ({shown}); "
+                                "give an empty or new directory, or one of an earlier pivotlens run")
 
 
 def read_jsonl_resumable(path: Path) -> list[dict]:
@@ -90,6 +142,21 @@ def write_json_atomic(path: Path, value: Any, indent: int | None = 2) -> None:
     write_atomic(path, json.dumps(value, indent=indent, ensure_ascii=False, default=str))
 
 
+def read_state_file(path: Path) -> dict[str, Any]:
+    """A JSON object pivotlens wrote (manifest, marker, state); {} when missing, a one-line error
+    naming the file when it is damaged."""
+    if not path.is_file():
+        return {}
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise RunDirectoryError(f"{path} is damaged ({type(error).__name__}); delete {path.parent} "
+                                "to redo that work") from None
+    if not isinstance(value, dict):
+        raise RunDirectoryError(f"{path} is damaged (not a JSON object); delete {path.parent} to redo that work")
+    return value
+
+
 def _as_json(value: Any) -> Any:
     """Tuples → lists etc., so a value compares equal to the one read back from JSON."""
     return json.loads(json.dumps(value, default=str))
@@ -100,7 +167,8 @@ class StageDirectory:
 
     ``manifest.json`` is written when the work starts: the stage, its ``identity`` (what must match
     for a rerun to continue this directory: config, seed, input hashes), details and library
-    versions; a directory holding another run is refused. The outputs follow, and the completion
+    versions; a directory holding another run or files pivotlens did not write is refused, and one
+    process at a time writes it (an flock on ``.lock``). The outputs follow, and the completion
     marker (``complete.json``, ``status: done``) is written last, so a kill at any point before it
     leaves the directory unfinished: the rerun resumes or redoes the work, never trusts a partial
     output. The pipeline runner follows the same protocol with its own marker, ``stage.json``
@@ -121,13 +189,16 @@ class StageDirectory:
         return self.path / self.marker
 
     def manifest(self) -> dict[str, Any]:
-        return json.loads(self.manifest_path.read_text()) if self.manifest_path.is_file() else {}
+        return read_state_file(self.manifest_path)
 
     def claim(self, identity: dict[str, Any], details: dict[str, Any] | None = None) -> StageDirectory:
         """Write the manifest, refusing a directory that holds results of a different run; the
         facts of a same-identity manifest (those recorded by ``complete``) are kept."""
         identity = _as_json(identity)
+        lock_directory(self.path)
         previous = self.manifest()
+        if not previous:
+            check_own_directory(self.path, [RUNNER_MARKER])
         if previous and (previous.get("stage") != self.stage or previous.get("identity") != identity):
             old = previous.get("identity") or {}
             changed = sorted(key for key in identity if old.get(key) != identity[key]) or ["stage"]
@@ -141,7 +212,7 @@ class StageDirectory:
 
     def state(self) -> dict[str, Any]:
         """The marker's content: {} before the first marker, else stage, status and the recorded facts."""
-        return json.loads(self.marker_path.read_text()) if self.marker_path.is_file() else {}
+        return read_state_file(self.marker_path)
 
     def is_complete(self, **expected: Any) -> bool:
         """True when the completion marker is there (and records ``expected``, e.g. a fingerprint)."""
@@ -166,6 +237,7 @@ class StageDirectory:
                 raise RunDirectoryError(f"{self.path}: claim the directory before completing it")
             self._write_manifest({**self.manifest(), **_as_json(details)})
         self.mark("done", **facts, **({} if summary is None else {"summary": summary}))
+        unlock_directory(self.path)
 
     def _write_manifest(self, details: dict[str, Any]) -> None:
         write_json_atomic(self.manifest_path, {**details, "stage": self.stage, "identity": self.identity,

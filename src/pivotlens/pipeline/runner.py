@@ -24,13 +24,24 @@ from pathlib import Path
 import yaml
 
 import pivotlens
-from pivotlens.artifacts import StageDirectory
+from pivotlens.artifacts import (
+    RUNNER_MARKER,
+    StageDirectory,
+    check_own_directory,
+    lock_directory,
+    read_state_file,
+    unlock_directory,
+    write_atomic,
+    write_json_atomic,
+)
 from pivotlens.errors import ConfigError, PivotlensError
 from pivotlens.options import options_dict, parse_options
 from pivotlens.pipeline import definitions
 from pivotlens.pipeline.stage import Stage, StageContext
 
 SHARED_KEYS = ("model", "dataset", "corpus", "seed", "dtype", "pairs")
+RUN_MARKER = "pivotlens-run.json"  # says the directory is a pivotlens run directory
+RUN_FILES = (RUN_MARKER, "config.yaml", "report.md", "report.html")
 
 
 class StageFailed(PivotlensError):
@@ -115,7 +126,24 @@ def _fingerprint(stage: Stage, config: dict, upstream: dict[str, str]) -> str:
 def _stage_directory(run_dir: Path, name: str) -> StageDirectory:
     """The runner's view of a stage directory: its marker is stage.json (the library outputs inside
     carry their own complete.json)."""
-    return StageDirectory(run_dir / name, name, marker="stage.json")
+    return StageDirectory(run_dir / name, name, marker=RUNNER_MARKER)
+
+
+def _claim_run_directory(run_dir: Path) -> None:
+    """Lock the run directory and make sure it is ours: empty or new, or made by an earlier run; a
+    stage directory without the runner's marker is not ours either (it is never deleted)."""
+    if run_dir.is_dir() and not (run_dir / RUN_MARKER).is_file():
+        check_own_directory(run_dir, [])
+    lock_directory(run_dir)
+    read_state_file(run_dir / RUN_MARKER)  # a damaged marker is reported, not overwritten
+    stage_names = [stage.name for stage in stages()]
+    for name in stage_names:
+        stage_dir = run_dir / name
+        if stage_dir.exists() and not (stage_dir / RUNNER_MARKER).is_file():
+            raise PivotlensError(f"{stage_dir} was not made by pivotlens (it has no {RUNNER_MARKER}); move it "
+                                 "away or use another --run-dir")
+    check_own_directory(run_dir, [*RUN_FILES, *stage_names])
+    write_json_atomic(run_dir / RUN_MARKER, {"pivotlens": pivotlens.__version__})
 
 
 @dataclass
@@ -135,8 +163,16 @@ def run_pipeline(
         if value is not None and value not in names:
             raise PivotlensError(f"{option} {value}: not a stage of this run; its stages are {', '.join(names)}")
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    _claim_run_directory(run_dir)
+    try:
+        return _run_stages(config, run_dir, all_stages, from_stage, only, log)
+    finally:
+        unlock_directory(run_dir)
+
+
+def _run_stages(config: dict, run_dir: Path, all_stages: list[Stage], from_stage: str | None, only: str | None,
+                log: Callable[[str], None]) -> RunOutcome:
+    write_atomic(run_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     context_models: dict = {}
     fingerprints: dict[str, str] = {}
     forced_stages: set[str] = set()  # --from STAGE: that stage and every stage that reads it, transitively

@@ -1,0 +1,77 @@
+"""The attacks of the hardening review, each asserting the safe outcome."""
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from pivotlens.artifacts import lock_directory, unlock_directory
+from pivotlens.cli import main
+from pivotlens.errors import RunDirectoryError
+
+HOLD_LOCK = ("import sys, time; from pathlib import Path; from pivotlens.artifacts import lock_directory; "
+             "lock_directory(Path(sys.argv[1])); print('locked', flush=True); time.sleep(600)")
+
+
+def _score_argv(model_dir, out):
+    return ["score", "--model", str(model_dir), "--dataset", "sample", "--pairs", "en-fr", "--limit", "2",
+            "--draws", "1", "--out", str(out), "--device", "cpu"]
+
+
+def test_a_second_writer_of_an_output_directory_is_refused_and_a_killed_owner_frees_it(
+        tiny_model_dir, tmp_path, capsys):
+    out = tmp_path / "scores"
+    owner = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout.readline().strip() == "locked"
+        assert main(_score_argv(tiny_model_dir("llama"), out)) == 2
+        err = capsys.readouterr().err
+        assert f"pivotlens: error: {out} is being written by another pivotlens process (pid {owner.pid})" in err
+        assert not (out / "items").exists()  # nothing appended by the refused writer
+    finally:
+        os.kill(owner.pid, signal.SIGKILL)
+        owner.wait()
+    assert main(_score_argv(tiny_model_dir("llama"), out)) == 0  # the dead owner's lock is not stale
+    lines = (out / "items" / "en-fr.jsonl").read_text().splitlines()
+    assert len(lines) == 2
+
+
+def test_the_lock_is_reentrant_in_one_process_and_released(tmp_path):
+    lock_directory(tmp_path / "d")
+    lock_directory(tmp_path / "d")
+    unlock_directory(tmp_path / "d")
+    probe = subprocess.run([sys.executable, "-c", HOLD_LOCK.replace("time.sleep(600)", "pass"), str(tmp_path / "d")],
+                           capture_output=True, text=True, timeout=60)
+    assert probe.stdout.strip() == "locked"
+
+
+def test_an_output_path_that_is_a_file_is_a_one_line_error(tiny_model_dir, tmp_path, capsys):
+    target = tmp_path / "notes.txt"
+    target.write_text("mine")
+    assert main(_score_argv(tiny_model_dir("llama"), target)) == 2
+    assert "is a file, not a directory" in capsys.readouterr().err
+    assert target.read_text() == "mine"
+
+
+def test_a_command_refuses_a_directory_with_foreign_files(tiny_model_dir, tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.tex").write_text("precious")
+    assert main(_score_argv(tiny_model_dir("llama"), out)) == 2
+    assert "holds files pivotlens did not write (thesis.tex)" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == [".lock", "thesis.tex"]
+
+
+@pytest.mark.parametrize("foreign", ["score/analysis.ipynb", "notes.md"])
+def test_run_never_deletes_or_overwrites_a_users_files(tmp_path, foreign):
+    from pivotlens.pipeline import load_config, run_pipeline
+
+    run_dir = tmp_path / "run"
+    (run_dir / foreign).parent.mkdir(parents=True, exist_ok=True)
+    (run_dir / foreign).write_text("precious")
+    (run_dir / "config.yaml").write_text("my own config")
+    with pytest.raises(RunDirectoryError, match="pivotlens did not write"):
+        run_pipeline(load_config(None, {"stages": ["score"]}), run_dir, log=lambda _: None)
+    assert (run_dir / foreign).read_text() == "precious" and (run_dir / "config.yaml").read_text() == "my own config"
