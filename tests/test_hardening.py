@@ -1,6 +1,7 @@
 """The attacks of the hardening review, each asserting the safe outcome."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -75,3 +76,52 @@ def test_run_never_deletes_or_overwrites_a_users_files(tmp_path, foreign):
     with pytest.raises(RunDirectoryError, match="pivotlens did not write"):
         run_pipeline(load_config(None, {"stages": ["score"]}), run_dir, log=lambda _: None)
     assert (run_dir / foreign).read_text() == "precious" and (run_dir / "config.yaml").read_text() == "my own config"
+
+
+def _sample_copy(path):
+    from importlib.resources import files
+
+    from pivotlens.clwtd.schema import BUNDLED_DATASETS
+
+    path.write_bytes(files("pivotlens.clwtd").joinpath(BUNDLED_DATASETS["sample"]).read_bytes())
+    return path
+
+
+def test_a_dataset_edited_in_place_reruns_the_stages_that_read_it(tiny_model_dir, tmp_path):
+    from pivotlens.pipeline import load_config, run_pipeline
+
+    dataset = _sample_copy(tmp_path / "words.jsonl")
+    config = load_config(None, {"model": str(tiny_model_dir("llama")), "device": "cpu", "dataset": str(dataset),
+                                "pairs": "en-fr", "stages": ["score"], "score": {"limit": 2, "draws": 1}})
+    assert run_pipeline(config, tmp_path / "run", log=lambda _: None).ran == ["score"]
+    assert run_pipeline(config, tmp_path / "run", log=lambda _: None).skipped == ["score"]
+    dataset.write_text(dataset.read_text().replace('"chat"', '"matou"', 1))  # same path, new content
+    assert run_pipeline(config, tmp_path / "run", log=lambda _: None).ran == ["score"]
+
+
+def test_scores_of_a_model_changed_at_the_same_path_are_not_mixed(tiny_model_dir, tmp_path, capsys):
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir("llama"), model)
+    out = tmp_path / "scores"
+    assert main(_score_argv(model, out)) == 0
+    weights = model / "model.safetensors"
+    tensors = load_file(weights)
+    name = next(iter(tensors))
+    tensors[name] = tensors[name] + torch.ones_like(tensors[name])  # "retrained" in place
+    save_file(tensors, weights, metadata={"format": "pt"})
+    capsys.readouterr()
+    assert main(_score_argv(model, out)) == 2
+    assert "holds results from a different run (differs in: model_sha256)" in capsys.readouterr().err
+
+
+def test_a_word_with_a_unicode_line_separator_stays_one_record(tmp_path):
+    from pivotlens.clwtd import load_dataset
+
+    dataset = _sample_copy(tmp_path / "words.jsonl")
+    dataset.write_text(dataset.read_text().replace('"fr": "chat"', '"fr": "ch\u2028at"', 1))
+    loaded = load_dataset(dataset)
+    assert len(loaded.entries) == 36
+    assert any(entry.word["fr"] == "ch\u2028at" for entry in loaded.entries)

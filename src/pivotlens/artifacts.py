@@ -5,11 +5,12 @@ survive a kill."""
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -20,6 +21,7 @@ MANIFEST = "manifest.json"  # written first: what the directory is computed from
 COMPLETE = "complete.json"  # written last: the completion marker
 LOCK = ".lock"  # flock'ed by the one process writing the directory; holds its pid
 RUNNER_MARKER = "stage.json"  # the pipeline runner's marker in its stage directories
+HASH_CACHE_ENTRIES = 10_000  # the oldest entries go first
 _held_locks: dict[Path, int] = {}  # directory → descriptor of the lock this process holds
 
 
@@ -99,6 +101,43 @@ def append_jsonl(path: Path, records: Iterable[dict]) -> None:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def cache_root() -> Path:
+    """Where pivotlens keeps converted models and the content-hash cache."""
+    return Path(os.environ.get("PIVOTLENS_CACHE", Path.home() / ".cache" / "pivotlens"))
+
+
+def file_sha256(path: str | Path) -> str:
+    """The sha256 of a file's bytes. Cached by (path, size, mtime, inode), so an input of gigabytes
+    is read once; any edit in place changes the key and is hashed again."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    key = f"{path}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ino}"
+    cache_path = cache_root() / "sha256-cache.json"
+    try:
+        cache = json.loads(cache_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        cache = {}  # missing or damaged: the cache only saves time
+    if key not in cache:
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+        kept = [(k, v) for k, v in cache.items() if not k.startswith(f"{path}|")][-HASH_CACHE_ENTRIES + 1:]
+        cache = {**dict(kept), key: digest.hexdigest()}
+        with suppress(OSError):  # a read-only home: hash again next time
+            write_json_atomic(cache_path, cache, indent=None)
+    return cache[key]
+
+
+def tree_sha256(paths: Iterable[Path], root: Path | None = None) -> str:
+    """One sha256 over several files: their names (relative to ``root``) and contents, in name order."""
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        name = path.relative_to(root).as_posix() if root else path.name
+        digest.update(f"{name}\0{file_sha256(path)}\n".encode())
+    return digest.hexdigest()
 
 
 def library_versions() -> dict[str, str]:

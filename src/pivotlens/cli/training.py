@@ -155,8 +155,9 @@ def run_compare(args: argparse.Namespace) -> None:
 def run_chrf(args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
+    from pivotlens.artifacts import file_sha256
     from pivotlens.cli.common import load_model_from_args
-    from pivotlens.training.translation import ChrfConfig, evaluate_chrf, file_sha256, parallel_path, read_parallel
+    from pivotlens.training.translation import ChrfConfig, evaluate_chrf, parallel_path, read_parallel
 
     pairs = read_parallel(args.parallel, args.src, args.tgt)
     config = ChrfConfig(model=args.model, parallel_sha256=file_sha256(parallel_path(args.parallel)), src=args.src,
@@ -172,9 +173,10 @@ def run_chrf(args: argparse.Namespace) -> None:
 
 
 def run_checkpoints(args: argparse.Namespace) -> None:
+    from pivotlens.artifacts import file_sha256
     from pivotlens.plots.training import draw_checkpoint_figures
     from pivotlens.training.evaluation import evaluate_checkpoints, expand_checkpoints
-    from pivotlens.training.translation import ChrfConfig, file_sha256, parallel_path, read_parallel
+    from pivotlens.training.translation import ChrfConfig, parallel_path, read_parallel
 
     dataset, score_template = _score_template(args, options_from_args(ScoreOptions, args))
     parallel = read_parallel(args.parallel, args.src, args.tgt)

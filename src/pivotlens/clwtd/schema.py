@@ -185,4 +185,5 @@ def load_dataset(name_or_path: str | Path) -> Dataset:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         raise DatasetError(f"{source}: not UTF-8 text ({error})") from error
-    return Dataset(parse_entries(text.splitlines(), source), source, hashlib.sha256(raw).hexdigest())
+    # split on "\n" only: str.splitlines() would also cut at U+2028 and other breaks inside a JSON string
+    return Dataset(parse_entries(text.split("\n"), source), source, hashlib.sha256(raw).hexdigest())

@@ -17,7 +17,6 @@ probability, coloured by behaviour).
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import math
 from collections import defaultdict
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pivotlens.artifacts import StageDirectory
+from pivotlens.artifacts import StageDirectory, file_sha256
 from pivotlens.errors import CorpusError
 from pivotlens.languages import pair_key
 from pivotlens.options import option
@@ -164,10 +163,6 @@ def auc_markdown(rows: Sequence[PairAUC]) -> str:
                           right_aligned=("n", "n_positive", "AUC", "CI low", "CI high"))
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 @dataclass(frozen=True)
 class AucOptions:
     """The `auc` section of a study and the flags of `corpus auc`."""
@@ -188,7 +183,7 @@ def write_auc_report(counts_dir: str | Path, lens_dir: str | Path, out_dir: str 
     case_sensitive = bool(counts_manifest["config"]["case_sensitive"])
     items, files = read_behaviours(lens_dir)
     identity = {"bootstrap": bootstrap, "seed": seed, "counts_identity": counts_manifest.get("identity"),
-                "behaviour_files": {str(f): _sha256(f) for f in files}}
+                "behaviour_files": {str(f): file_sha256(f) for f in files}}
     directory = StageDirectory(out_dir, "corpus-auc").claim(identity, {"confidence": CONFIDENCE,
                                                                         "counts": str(counts_dir)})
     directory.reopen()  # recomputed every time: seconds, and the caller needs its rows

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import glob
 import gzip
-import hashlib
 import io
 import json
 from collections import Counter
@@ -33,6 +32,7 @@ from typing import BinaryIO
 
 import zstandard
 
+from pivotlens.artifacts import file_sha256, tree_sha256
 from pivotlens.errors import CorpusError
 
 BUNDLED = "bundled"
@@ -245,13 +245,8 @@ def read_corpus(spec: str | Path | Sequence[str | Path], fields: RecordFields = 
 def fingerprint(shard: Shard) -> dict:
     """sha256 and size in bytes of a shard (for a datasets directory: over its files, by name)."""
     root = Path(shard.path)
-    paths = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
-    digest, size = hashlib.sha256(), 0
-    for path in paths:
-        if root.is_dir():
-            digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-        with path.open("rb") as handle:
-            while block := handle.read(1 << 20):
-                digest.update(block)
-                size += len(block)
-    return {"path": shard.path, "kind": shard.kind, "sha256": digest.hexdigest(), "bytes": size}
+    if not root.is_dir():
+        return {"path": shard.path, "kind": shard.kind, "sha256": file_sha256(root), "bytes": root.stat().st_size}
+    paths = [p for p in root.rglob("*") if p.is_file()]
+    return {"path": shard.path, "kind": shard.kind, "sha256": tree_sha256(paths, root),
+            "bytes": sum(p.stat().st_size for p in paths)}

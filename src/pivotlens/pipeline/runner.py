@@ -28,6 +28,7 @@ from pivotlens.artifacts import (
     RUNNER_MARKER,
     StageDirectory,
     check_own_directory,
+    file_sha256,
     lock_directory,
     read_state_file,
     unlock_directory,
@@ -115,10 +116,29 @@ def selected_stages(config: dict) -> list[Stage]:
     return selected
 
 
-def _fingerprint(stage: Stage, config: dict, upstream: dict[str, str]) -> str:
+def input_contents(config: dict) -> dict[str, str]:
+    """The study's inputs by content, so that a dataset edited in place, a corpus file replaced or a
+    model retrained at the same path reruns the stages that read it (hashes are cached by size and
+    mtime: a rerun does not read the inputs again)."""
+    from pivotlens.clwtd.schema import BUNDLED_DATASETS
+    from pivotlens.corpus.readers import fingerprint, resolve_corpus
+    from pivotlens.models.registry import model_sha256
+
+    dataset = str(config["dataset"])
+    return {
+        "model": model_sha256(str(config["model"])),
+        "dataset": dataset if dataset in BUNDLED_DATASETS else file_sha256(dataset) if Path(dataset).is_file() else "",
+        "corpus": hashlib.sha256("".join(fingerprint(shard)["sha256"] for shard in resolve_corpus(config["corpus"]))
+                                 .encode()).hexdigest(),
+    }
+
+
+def _fingerprint(stage: Stage, config: dict, contents: dict[str, str], upstream: dict[str, dict]) -> str:
+    """Options, shared options, input contents and, per stage read, its fingerprint and the content
+    of what it made (``outputs`` in its summary)."""
     payload = {
         "stage": stage.name, "options": config.get(stage.name), "shared": {k: config.get(k) for k in SHARED_KEYS},
-        "reads": {name: upstream[name] for name in stage.reads}, "pivotlens": pivotlens.__version__,
+        "contents": contents, "reads": {name: upstream[name] for name in stage.reads}, "pivotlens": pivotlens.__version__,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -174,12 +194,16 @@ def _run_stages(config: dict, run_dir: Path, all_stages: list[Stage], from_stage
                 log: Callable[[str], None]) -> RunOutcome:
     write_atomic(run_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     context_models: dict = {}
+    contents = input_contents(config)
     fingerprints: dict[str, str] = {}
+    upstream: dict[str, dict] = {}  # stage → its fingerprint and the content of its outputs
     forced_stages: set[str] = set()  # --from STAGE: that stage and every stage that reads it, transitively
     outcome = RunOutcome([], [], run_dir)
     for stage in all_stages:
-        fingerprint = _fingerprint(stage, config, fingerprints)
+        fingerprint = _fingerprint(stage, config, contents, upstream)
         fingerprints[stage.name] = fingerprint
+        upstream[stage.name] = {"fingerprint": fingerprint,
+                                "outputs": _stage_directory(run_dir, stage.name).state().get("outputs")}
         if stage.name == from_stage or forced_stages.intersection(stage.reads):
             forced_stages.add(stage.name)
         forced = stage.name in forced_stages
@@ -208,7 +232,9 @@ def _run_stages(config: dict, run_dir: Path, all_stages: list[Stage], from_stage
                               f"fix the cause and rerun to resume)") from error
         seconds = time.perf_counter() - started
         # the completion marker, only once the stage function has returned: a kill before it reruns the stage
-        directory.complete(summary, fingerprint=fingerprint, seconds=round(seconds, 2))
+        outputs = summary.pop("outputs", None)
+        directory.complete(summary, fingerprint=fingerprint, seconds=round(seconds, 2), outputs=outputs)
+        upstream[stage.name]["outputs"] = outputs
         log(f"   done in {seconds:.1f} s")
         outcome.ran.append(stage.name)
     return outcome

@@ -25,6 +25,7 @@ from pivotlens.clwtd import Dataset, Entry
 from pivotlens.errors import PivotlensError
 from pivotlens.languages import LANGUAGE_CODES, pair_key
 from pivotlens.models.loading import LoadedModel
+from pivotlens.models.registry import model_sha256
 from pivotlens.scoring.draws import draw_shot_entries
 from pivotlens.scoring.likelihood import TokenizedRequest, cached_probabilities, tokenize_request
 from pivotlens.scoring.options import ScoreOptions
@@ -45,7 +46,8 @@ class ScoreConfig:
 
     def identity(self) -> dict:
         """What must match for a rerun to resume into the same directory."""
-        return {key: getattr(self, key) for key in ("model", "dataset_sha256", "draws", "shots", "seed", "dtype")}
+        return {**{key: getattr(self, key) for key in ("model", "dataset_sha256", "draws", "shots", "seed", "dtype")},
+                "model_sha256": model_sha256(self.model)}
 
     def __post_init__(self) -> None:
         if self.draws < 1 or self.shots < 0 or self.batch_size < 1:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 
 from pivotlens.artifacts import StageDirectory, write_json_atomic
 from pivotlens.errors import PivotlensError
+from pivotlens.models.registry import model_sha256
 from pivotlens.options import option
 
 # torch and transformers load inside train(): the CLI imports this module to build its parser.
@@ -47,6 +48,7 @@ TOKEN_FILE = "data/tokens.u32"
 CHECKPOINTS = "checkpoints"
 SUMMARY = "summary.json"
 TRAINER_STATE = "trainer_state.json"  # written last into a checkpoint: its presence marks it complete
+RESUME_ONLY_FILES = frozenset({TRAINER_STATE, "optimizer.pt", "scheduler.pt", "rng_state.pth"})
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,8 @@ class TrainConfig:
         except --steps (a larger value extends a finished run)."""
         keys = ("model", "seq_len", "batch_size", "grad_accum", "lr", "warmup_steps", "lr_scheduler",
                 "weight_decay", "seed", "dtype")
-        return {"data_sha256": data_sha256, **{key: getattr(self, key) for key in keys}}
+        return {"data_sha256": data_sha256, "model_sha256": model_sha256(self.model),
+                **{key: getattr(self, key) for key in keys}}
 
 
 def train_config(options: TrainOptions, *, model: str, data: str | Sequence[str], seed: int, dtype: str,
@@ -241,24 +244,33 @@ def train(config: TrainConfig, out_dir: str | Path, callbacks: Sequence = ()) ->
         dataloader_pin_memory=device.type == "cuda",
         **_precision_flags(config, device),
     )
-    trainer = Trainer(model=loaded.model, args=args, train_dataset=blocks, eval_dataset=probe,
-                      processing_class=loaded.tokenizer, data_collator=default_data_collator, callbacks=list(callbacks))
-    started = time.perf_counter()
-    trainer.train(resume_from_checkpoint=str(resume_path) if resume_path else None)
-    wall = time.perf_counter() - started
-
     final = out / "final"
     staging = out / "final.tmp"
     shutil.rmtree(staging, ignore_errors=True)
-    trainer.save_model(str(staging))
+    started = time.perf_counter()
+    if resume_step is not None and resume_step >= config.steps:
+        # Killed after the last save: that checkpoint is the model (the Trainer would step past --steps).
+        staging.mkdir()
+        for path in resume_path.iterdir():
+            if path.is_file() and path.name not in RESUME_ONLY_FILES:
+                shutil.copy2(path, staging / path.name)
+        state = json.loads((resume_path / TRAINER_STATE).read_text())
+        history, global_step = state["log_history"], state["global_step"]
+    else:
+        trainer = Trainer(model=loaded.model, args=args, train_dataset=blocks, eval_dataset=probe,
+                          processing_class=loaded.tokenizer, data_collator=default_data_collator,
+                          callbacks=list(callbacks))
+        trainer.train(resume_from_checkpoint=str(resume_path) if resume_path else None)
+        trainer.save_model(str(staging))
+        history, global_step = trainer.state.log_history, trainer.state.global_step
+    wall = time.perf_counter() - started
     shutil.rmtree(final, ignore_errors=True)
     staging.rename(final)
-    history = trainer.state.log_history
     blocks_per_step = config.batch_size * config.grad_accum * max(1, args.world_size)
     result = TrainResult(
-        out_dir=out, final_dir=final, global_step=trainer.state.global_step, resumed_from_step=resume_step,
+        out_dir=out, final_dir=final, global_step=global_step, resumed_from_step=resume_step,
         probe_loss=_log_pairs(history, "eval_loss"), train_loss=_log_pairs(history, "loss"), wall_seconds=wall,
-        tokens=stats, blocks=len(blocks), passes_over_data=trainer.state.global_step * blocks_per_step / len(blocks),
+        tokens=stats, blocks=len(blocks), passes_over_data=global_step * blocks_per_step / len(blocks),
     )
     write_json_atomic(summary_path, result.summary(), indent=1)
     directory.complete(global_step=result.global_step)

@@ -27,7 +27,6 @@ whole whitespace-free segments and chrF++ stays close to plain chrF.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -40,6 +39,7 @@ from pivotlens.artifacts import StageDirectory, append_jsonl, read_jsonl_resumab
 from pivotlens.errors import PivotlensError
 from pivotlens.languages import LANGUAGES
 from pivotlens.models.loading import LoadedModel
+from pivotlens.models.registry import model_sha256
 
 BUNDLED_PARALLEL = "udhr"
 
@@ -173,7 +173,8 @@ class ChrfConfig:
             raise PivotlensError("--shots must be ≥ 0; --max-new-tokens, --batch-size and --limit ≥ 1")
 
     def identity(self) -> dict:
-        return {k: getattr(self, k) for k in ("model", "parallel_sha256", "src", "tgt", "shots", "max_new_tokens")}
+        return {**{k: getattr(self, k) for k in ("model", "parallel_sha256", "src", "tgt", "shots", "max_new_tokens")},
+                "model_sha256": model_sha256(self.model)}
 
 
 @dataclass(frozen=True)
@@ -182,10 +183,6 @@ class ChrfResult:
     n_items: int
     signature: str
     records: list[dict]  # per item: id, source, reference, hypothesis, sentence chrF++
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def evaluate_chrf(
