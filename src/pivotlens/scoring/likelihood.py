@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from pivotlens.batching import right_pad
 from pivotlens.errors import ModelError
 from pivotlens.models.loading import LoadedModel
 
@@ -74,16 +75,6 @@ def _accepts_position_ids(body: torch.nn.Module) -> bool:
     return "position_ids" in inspect.signature(body.forward).parameters
 
 
-def _right_pad(rows: Sequence[Sequence[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(row) for row in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for r, row in enumerate(rows):
-        ids[r, : len(row)] = torch.tensor(row, dtype=torch.long)
-        mask[r, : len(row)] = 1
-    return ids.to(device), mask.to(device)
-
-
 @torch.inference_mode()
 def cached_probabilities(loaded: LoadedModel, requests: Sequence[TokenizedRequest]) -> list[np.ndarray]:
     """Score a batch of requests with one prefix pass and one suffix pass.
@@ -103,7 +94,7 @@ def cached_probabilities(loaded: LoadedModel, requests: Sequence[TokenizedReques
         raise ValueError("prompts of a request share no prefix token")
     with_positions = _accepts_position_ids(body)
 
-    prefix_ids, prefix_mask = _right_pad(
+    prefix_ids, prefix_mask = right_pad(
         [request.sequences[0][:length] for request, length in zip(requests, prefix_lengths)], pad_id, device
     )
     prefix_kwargs = {"position_ids": torch.arange(prefix_ids.shape[1], device=device).expand_as(prefix_ids)}
@@ -114,7 +105,7 @@ def cached_probabilities(loaded: LoadedModel, requests: Sequence[TokenizedReques
     cache.batch_repeat_interleave(k)
 
     suffixes = [seq[length:] for request, length in zip(requests, prefix_lengths) for seq in request.sequences]
-    suffix_ids, suffix_mask = _right_pad(suffixes, pad_id, device)
+    suffix_ids, suffix_mask = right_pad(suffixes, pad_id, device)
     row_prefix = torch.tensor([length for length in prefix_lengths for _ in range(k)], device=device)
     suffix_kwargs = {"position_ids": row_prefix[:, None] + torch.arange(suffix_ids.shape[1], device=device)}
     with warnings.catch_warnings():
