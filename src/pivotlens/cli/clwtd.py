@@ -96,15 +96,9 @@ def run_validate(args: argparse.Namespace) -> None:
 
 def _token_counter(spec: str) -> Callable[[str], int]:
     """Tokens of " word" as the score continuation sees it (leading space, no special tokens)."""
-    from transformers import AutoTokenizer
+    from pivotlens.models.loading import load_tokenizer
 
-    from pivotlens.errors import ModelError
-    from pivotlens.models.loading import resolve_model_source
-
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(resolve_model_source(spec))
-    except OSError as error:
-        raise ModelError(f"could not load the tokenizer of {spec!r}: {error}") from error
+    tokenizer = load_tokenizer(spec)
     return lambda word: len(tokenizer(f" {word}", add_special_tokens=False)["input_ids"])
 
 
