@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -68,8 +67,7 @@ def run_build(args: argparse.Namespace) -> None:
     paths = resolve_resource_paths(args.omw_dir, args.wordnet_dir)
     print(f"pivotlens: loading WordNet ({paths.wordnet_dir}), OMW ({paths.omw_dir}), wordfreq, JMdict, CC-CEDICT …")
     lexicon = load_open_lexicon(paths)
-    accept = LlmValidator(args.validate_with_llm, args.llm_model, seed=args.seed,
-                          api_key=os.environ.get("OPENAI_API_KEY")).accepts if args.validate_with_llm else None
+    accept = LlmValidator(args.validate_with_llm, args.llm_model, seed=args.seed).accepts if args.validate_with_llm else None
     with tqdm(total=args.n, unit="entry", desc="building CLWTD") as bar:
         builder = ClwtdBuilder(lexicon, BuildConfig(n_entries=args.n))
         entries = builder.build(accept=accept, progress=lambda _: bar.update())
