@@ -39,3 +39,7 @@ class ConfigError(PivotlensError):
 
 class LlmEndpointError(PivotlensError):
     """An OpenAI-compatible chat endpoint cannot be reached or answers something unusable."""
+
+
+class EngineError(PivotlensError):
+    """An engine is unknown, does not run the stage asked for, or its cluster cannot be reached."""
