@@ -1,8 +1,8 @@
-"""P(continuation | prompt) = exp(−mean token NLL of the continuation), two ways.
+"""P(continuation | prompt) = exp(−mean token NLL of the continuation).
 
 A *request* is one item under one shot draw: K prompts that differ only in the source word (the
-real one and its distractors) followed by the same continuation. ``naive_probabilities`` runs one
-full forward per prompt, as the paper does. ``cached_probabilities`` encodes the token prefix the K
+real one and its distractors) followed by the same continuation. The paper runs one full forward
+per prompt (``pivotlens.reference.naive_probabilities``); ``cached_probabilities`` encodes the token prefix the K
 prompts share once, repeats its KV cache K times, runs only the K short suffixes, and unembeds only
 the positions that predict continuation tokens; it batches many requests per forward.
 """
@@ -53,22 +53,6 @@ def tokenize_request(tokenizer, prompts: Sequence[str], continuation: str) -> To
         sequences.append(tuple(ids))
         starts.append(start)
     return TokenizedRequest(tuple(sequences), tuple(starts))
-
-
-def _mean_logprob(logits: torch.Tensor, targets: torch.Tensor) -> float:
-    logprobs = torch.log_softmax(logits.float(), dim=-1)
-    return float(logprobs.gather(-1, targets[:, None]).mean())
-
-
-@torch.inference_mode()
-def naive_probabilities(loaded: LoadedModel, request: TokenizedRequest) -> np.ndarray:
-    """The reference: one full forward per prompt, log-probs read off the model's own logits."""
-    probabilities = []
-    for sequence, start in zip(request.sequences, request.continuation_starts):
-        ids = torch.tensor([sequence], device=loaded.device)
-        logits = loaded.model(input_ids=ids).logits[0]
-        probabilities.append(np.exp(_mean_logprob(logits[start - 1 : -1], ids[0, start:])))
-    return np.array(probabilities)
 
 
 def _accepts_position_ids(body: torch.nn.Module) -> bool:
