@@ -18,7 +18,8 @@ from transformers.utils import logging as hf_logging
 from pivotlens.clwtd import load_dataset
 from pivotlens.languages import parse_pairs
 from pivotlens.models import load_model
-from pivotlens.scoring import ScoreConfig, naive_probabilities
+from pivotlens.reference import naive_probabilities
+from pivotlens.scoring import ScoreConfig
 from pivotlens.scoring.ability import plan_item, score_items
 
 

@@ -3,7 +3,7 @@ import torch
 from transformers import PhiConfig, PhiForCausalLM
 
 from pivotlens.errors import ModelError, UnsupportedArchitectureError
-from pivotlens.models import ARCHITECTURES, ModelAdapter, load_model, registry
+from pivotlens.models import ARCHITECTURES, ModelAdapter, load_model, load_tokenizer, registry
 from pivotlens.models.tiny import TINY_ARCHITECTURES
 
 NAMED_IN_DESIGN = [
@@ -93,3 +93,14 @@ def test_tiny_tokenizer_is_local_and_multilingual(tiny_llama):
         ids = tokenizer(text)["input_ids"]
         assert ids[0] == tokenizer.bos_token_id
         assert tokenizer.decode(ids[1:]) == text
+
+
+def test_the_one_tokenizer_loader(tiny_model_dir, tmp_path):
+    model_dir = tiny_model_dir("llama")
+    tokenizer = load_tokenizer(str(model_dir))
+    tokenizer.save_pretrained(tmp_path)  # a tokenizer alone: no config.json
+    assert load_tokenizer(str(tmp_path))("a word")["input_ids"] == tokenizer("a word")["input_ids"]
+    with pytest.raises(ModelError, match="could not load the tokenizer of 'nobody/nothing'"):
+        load_tokenizer("nobody/nothing")
+    with pytest.raises(ModelError, match="neither a packaged model"):
+        load_tokenizer("no-such-model")

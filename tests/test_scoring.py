@@ -10,12 +10,12 @@ from pivotlens.errors import DatasetError, RunDirectoryError
 from pivotlens.models import load_model
 from pivotlens.models.tiny import TINY_ARCHITECTURES
 from pivotlens.plots.figures import draw_ability_heatmap
+from pivotlens.reference import naive_probabilities
 from pivotlens.scoring import (
     ScoreConfig,
     build_prompt,
     cached_probabilities,
     continuation,
-    naive_probabilities,
     score_dataset,
     summarize,
     tokenize_request,

@@ -35,3 +35,11 @@ class SelectionError(PivotlensError):
 
 class ConfigError(PivotlensError):
     """A config section or option is unknown, or a value has the wrong type."""
+
+
+class LlmEndpointError(PivotlensError):
+    """An OpenAI-compatible chat endpoint cannot be reached or answers something unusable."""
+
+
+class EngineError(PivotlensError):
+    """An engine is unknown, does not run the stage asked for, or its cluster cannot be reached."""

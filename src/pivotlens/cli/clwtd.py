@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -68,8 +67,7 @@ def run_build(args: argparse.Namespace) -> None:
     paths = resolve_resource_paths(args.omw_dir, args.wordnet_dir)
     print(f"pivotlens: loading WordNet ({paths.wordnet_dir}), OMW ({paths.omw_dir}), wordfreq, JMdict, CC-CEDICT …")
     lexicon = load_open_lexicon(paths)
-    accept = LlmValidator(args.validate_with_llm, args.llm_model, seed=args.seed,
-                          api_key=os.environ.get("OPENAI_API_KEY")).accepts if args.validate_with_llm else None
+    accept = LlmValidator(args.validate_with_llm, args.llm_model, seed=args.seed).accepts if args.validate_with_llm else None
     with tqdm(total=args.n, unit="entry", desc="building CLWTD") as bar:
         builder = ClwtdBuilder(lexicon, BuildConfig(n_entries=args.n))
         entries = builder.build(accept=accept, progress=lambda _: bar.update())
@@ -96,15 +94,9 @@ def run_validate(args: argparse.Namespace) -> None:
 
 def _token_counter(spec: str) -> Callable[[str], int]:
     """Tokens of " word" as the score continuation sees it (leading space, no special tokens)."""
-    from transformers import AutoTokenizer
+    from pivotlens.models.loading import load_tokenizer
 
-    from pivotlens.errors import ModelError
-    from pivotlens.models.loading import resolve_model_source
-
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(resolve_model_source(spec))
-    except OSError as error:
-        raise ModelError(f"could not load the tokenizer of {spec!r}: {error}") from error
+    tokenizer = load_tokenizer(spec)
     return lambda word: len(tokenizer(f" {word}", add_special_tokens=False)["input_ids"])
 
 

@@ -7,25 +7,18 @@ pair: a distractor it prefers may be a valid translation the lexicons missed."""
 
 from __future__ import annotations
 
-import json
 import re
-import urllib.error
-import urllib.request
 import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
 from pivotlens.clwtd.schema import Entry
-from pivotlens.errors import PivotlensError
 from pivotlens.languages import ALL_PAIRS, LANGUAGES
+from pivotlens.llm import ChatClient
 
 OPTION_LETTERS = "ABCDEFGHIJ"
 _ANSWER = re.compile(r"\b([A-J])\b")
-
-
-class LlmEndpointError(PivotlensError):
-    """The validation endpoint cannot be reached or answers something unusable."""
 
 
 @dataclass(frozen=True)
@@ -33,7 +26,6 @@ class LlmValidator:
     url: str  # base URL: requests go to {url}/chat/completions
     model: str
     seed: int = 0
-    api_key: str | None = None
     timeout_s: float = 60.0
 
     def question(self, entry: Entry, src: str, tgt: str, rng: np.random.Generator) -> tuple[str, list[str]]:
@@ -48,26 +40,7 @@ class LlmValidator:
         return prompt, options
 
     def ask(self, prompt: str) -> str:
-        body = json.dumps({
-            "model": self.model,
-            "messages": [{"role": "user", "content": prompt}],
-            "temperature": 0,
-            "max_tokens": 5,
-        }).encode("utf-8")
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        request = urllib.request.Request(f"{self.url.rstrip('/')}/chat/completions", data=body, headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                answer = json.load(response)
-            return str(answer["choices"][0]["message"]["content"])
-        except (urllib.error.URLError, TimeoutError) as error:
-            raise LlmEndpointError(f"the LLM endpoint {self.url} failed ({error}): check --validate-with-llm "
-                                   "and OPENAI_API_KEY") from error
-        except (KeyError, IndexError, TypeError, json.JSONDecodeError) as error:
-            raise LlmEndpointError(f"the LLM endpoint {self.url} did not answer like an OpenAI-compatible "
-                                   f"chat completion ({error!r})") from error
+        return ChatClient(self.url, self.model, self.timeout_s).complete(prompt, temperature=0, max_tokens=5)
 
     def accepts(self, entry: Entry) -> bool:
         """Whether the model picks the source word for all 12 pairs (stops at the first miss).

@@ -28,11 +28,11 @@ from pivotlens.corpus.readers import (
     read_shard,
     resolve_corpus,
 )
-from pivotlens.corpus.results import ENGINES, CountResult, count, read_pair_counts
+from pivotlens.corpus.results import CountResult, count, read_pair_counts
 from pivotlens.text import normalize
 
 __all__ = [
-    "BUNDLED", "ENGINES", "CountConfig", "CountPlan", "CountResult", "Document", "PairAUC", "PairRequest",
+    "BUNDLED", "CountConfig", "CountPlan", "CountResult", "Document", "PairAUC", "PairRequest",
     "PartialCounts", "RecordFields", "Shard", "Term", "TermMatcher", "auc_table", "bundled_corpus_path", "count",
     "count_batch", "count_shard", "make_plan", "normalize", "plan_counts", "read_behaviours", "read_corpus",
     "read_pair_counts", "read_shard", "resolve_corpus", "rule_for", "run_local", "run_ray", "sample_priority",

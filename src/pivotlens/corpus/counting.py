@@ -24,14 +24,14 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Literal
 
 import numpy as np
 
+from pivotlens.batching import batched
 from pivotlens.clwtd import Dataset
-from pivotlens.corpus.engine import Progress, batched, map_on_ray
 from pivotlens.corpus.matching import Term, TermMatcher, rule_for
 from pivotlens.corpus.readers import Document, RecordFields, Shard, fingerprint, read_shard
+from pivotlens.engine import CountEngine, Progress, map_shards
 from pivotlens.errors import CorpusError, PivotlensError
 from pivotlens.options import option
 from pivotlens.text import normalize
@@ -41,7 +41,7 @@ from pivotlens.text import normalize
 class CountOptions:
     """The user-facing counting options: the `counts` section of a study and flags of `corpus count`."""
 
-    engine: Literal["local", "ray", "infinigram"] = option("local", "local: in this process; ray: one task per file; "
+    engine: CountEngine = option("local", "local: in this process; ray: one task per file; "
                                                            "infinigram: query an index (--index)")
     ray_address: str | None = option(None, "'auto', 'ray://host:10001'; default: start a local Ray")
     reservoir: int = option(100, "documents sampled per word (bottom-k; the paper mines pivots from 2,000)")
@@ -180,7 +180,7 @@ class PartialCounts:
 
     @property
     def documents_read(self) -> int:
-        """The engine's progress unit (:class:`pivotlens.corpus.engine.ShardResult`)."""
+        """The engine's progress unit (:class:`pivotlens.engine.ShardResult`)."""
         return self.documents
 
 
@@ -231,26 +231,28 @@ def count_shard(plan: CountPlan, shard: Shard, progress: Progress | None = None)
 
 
 def run_local(plan: CountPlan, shards: Sequence[Shard], progress: Progress | None = None) -> PartialCounts:
-    total = PartialCounts.empty(plan)
-    for shard in shards:
-        total = total.merge(count_shard(plan, shard, progress))
-    return total
+    return _map_and_merge(plan, shards, "local", None, progress)
 
 
 def run_ray(plan: CountPlan, shards: Sequence[Shard], address: str | None = None,
             progress: Progress | None = None) -> PartialCounts:
     """One Ray task per shard (map), merged on the driver as tasks finish (reduce).
 
-    ``address`` as in :func:`pivotlens.corpus.engine.map_on_ray`: default, the running Ray session
-    or a local instance; ``auto`` or ``ray://host:10001`` for a cluster.
+    ``address`` as in :func:`pivotlens.engine.map_on_ray`: default, the running Ray session or a
+    local instance; ``auto`` or ``ray://host:10001`` for a cluster.
     """
+    return _map_and_merge(plan, shards, "ray", address, progress)
+
+
+def _map_and_merge(plan: CountPlan, shards: Sequence[Shard], engine: str, address: str | None,
+                   progress: Progress | None) -> PartialCounts:
     total = PartialCounts.empty(plan)
 
     def add(_index: int, part: PartialCounts) -> None:
         nonlocal total
         total = total.merge(part)
 
-    map_on_ray(count_shard, plan, shards, add, address=address, progress=progress, unreachable=CorpusError)
+    map_shards(count_shard, plan, shards, add, stage="counts", engine=engine, ray_address=address, progress=progress)
     return total
 
 

@@ -73,12 +73,12 @@ class IndexInfo:
 
 
 def _load_tokenizer(path: str):
-    from transformers import AutoTokenizer
+    from pivotlens.models.loading import load_tokenizer
 
     if not Path(path).is_dir():
         raise CorpusError(f"--tokenizer {path!r}: give a local Hugging Face tokenizer directory "
                           "(hub names are not fetched here), or leave it out for a byte-level index")
-    return AutoTokenizer.from_pretrained(path)
+    return load_tokenizer(path)
 
 
 def _default_mem_gib() -> int:

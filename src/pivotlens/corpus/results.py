@@ -23,10 +23,10 @@ from pivotlens.artifacts import StageDirectory
 from pivotlens.corpus.counting import CountPlan, PartialCounts, check_not_empty, run_local, run_ray
 from pivotlens.corpus.infinigram import WindowCounts
 from pivotlens.corpus.readers import Shard
+from pivotlens.engine import check_engine
 from pivotlens.errors import CorpusError
 
 STAGE = "corpus-count"
-ENGINES = ("local", "ray", "infinigram")
 
 
 @dataclass
@@ -86,8 +86,7 @@ def count(plan: CountPlan, out_dir: str | Path, *, engine: str = "local", shards
           max_diff_tokens: int = 100, progress: Callable[[int], None] | None = None) -> CountResult | None:
     """Count with an engine and write ``out_dir``; None when it already holds this run."""
     out = Path(out_dir)
-    if engine not in ENGINES:
-        raise CorpusError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    check_engine(engine, "counts")
     if engine == "infinigram":
         from pivotlens.corpus.infinigram import InfiniGramIndex, count_index
 

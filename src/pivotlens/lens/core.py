@@ -12,17 +12,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from pivotlens.batching import right_pad
 from pivotlens.models.loading import LoadedModel
-
-
-def _right_pad(sequences: Sequence[Sequence[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(sequence) for sequence in sequences)
-    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for row, sequence in enumerate(sequences):
-        ids[row, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)
-        mask[row, : len(sequence)] = 1
-    return ids.to(device), mask.to(device)
 
 
 def _pad_id(loaded: LoadedModel) -> int:
@@ -33,7 +24,7 @@ def _layer_outputs(
     loaded: LoadedModel, sequences: Sequence[Sequence[int]], keep: Callable[[torch.Tensor], torch.Tensor]
 ) -> torch.Tensor:
     """Run the decoder body (no LM head) and stack ``keep(output)`` of every decoder layer."""
-    ids, mask = _right_pad(sequences, _pad_id(loaded), loaded.device)
+    ids, mask = right_pad(sequences, _pad_id(loaded), loaded.device)
     captured: list[torch.Tensor] = []
 
     def hook(_module, _inputs, output):

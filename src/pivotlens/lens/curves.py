@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pivotlens.batching import run_by_length
 from pivotlens.clwtd import Dataset
 from pivotlens.errors import PivotlensError
 from pivotlens.languages import parse_pairs
@@ -100,20 +101,21 @@ def token_set_curve(
     ``n_random_sets`` uniformly drawn token sets of the same size (seeded)."""
     rng = np.random.default_rng(seed)
     n_vocab = loaded.adapter.unembedding.weight.shape[0]
-    set_rows, random_rows = [], []
-    for start in range(0, len(prompts), batch_size):
-        chunk = prompts[start : start + batch_size]
+    token_ids = [sorted(set(tokens)) for tokens in token_sets[: len(prompts)]]
+    random_sets = [np.stack([rng.choice(n_vocab, size=len(ids), replace=False) for _ in range(n_random_sets)])
+                   for ids in token_ids]  # [R, size] per item, drawn in item order
+
+    def run(batch: list[int]) -> list[tuple[np.ndarray, np.ndarray]]:
         probabilities = lens_probabilities(
-            loaded, [p.token_ids for p in chunk], [[p.first_predicting_position] for p in chunk]
+            loaded, [prompts[i].token_ids for i in batch], [[prompts[i].first_predicting_position] for i in batch]
         )  # [L, batch, V]
-        for i, tokens in enumerate(token_sets[start : start + batch_size]):
-            ids = torch.tensor(sorted(set(tokens)), device=probabilities.device)
-            set_rows.append(probabilities[:, i, ids].sum(-1).cpu().numpy())
-            random_ids = torch.from_numpy(
-                np.stack([rng.choice(n_vocab, size=len(ids), replace=False) for _ in range(n_random_sets)])
-            ).to(probabilities.device)  # [R, size]
-            random_rows.append(probabilities[:, i, random_ids].sum(-1).mean(-1).cpu().numpy())
-    return CurveResult(np.stack(set_rows), np.stack(random_rows), n_random_sets)
+        device = probabilities.device
+        return [(probabilities[:, row, torch.tensor(token_ids[i], device=device)].sum(-1).cpu().numpy(),
+                 probabilities[:, row, torch.from_numpy(random_sets[i]).to(device)].sum(-1).mean(-1).cpu().numpy())
+                for row, i in enumerate(batch)]
+
+    rows = run_by_length(range(len(token_ids)), lambda i: len(prompts[i].token_ids), batch_size, run)
+    return CurveResult(np.stack([row[0] for row in rows]), np.stack([row[1] for row in rows]), n_random_sets)
 
 
 def curve_for_token_sets(

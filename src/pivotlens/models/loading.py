@@ -70,9 +70,12 @@ def resolve_model_source(spec: str) -> Path | str:
 
 
 def load_tokenizer(spec: str) -> PreTrainedTokenizerBase:
-    """The tokenizer of a model, without loading its weights."""
+    """The tokenizer of a model (packaged name, .gguf file, local directory or hub id), without its
+    weights; the one tokenizer loader. A local directory may hold a tokenizer alone (no config.json)."""
+    path = Path(spec).expanduser()
+    source = path if spec not in PACKAGED_MODELS and path.is_dir() else resolve_model_source(spec)
     try:
-        return AutoTokenizer.from_pretrained(resolve_model_source(spec))
+        return AutoTokenizer.from_pretrained(source)
     except OSError as error:
         raise ModelError(f"could not load the tokenizer of {spec!r}: {error}") from error
 

@@ -9,15 +9,13 @@ are meaningful words related to the translation (the paper's Appendix C step).
 from __future__ import annotations
 
 import json
-import os
 import unicodedata
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from pivotlens.errors import PivotlensError
+from pivotlens.errors import LlmEndpointError
+from pivotlens.llm import ChatClient
 from pivotlens.pivots.mining import Candidate
 from pivotlens.text import SPACE_MARKERS, normalize_token_text
 
@@ -84,20 +82,15 @@ def llm_filter(
     if not filtered.kept:
         return filtered
     listing = "\n".join(f"{i}\t{c.token.strip(SPACE_MARKERS)}" for i, c in enumerate(filtered.kept))
-    body = {"model": model, "temperature": 0, "messages": [{"role": "user", "content": LLM_PROMPT.format(
-        src=src, tgt=tgt, source=source, target=target, tokens=listing)}]}
-    request = urllib.request.Request(
-        url.rstrip("/") + "/chat/completions", data=json.dumps(body).encode(), method="POST",
-        headers={"Content-Type": "application/json",
-                 **({"Authorization": f"Bearer {os.environ['OPENAI_API_KEY']}"} if os.environ.get("OPENAI_API_KEY") else {})},
-    )
+    prompt = LLM_PROMPT.format(src=src, tgt=tgt, source=source, target=target, tokens=listing)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            content = json.loads(response.read())["choices"][0]["message"]["content"]
+        content = ChatClient(url, model, timeout).complete(prompt, temperature=0)
         start, end = content.index("{"), content.rindex("}") + 1
         keep = {int(i) for i in json.loads(content[start:end])["keep"]}
-    except (urllib.error.URLError, OSError, KeyError, ValueError, TypeError) as error:
-        raise PivotlensError(f"LLM filter at {url} failed: {error}") from error
+    except LlmEndpointError as error:
+        raise LlmEndpointError(f"LLM filter: {error}") from error
+    except (KeyError, ValueError, TypeError) as error:
+        raise LlmEndpointError(f"LLM filter at {url}: no {{\"keep\": [indices]}} in the answer ({error!r})") from error
     kept = [c for i, c in enumerate(filtered.kept) if i in keep]
     dropped = filtered.dropped + [(c, "llm") for i, c in enumerate(filtered.kept) if i not in keep]
     return FilteredCandidates(kept, dropped)

@@ -8,8 +8,7 @@ from importlib import import_module
 
 _EXPORTS = {
     "ScoreConfig": "ability", "score_config": "ability", "score_dataset": "ability", "summarize": "ability",
-    "TokenizedRequest": "likelihood", "cached_probabilities": "likelihood", "naive_probabilities": "likelihood",
-    "tokenize_request": "likelihood",
+    "TokenizedRequest": "likelihood", "cached_probabilities": "likelihood", "tokenize_request": "likelihood",
     "ScoreOptions": "options",
     "build_prompt": "prompts", "continuation": "prompts",
 }

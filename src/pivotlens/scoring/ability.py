@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from pivotlens.artifacts import StageDirectory, fill_pair_files, read_jsonl_resumable, write_atomic, write_json_atomic
+from pivotlens.batching import run_by_length
 from pivotlens.clwtd import Dataset, Entry
 from pivotlens.errors import PivotlensError
 from pivotlens.languages import LANGUAGE_CODES, pair_key
@@ -107,14 +108,10 @@ def plan_item(tokenizer, dataset: Dataset, index: int, src: str, tgt: str, confi
 def score_items(loaded: LoadedModel, items: list[ItemDraws], batch_size: int) -> None:
     """Fill ``item.probabilities`` for every draw, batching requests of similar length."""
     jobs = [(item, request) for item in items for request in item.requests]
-    results: dict[int, np.ndarray] = {}
-    order = sorted(range(len(jobs)), key=lambda j: len(jobs[j][1].sequences[0]))
-    for start in range(0, len(order), batch_size):
-        chunk = order[start : start + batch_size]
-        for j, probabilities in zip(chunk, cached_probabilities(loaded, [jobs[j][1] for j in chunk])):
-            results[j] = probabilities
-    for j, (item, _) in enumerate(jobs):
-        item.probabilities.append(results[j])
+    results = run_by_length([request for _, request in jobs], lambda request: len(request.sequences[0]), batch_size,
+                            lambda batch: cached_probabilities(loaded, batch))
+    for (item, _), probabilities in zip(jobs, results):
+        item.probabilities.append(probabilities)
 
 
 def score_dataset(

@@ -1,8 +1,8 @@
-"""P(continuation | prompt) = exp(−mean token NLL of the continuation), two ways.
+"""P(continuation | prompt) = exp(−mean token NLL of the continuation).
 
 A *request* is one item under one shot draw: K prompts that differ only in the source word (the
-real one and its distractors) followed by the same continuation. ``naive_probabilities`` runs one
-full forward per prompt, as the paper does. ``cached_probabilities`` encodes the token prefix the K
+real one and its distractors) followed by the same continuation. The paper runs one full forward
+per prompt (``pivotlens.reference.naive_probabilities``); ``cached_probabilities`` encodes the token prefix the K
 prompts share once, repeats its KV cache K times, runs only the K short suffixes, and unembeds only
 the positions that predict continuation tokens; it batches many requests per forward.
 """
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from pivotlens.batching import right_pad
 from pivotlens.errors import ModelError
 from pivotlens.models.loading import LoadedModel
 
@@ -54,34 +55,8 @@ def tokenize_request(tokenizer, prompts: Sequence[str], continuation: str) -> To
     return TokenizedRequest(tuple(sequences), tuple(starts))
 
 
-def _mean_logprob(logits: torch.Tensor, targets: torch.Tensor) -> float:
-    logprobs = torch.log_softmax(logits.float(), dim=-1)
-    return float(logprobs.gather(-1, targets[:, None]).mean())
-
-
-@torch.inference_mode()
-def naive_probabilities(loaded: LoadedModel, request: TokenizedRequest) -> np.ndarray:
-    """The reference: one full forward per prompt, log-probs read off the model's own logits."""
-    probabilities = []
-    for sequence, start in zip(request.sequences, request.continuation_starts):
-        ids = torch.tensor([sequence], device=loaded.device)
-        logits = loaded.model(input_ids=ids).logits[0]
-        probabilities.append(np.exp(_mean_logprob(logits[start - 1 : -1], ids[0, start:])))
-    return np.array(probabilities)
-
-
 def _accepts_position_ids(body: torch.nn.Module) -> bool:
     return "position_ids" in inspect.signature(body.forward).parameters
-
-
-def _right_pad(rows: Sequence[Sequence[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(row) for row in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for r, row in enumerate(rows):
-        ids[r, : len(row)] = torch.tensor(row, dtype=torch.long)
-        mask[r, : len(row)] = 1
-    return ids.to(device), mask.to(device)
 
 
 @torch.inference_mode()
@@ -103,7 +78,7 @@ def cached_probabilities(loaded: LoadedModel, requests: Sequence[TokenizedReques
         raise ValueError("prompts of a request share no prefix token")
     with_positions = _accepts_position_ids(body)
 
-    prefix_ids, prefix_mask = _right_pad(
+    prefix_ids, prefix_mask = right_pad(
         [request.sequences[0][:length] for request, length in zip(requests, prefix_lengths)], pad_id, device
     )
     prefix_kwargs = {"position_ids": torch.arange(prefix_ids.shape[1], device=device).expand_as(prefix_ids)}
@@ -114,7 +89,7 @@ def cached_probabilities(loaded: LoadedModel, requests: Sequence[TokenizedReques
     cache.batch_repeat_interleave(k)
 
     suffixes = [seq[length:] for request, length in zip(requests, prefix_lengths) for seq in request.sequences]
-    suffix_ids, suffix_mask = _right_pad(suffixes, pad_id, device)
+    suffix_ids, suffix_mask = right_pad(suffixes, pad_id, device)
     row_prefix = torch.tensor([length for length in prefix_lengths for _ in range(k)], device=device)
     suffix_kwargs = {"position_ids": row_prefix[:, None] + torch.arange(suffix_ids.shape[1], device=device)}
     with warnings.catch_warnings():

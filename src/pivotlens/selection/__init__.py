@@ -11,7 +11,6 @@ from pivotlens.selection.adjacency import (
     count_cooccurrence,
     run_adjacency,
 )
-from pivotlens.selection.engine import ENGINES, map_shards
 from pivotlens.selection.langid import (
     DocumentLanguages,
     LangIdConfig,
@@ -26,9 +25,9 @@ from pivotlens.selection.pivots import PivotConfig, PivotSet, PivotSetFile, buil
 from pivotlens.selection.tokens import DocumentTokenizer
 
 __all__ = [
-    "ENGINES", "AdjacencyConfig", "AdjacencyMatrix", "DocumentLanguages", "DocumentTokenizer", "LangIdConfig",
+    "AdjacencyConfig", "AdjacencyMatrix", "DocumentLanguages", "DocumentTokenizer", "LangIdConfig",
     "LanguageIndex", "MixConfig", "MixResult", "PivotConfig", "PivotSet", "PivotSetFile", "SelectionError",
     "build_adjacency", "build_mixes", "build_pivot_set", "chunk_starts", "count_cooccurrence", "identify_documents",
-    "identify_text", "map_shards", "plan_mixes", "run_adjacency", "run_langid", "run_mixes", "run_pivot_set",
+    "identify_text", "plan_mixes", "run_adjacency", "run_langid", "run_mixes", "run_pivot_set",
     "select_top",
 ]

@@ -38,11 +38,11 @@ import numpy as np
 from scipy import sparse
 
 from pivotlens.artifacts import StageDirectory
+from pivotlens.batching import batched
 from pivotlens.corpus.counting import sample_priority
-from pivotlens.corpus.engine import Progress, batched
 from pivotlens.corpus.readers import RecordFields, Shard, read_shard
+from pivotlens.engine import Progress, map_shards
 from pivotlens.errors import SelectionError
-from pivotlens.selection.engine import map_shards
 from pivotlens.selection.files import read_manifest
 from pivotlens.selection.langid import LanguageIndex, aligned
 from pivotlens.selection.tokens import DocumentTokenizer
@@ -269,7 +269,7 @@ def _run_pass(index: LanguageIndex, work: AdjacencyWork, engine: str, ray_addres
         doc_freq[:] += part.doc_freq
         pairs.add(part.upper)
 
-    map_shards(count_shard, work, jobs, add_part, engine=engine, ray_address=ray_address, progress=progress)
+    map_shards(count_shard, work, jobs, add_part, stage="selection", engine=engine, ray_address=ray_address, progress=progress)
     return CooccurrenceCounts(documents, doc_freq, pairs.total(), sum(index.documents_per_shard))
 
 

@@ -39,10 +39,10 @@ from pathlib import Path
 import numpy as np
 
 from pivotlens.artifacts import StageDirectory
-from pivotlens.corpus.engine import Progress, batched
+from pivotlens.batching import batched
 from pivotlens.corpus.readers import Document, RecordFields, Shard, read_shard
+from pivotlens.engine import Progress, map_shards
 from pivotlens.errors import SelectionError
-from pivotlens.selection.engine import map_shards
 from pivotlens.selection.files import (
     read_jsonl_zst,
     read_manifest,
@@ -209,7 +209,7 @@ def run_langid(shards: Sequence[Shard], tokenizer: DocumentTokenizer, out_dir: s
         (out / "skipped.json").write_text(json.dumps(skipped_by_shard, sort_keys=True))
 
     map_shards(identify_shard, LangIdWork(tokenizer, config), [shards[i] for i in todo], write,
-               engine=engine, ray_address=ray_address, progress=progress)
+               stage="selection", engine=engine, ray_address=ray_address, progress=progress)
     table = _write_document_table(out, names)
     languages, per_shard = Counter(table["lang"]), Counter(table["shard"])
     directory.complete(details={

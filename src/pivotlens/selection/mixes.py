@@ -37,17 +37,16 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
 from pivotlens.artifacts import StageDirectory
-from pivotlens.corpus.engine import Progress, batched
+from pivotlens.batching import batched
 from pivotlens.corpus.readers import RecordFields, Shard, read_shard
+from pivotlens.engine import Progress, SelectionEngine, map_shards
 from pivotlens.errors import SelectionError
 from pivotlens.options import option
 from pivotlens.selection.adjacency import AdjacencyMatrix
-from pivotlens.selection.engine import map_shards
 from pivotlens.selection.files import (
     ShardedJsonlWriter,
     write_table,
@@ -68,7 +67,7 @@ class SelectionOptions:
     """The `selection` section of a study: the options of `select adjacency|pivotset|mix` that a study sets
     (the commands' flags of the same names come from here)."""
 
-    engine: Literal["local", "ray"] = option("local", "local: in this process; ray: one Ray task per input file")
+    engine: SelectionEngine = option("local", "local: in this process; ray: one Ray task per input file")
     ray_address: str | None = option(None, "'auto' or 'ray://head:10001' for an existing cluster; default: start a "
                                            "local Ray")
     docs_per_language: int | None = option(None, "about this many documents per language for the adjacency matrix "
@@ -251,7 +250,7 @@ def score_candidates(index: LanguageIndex, tokenizer: DocumentTokenizer, candida
         parts[position] = part
 
     map_shards(score_shard, ScoreWork(tokenizer, index.fields, pivot_masks, batch_size), jobs, keep,
-               engine=engine, ray_address=ray_address, progress=progress)
+               stage="selection", engine=engine, ray_address=ray_address, progress=progress)
     positions = np.concatenate([p.positions for p in parts])
     return CandidateScores(positions, [i for p in parts for i in p.ids], index.languages[positions],
                            np.concatenate([p.tokens for p in parts]),

@@ -37,16 +37,9 @@ class DocumentTokenizer:
     @classmethod
     def from_model(cls, spec: str) -> DocumentTokenizer:
         """The tokenizer of a packaged short name, local model directory or hub id (weights not loaded)."""
-        from transformers import AutoTokenizer
+        from pivotlens.models.loading import load_tokenizer
 
-        from pivotlens.errors import ModelError
-        from pivotlens.models.loading import resolve_model_source
-
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(resolve_model_source(spec))
-        except OSError as error:
-            raise ModelError(f"could not load the tokenizer of {spec!r}: {error}") from error
-        return cls.from_pretrained(tokenizer, spec)
+        return cls.from_pretrained(load_tokenizer(spec), spec)
 
     @classmethod
     def load(cls, directory: Path, name: str) -> DocumentTokenizer:

@@ -36,6 +36,7 @@ from pathlib import Path
 import torch
 
 from pivotlens.artifacts import StageDirectory, append_jsonl, read_jsonl_resumable, write_json_atomic
+from pivotlens.batching import batched, run_by_length
 from pivotlens.errors import PivotlensError
 from pivotlens.languages import LANGUAGES
 from pivotlens.models.loading import LoadedModel
@@ -122,24 +123,22 @@ def translate(loaded: LoadedModel, prompts: Sequence[str], max_new_tokens: int, 
     """Greedy continuation of each prompt up to its first newline (stripped), batched by length."""
     tokenizer = loaded.tokenizer
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-    outputs: dict[int, str] = {}
+
+    def run(batch: list[str]) -> list[str]:
+        encoded = tokenizer(batch, return_tensors="pt", padding=True).to(loaded.device)
+        generated = loaded.model.generate(
+            **encoded, do_sample=False, max_new_tokens=max_new_tokens, stop_strings=["\n"], tokenizer=tokenizer,
+            pad_token_id=pad_id,
+        )
+        new_tokens = generated[:, encoded["input_ids"].shape[1] :]
+        return [text.split("\n", 1)[0].strip() for text in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+
     previous_side = tokenizer.padding_side
     tokenizer.padding_side = "left"  # generation continues every row from its last real token
     try:
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
-            batch = tokenizer([prompts[i] for i in chunk], return_tensors="pt", padding=True).to(loaded.device)
-            generated = loaded.model.generate(
-                **batch, do_sample=False, max_new_tokens=max_new_tokens, stop_strings=["\n"], tokenizer=tokenizer,
-                pad_token_id=pad_id,
-            )
-            new_tokens = generated[:, batch["input_ids"].shape[1] :]
-            for i, text in zip(chunk, tokenizer.batch_decode(new_tokens, skip_special_tokens=True)):
-                outputs[i] = text.split("\n", 1)[0].strip()
+        return run_by_length(prompts, len, batch_size, run)
     finally:
         tokenizer.padding_side = previous_side
-    return [outputs[i] for i in range(len(prompts))]
 
 
 def chrf_metric():
@@ -209,8 +208,7 @@ def evaluate_chrf(
     todo = [item for item in items if item.id not in done]
     if progress:
         progress(len(items) - len(todo))
-    for start in range(0, len(todo), config.batch_size):
-        chunk = todo[start : start + config.batch_size]
+    for chunk in batched(todo, config.batch_size):
         prompts = [translation_prompt(config.src, config.tgt, shots, item.source) for item in chunk]
         records = [
             {"id": item.id, "source": item.source, "reference": item.target, "hypothesis": hypothesis,
