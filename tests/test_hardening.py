@@ -125,3 +125,25 @@ def test_a_word_with_a_unicode_line_separator_stays_one_record(tmp_path):
     loaded = load_dataset(dataset)
     assert len(loaded.entries) == 36
     assert any(entry.word["fr"] == "ch\u2028at" for entry in loaded.entries)
+
+
+def test_a_cut_zst_corpus_is_an_error_not_a_shorter_corpus(tmp_path):
+    import zstandard
+
+    from pivotlens.corpus.readers import read_corpus
+    from pivotlens.errors import CorpusError
+    from pivotlens.selection.files import read_jsonl_zst, write_jsonl_zst
+
+    path = tmp_path / "corpus.jsonl.zst"
+    write_jsonl_zst(path, ({"id": str(i), "text": f"document {i} " + "mot " * (i % 50)} for i in range(1000)))
+    assert sum(1 for _ in read_corpus(str(path))) == 1000 and sum(1 for _ in read_jsonl_zst(path)) == 1000
+    blob = path.read_bytes()
+    two_frames = tmp_path / "two.jsonl.zst"
+    two_frames.write_bytes(blob + zstandard.ZstdCompressor().compress(b'{"id": "x", "text": "more"}\n'))
+    assert sum(1 for _ in read_corpus(str(two_frames))) == 1001
+    for cut in (int(len(blob) * 0.6), len(blob) - 1):
+        path.write_bytes(blob[:cut])
+        with pytest.raises(CorpusError, match="truncated"):
+            sum(1 for _ in read_corpus(str(path)))
+        with pytest.raises(CorpusError, match="truncated"):
+            list(read_jsonl_zst(path))

@@ -120,7 +120,49 @@ def resolve_corpus(spec: str | Path | Sequence[str | Path]) -> list[Shard]:
     return unique
 
 
+ZSTD_MAGIC = 0xFD2FB528
+ZSTD_SKIPPABLE = range(0x184D2A50, 0x184D2A60)
+
+
+def check_zstd_complete(path: str | Path) -> None:
+    """Walk the frames and block headers of a .zst file (reading only the headers) and raise
+    CorpusError when it ends inside a frame: zstandard's stream_reader reads a cut file as a shorter,
+    complete one."""
+    size = Path(path).stat().st_size
+    with open(path, "rb") as handle:
+        offset = 0
+        while offset < size:
+            handle.seek(offset)
+            head = handle.read(18)  # the largest frame header
+            magic = int.from_bytes(head[:4], "little") if len(head) >= 4 else None
+            if magic in ZSTD_SKIPPABLE and len(head) >= 8:
+                offset += 8 + int.from_bytes(head[4:8], "little")
+                continue
+            if magic != ZSTD_MAGIC:
+                raise CorpusError(f"{path}: not a zstd file or damaged at byte {offset}; recompress or re-download it")
+            try:
+                offset += zstandard.frame_header_size(head)
+                has_checksum = zstandard.get_frame_parameters(head).has_checksum
+            except zstandard.ZstdError:
+                raise CorpusError(f"{path}: damaged zstd frame header at byte {offset}") from None
+            last = False
+            while not last:
+                handle.seek(offset)
+                block = handle.read(3)
+                if len(block) < 3:
+                    break
+                header = int.from_bytes(block, "little")
+                last, kind, length = bool(header & 1), (header >> 1) & 3, header >> 3
+                offset += 3 + (1 if kind == 1 else length)  # an RLE block stores one byte
+            offset += 4 if has_checksum else 0
+            if not last or offset > size:
+                raise CorpusError(f"{path}: truncated (the file ends inside a zstd frame, {size} bytes); "
+                                  "the copy is incomplete: copy or download it again")
+
+
 def _open_jsonl(path: str) -> BinaryIO:
+    if path.endswith(".zst"):
+        check_zstd_complete(path)
     raw = open(path, "rb")  # noqa: SIM115 - closed by the wrapper
     if path.endswith(".gz"):
         return gzip.GzipFile(fileobj=raw)

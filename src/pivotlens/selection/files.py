@@ -17,7 +17,7 @@ from pathlib import Path
 import zstandard
 
 from pivotlens.artifacts import StageDirectory, open_atomic
-from pivotlens.corpus.readers import Shard
+from pivotlens.corpus.readers import Shard, check_zstd_complete
 from pivotlens.errors import SelectionError
 from pivotlens.tables import markdown_table
 
@@ -46,6 +46,7 @@ def write_jsonl_zst(path: Path, records: Iterable[dict]) -> None:
 
 
 def read_jsonl_zst(path: Path) -> Iterator[dict]:
+    check_zstd_complete(path)
     with path.open("rb") as raw, io.TextIOWrapper(zstandard.ZstdDecompressor().stream_reader(raw),
                                                  encoding="utf-8") as lines:
         for line in lines:
