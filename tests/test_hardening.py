@@ -147,3 +147,22 @@ def test_a_cut_zst_corpus_is_an_error_not_a_shorter_corpus(tmp_path):
             sum(1 for _ in read_corpus(str(path)))
         with pytest.raises(CorpusError, match="truncated"):
             list(read_jsonl_zst(path))
+
+
+ALIAS_BOMB = "a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8))
+
+
+def test_a_yaml_alias_bomb_and_non_finite_numbers_are_one_line_errors(tmp_path, capsys):
+    config = tmp_path / "bomb.yaml"
+    config.write_text(ALIAS_BOMB)
+    assert len(ALIAS_BOMB) < 700
+    assert main(["run", str(config), "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pivotlens: error: line 2: YAML aliases (*a) are not allowed") and err.count("\n") == 1
+    ok = tmp_path / "ok.yaml"
+    ok.write_text("training:\n  lr: .nan\n")
+    assert main(["run", str(ok), "--run-dir", str(tmp_path / "run")]) == 2
+    assert "training.lr: expected a finite number" in capsys.readouterr().err
+    assert main(["run", str(ok), "--run-dir", str(tmp_path / "run"), "--set", "score.limit=[1"]) == 2
+    assert "--set score.limit=[1: not valid YAML" in capsys.readouterr().err

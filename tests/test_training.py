@@ -143,6 +143,19 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tiny_model_dir, tmp_path)
     assert extended.resumed_from_step == 4 and extended.global_step == 6
 
 
+@pytest.mark.parametrize("damage", ["model.safetensors", "optimizer.pt", "trainer_state.json"])
+def test_a_damaged_latest_checkpoint_falls_back_to_the_previous_one(tiny_model_dir, tmp_path, damage):
+    config = small_config(tiny_model_dir("llama"), write_mix(tmp_path / "mix.jsonl"), steps=4)
+    out = tmp_path / "run"
+    with pytest.raises(Killed):
+        train(config, out, callbacks=[KillAfterSave(4)])
+    damaged = out / "checkpoints" / "checkpoint-4" / damage
+    damaged.write_bytes(damaged.read_bytes()[: damaged.stat().st_size // 2])
+    with pytest.warns(UserWarning, match=f"checkpoint-4: damaged {damage}"):
+        result = train(config, out)
+    assert result.resumed_from_step == 2 and result.global_step == 4
+
+
 @pytest.mark.slow
 def test_kill_and_resume_gives_the_same_weights_as_one_run(tiny_model_dir, tmp_path):
     config = small_config(tiny_model_dir("llama"), write_mix(tmp_path / "mix.jsonl"), steps=6)

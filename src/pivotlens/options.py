@@ -10,11 +10,44 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import types
 import typing
 from typing import Any, Literal, Union
 
+import yaml
+
 from pivotlens.errors import ConfigError
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """Safe YAML without aliases: a few hundred bytes of nested aliases (an alias bomb) would expand
+    to gigabytes, and a config has no need of them."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise ConfigError(f"line {event.start_mark.line + 1}: YAML aliases (*{event.anchor}) are not allowed "
+                              "in a pivotlens config; write the value out")
+        return super().compose_node(parent, index)
+
+
+def load_yaml(text: str, source: str) -> Any:
+    """A config file's (or a --set value's) YAML, safely; errors name ``source``."""
+    try:
+        return yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{source}: not valid YAML ({' '.join(str(error).split())})") from None
+
+
+class _NoAliasDumper(yaml.SafeDumper):
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def dump_yaml(value: Any) -> str:
+    """YAML that ``load_yaml`` reads back: shared objects are written out, never as aliases."""
+    return yaml.dump(value, Dumper=_NoAliasDumper, sort_keys=False, allow_unicode=True)
 
 _MISSING = object()
 
@@ -40,7 +73,7 @@ def _describe(annotation: Any) -> str:
         item = typing.get_args(annotation)[0]
         plural = {int: "integers", float: "numbers", str: "strings", bool: "booleans"}
         return f"a list of {plural[item]}" if item in plural else f"a list (each {_describe(item)})"
-    return {int: "an integer", float: "a number", str: "a string", bool: "true or false",
+    return {int: "an integer", float: "a finite number", str: "a string", bool: "true or false",
             type(None): "null"}[annotation]
 
 
@@ -69,10 +102,12 @@ def _convert(annotation: Any, value: Any) -> Any:
     if annotation is float:
         if isinstance(value, str):  # YAML 1.1 reads `1e-3` (no dot) as a string
             try:
-                return float(value)
+                value = float(value)
             except ValueError:
                 return _MISSING
-        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else _MISSING
+        # NaN and infinity are no setting of any option (`--lr nan` would train to NaN weights)
+        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return value if numeric and math.isfinite(value) else _MISSING
     if annotation is str:
         return value if isinstance(value, str) else _MISSING
     raise TypeError(f"options field type {annotation!r} is not supported")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pivotlens.cli.common import add_model_options, load_model_from_args
 from pivotlens.errors import PivotlensError
-from pivotlens.options import add_option_flags, options_from_args
+from pivotlens.options import add_option_flags, load_yaml, options_from_args
 from pivotlens.scoring.options import ScoreOptions
 
 
@@ -32,7 +32,6 @@ def _add_run_options(parser: argparse.ArgumentParser, default_run_dir: Path | No
 
 
 def _overrides(args: argparse.Namespace) -> dict:
-    import yaml
 
     overrides: dict = {}
     for item in args.set:
@@ -43,7 +42,7 @@ def _overrides(args: argparse.Namespace) -> dict:
         target = overrides
         for section in sections:
             target = target.setdefault(section, {})
-        target[leaf] = yaml.safe_load(value)
+        target[leaf] = load_yaml(value, f"--set {item}")
     if args.model:
         overrides["model"] = args.model
     if args.device:

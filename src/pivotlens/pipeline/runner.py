@@ -21,8 +21,6 @@ from dataclasses import dataclass, fields
 from importlib.resources import files
 from pathlib import Path
 
-import yaml
-
 import pivotlens
 from pivotlens.artifacts import (
     RUNNER_MARKER,
@@ -36,7 +34,7 @@ from pivotlens.artifacts import (
     write_json_atomic,
 )
 from pivotlens.errors import ConfigError, PivotlensError
-from pivotlens.options import options_dict, parse_options
+from pivotlens.options import dump_yaml, load_yaml, options_dict, parse_options
 from pivotlens.pipeline import definitions
 from pivotlens.pipeline.stage import Stage, StageContext
 
@@ -59,7 +57,7 @@ def default_config() -> dict:
 
 
 def _demo_layer() -> dict:
-    return yaml.safe_load(files("pivotlens.data").joinpath("demo.yaml").read_text(encoding="utf-8"))
+    return load_yaml(files("pivotlens.data").joinpath("demo.yaml").read_text(encoding="utf-8"), "demo.yaml")
 
 
 def load_config(path: str | Path | None, overrides: dict | None = None) -> dict:
@@ -71,9 +69,10 @@ def load_config(path: str | Path | None, overrides: dict | None = None) -> dict:
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
         try:
-            layers.append(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
-        except yaml.YAMLError as error:
-            raise ConfigError(f"{path}: not valid YAML ({error})") from error
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise ConfigError(f"config file {path}: cannot read it ({error})") from None
+        layers.append(load_yaml(text, str(path)) or {})
     layers.append(overrides or {})
     sections = {stage.name: stage.options for stage in stages()}
     known = {field.name for field in fields(definitions.StudyOptions)} | set(sections)
@@ -192,7 +191,7 @@ def run_pipeline(
 
 def _run_stages(config: dict, run_dir: Path, all_stages: list[Stage], from_stage: str | None, only: str | None,
                 log: Callable[[str], None]) -> RunOutcome:
-    write_atomic(run_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    write_atomic(run_dir / "config.yaml", dump_yaml(config))
     context_models: dict = {}
     contents = input_contents(config)
     fingerprints: dict[str, str] = {}

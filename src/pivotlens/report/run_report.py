@@ -7,11 +7,11 @@ import html
 import json
 from pathlib import Path
 
-import yaml
 from markdown_it import MarkdownIt
 
 from pivotlens.artifacts import library_versions
 from pivotlens.errors import PivotlensError
+from pivotlens.options import dump_yaml, load_yaml
 from pivotlens.pipeline import stage_summaries
 from pivotlens.tables import escape_markdown
 
@@ -37,7 +37,7 @@ def _facts_line(facts: dict) -> str:
 
 
 def _run_config(run_dir: Path) -> dict:
-    return yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+    return load_yaml((run_dir / "config.yaml").read_text(encoding="utf-8"), str(run_dir / "config.yaml"))
 
 
 def report_markdown(run_dir: Path) -> str:
@@ -57,7 +57,7 @@ def report_markdown(run_dir: Path) -> str:
         for figure in summary.get("figures", []):
             title = escape_markdown(figure["title"])
             parts += [f"![{title}]({figure['path']})", "", f"*{title}*", ""]
-    parts += ["## Configuration", "", "```yaml", yaml.safe_dump(config, sort_keys=False, allow_unicode=True).strip(),
+    parts += ["## Configuration", "", "```yaml", dump_yaml(config).strip(),
               "```", "", "## Versions", "", "```json", json.dumps(library_versions(), indent=1), "```", ""]
     return "\n".join(parts)
 

@@ -23,6 +23,7 @@ import json
 import logging
 import shutil
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -148,24 +149,64 @@ def data_fingerprint(spec: str | Sequence[str]) -> tuple[str, list[dict]]:
     return digest, shards
 
 
+def checkpoint_problem(path: Path) -> str | None:
+    """Why a checkpoint cannot be resumed from or scored (None: it can). Reads the trainer state, the
+    safetensors headers (checked against the file sizes) and the CRCs of the torch zip files."""
+    import zipfile
+
+    from safetensors import SafetensorError, safe_open
+
+    state = path / TRAINER_STATE
+    if not state.is_file():
+        return "no trainer state (interrupted while saving)"
+    try:
+        step = json.loads(state.read_text(encoding="utf-8"))["global_step"]
+        if not isinstance(step, int):
+            return "trainer state without an integer global_step"
+    except (ValueError, KeyError, TypeError):
+        return f"damaged {TRAINER_STATE}"
+    weights = sorted(path.glob("*.safetensors"))
+    if not weights:
+        return "no model weights"
+    for file in weights:
+        try:
+            with safe_open(str(file), framework="pt"):
+                pass
+        except (SafetensorError, OSError, ValueError) as error:
+            return f"damaged {file.name} ({error})"
+    for name in ("optimizer.pt", "scheduler.pt", "rng_state.pth"):
+        file = path / name
+        if file.exists():
+            try:
+                with zipfile.ZipFile(file) as archive:
+                    if archive.testzip() is not None:
+                        return f"damaged {name} (CRC mismatch)"
+            except (zipfile.BadZipFile, OSError) as error:
+                return f"damaged {name} ({error})"
+    return None
+
+
 def complete_checkpoints(checkpoint_dir: Path) -> list[tuple[int, Path]]:
-    """(global step, path) of the checkpoints a kill did not cut short, oldest first."""
+    """(global step, path) of the sound checkpoints, oldest first (see :func:`checkpoint_problem`)."""
     if not checkpoint_dir.is_dir():
         return []
     found = []
     for path in checkpoint_dir.glob("checkpoint-*"):
-        state = path / TRAINER_STATE
-        if state.is_file():
-            found.append((int(json.loads(state.read_text())["global_step"]), path))
+        if path.is_dir() and checkpoint_problem(path) is None:
+            found.append((int(json.loads((path / TRAINER_STATE).read_text())["global_step"]), path))
     return sorted(found)
 
 
-def _remove_incomplete_checkpoints(checkpoint_dir: Path) -> None:
-    """A kill during a save leaves a checkpoint without its trainer state; the Trainer would pick
-    it as the latest and fail to resume, so it goes (its step is redone from the one before)."""
-    for path in checkpoint_dir.glob("checkpoint-*"):
-        if path.is_dir() and not (path / TRAINER_STATE).is_file():
-            log.warning("removing incomplete checkpoint %s (interrupted while saving)", path)
+def _remove_unsound_checkpoints(checkpoint_dir: Path) -> None:
+    """A kill during a save leaves a checkpoint without its trainer state, and a disk fault or a cut
+    copy a damaged file; the Trainer would pick such a checkpoint as the latest and fail, so it goes
+    with a warning, and training resumes from the latest sound one."""
+    for path in sorted(checkpoint_dir.glob("checkpoint-*")):
+        problem = checkpoint_problem(path) if path.is_dir() else None
+        if problem:
+            message = f"removing checkpoint {path}: {problem}; resuming from the previous sound one"
+            log.warning(message)
+            warnings.warn(message, stacklevel=2)
             shutil.rmtree(path)
 
 
@@ -214,7 +255,7 @@ def train(config: TrainConfig, out_dir: str | Path, callbacks: Sequence = ()) ->
 
     checkpoint_dir = out / CHECKPOINTS
     checkpoint_dir.mkdir(exist_ok=True)
-    _remove_incomplete_checkpoints(checkpoint_dir)
+    _remove_unsound_checkpoints(checkpoint_dir)
     checkpoints = complete_checkpoints(checkpoint_dir)
     resume_step, resume_path = checkpoints[-1] if checkpoints else (None, None)
 
