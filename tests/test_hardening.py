@@ -1,5 +1,6 @@
 """The attacks of the hardening review, each asserting the safe outcome."""
 
+import json
 import os
 import shutil
 import signal
@@ -166,3 +167,19 @@ def test_a_yaml_alias_bomb_and_non_finite_numbers_are_one_line_errors(tmp_path, 
     assert "training.lr: expected a finite number" in capsys.readouterr().err
     assert main(["run", str(ok), "--run-dir", str(tmp_path / "run"), "--set", "score.limit=[1"]) == 2
     assert "--set score.limit=[1: not valid YAML" in capsys.readouterr().err
+
+
+def test_pivots_mine_refuses_a_corpus_other_than_the_counted_one(tiny_model_dir, tmp_path, capsys):
+    counted, other = tmp_path / "counted.jsonl", tmp_path / "other.jsonl"
+    counted.write_text("".join(json.dumps({"id": f"d{i}", "text": "the dog and le chien"}) + "\n" for i in range(5)))
+    other.write_text("".join(json.dumps({"id": f"x{i}", "text": "a cat"}) + "\n" for i in range(5)))
+    assert main(["corpus", "count", "--corpus", str(counted), "--dataset", "sample", "--pairs", "en-fr",
+                 "--out", str(tmp_path / "counts")]) == 0
+    (tmp_path / "lens").mkdir()
+    argv = ["pivots", "mine", "--model", str(tiny_model_dir("llama")), "--behaviours", str(tmp_path / "lens"),
+            "--counts", str(tmp_path / "counts"), "--out", str(tmp_path / "mined")]
+    capsys.readouterr()
+    assert main([*argv, "--corpus", str(other)]) == 2
+    assert "is not the one counted in" in capsys.readouterr().err
+    assert main([*argv, "--corpus", str(counted), "--text-field", "body"]) == 2
+    assert "counted with --text-field text --id-field id" in capsys.readouterr().err

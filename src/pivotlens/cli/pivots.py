@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pivotlens.cli.corpus import add_corpus_options, record_fields
 from pivotlens.errors import PivotlensError
 from pivotlens.lens.options import CurveOptions
 from pivotlens.options import add_option_flags, options_from_args
@@ -19,7 +20,7 @@ def register(commands) -> None:
     mine.add_argument("--model", required=True, help="model whose tokenizer defines the tokens")
     mine.add_argument("--behaviours", type=Path, required=True, help="output dir of `pivotlens lens classify`")
     mine.add_argument("--counts", type=Path, required=True, help="output dir of `pivotlens corpus count`")
-    mine.add_argument("--corpus", required=True, help="the corpus that was counted (glob, path or 'bundled')")
+    add_corpus_options(mine, case_option=False)  # the corpus that was counted, read the same way
     add_option_flags(mine, MineOptions)
     mine.add_argument("--seed", type=int, default=0)
     mine.add_argument("--out", type=Path, required=True)
@@ -46,7 +47,7 @@ def run_mine(args: argparse.Namespace) -> None:
     config = mine_config(options_from_args(MineOptions, args), model=args.model, seed=args.seed)
     with tqdm(unit="item", desc="mining") as bar:
         records = run_mining(load_tokenizer(args.model), args.behaviours, args.counts, args.corpus, config, args.out,
-                             progress=bar.update)
+                             progress=bar.update, fields=record_fields(args))
     with_pivots = sum(bool(r["kept"]) for r in records)
     print(f"{len(records)} semantic-pivot items without shared tokens; {with_pivots} with kept pivots")
     for record in records[:5]:

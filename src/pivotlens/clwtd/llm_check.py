@@ -18,7 +18,21 @@ from pivotlens.languages import ALL_PAIRS, LANGUAGES
 from pivotlens.llm import ChatClient
 
 OPTION_LETTERS = "ABCDEFGHIJ"
-_ANSWER = re.compile(r"\b([A-J])\b")
+# An answer is a letter alone ("C", "(C)."), a letter named ("option C", "The answer is: C") or one
+# that opens a sentence ("C. chat"); a capital I or A in running text is no choice.
+_CHOICE_PATTERNS = (
+    re.compile(r"^\W*([A-J])\W*$", re.IGNORECASE),
+    re.compile(r"\b(?:option|answer|choice|letter)\s*(?:is\s*)?[:\-]?\s*\(?([A-J])\b", re.IGNORECASE),
+    re.compile(r"^\s*\(?([A-J])[.):]"),
+)
+
+
+def parse_choice(answer: str) -> str | None:
+    """The option letter an answer picks, or None when it names none unambiguously."""
+    for pattern in _CHOICE_PATTERNS:
+        if found := pattern.search(answer.strip()):
+            return found.group(1).upper()
+    return None
 
 
 @dataclass(frozen=True)
@@ -48,7 +62,7 @@ class LlmValidator:
         rng = np.random.default_rng([self.seed, zlib.crc32(entry.id.encode("utf-8"))])
         for src, tgt in ALL_PAIRS:
             prompt, options = self.question(entry, src, tgt, rng)
-            picked = _ANSWER.search(self.ask(prompt).upper())
-            if picked is None or options[OPTION_LETTERS.index(picked.group(1))] != entry.word[src]:
+            picked = parse_choice(self.ask(prompt))
+            if picked is None or options[OPTION_LETTERS.index(picked)] != entry.word[src]:
                 return False
         return True

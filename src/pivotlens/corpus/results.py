@@ -22,7 +22,7 @@ from pathlib import Path
 from pivotlens.artifacts import StageDirectory
 from pivotlens.corpus.counting import CountPlan, PartialCounts, check_not_empty, run_local, run_ray
 from pivotlens.corpus.infinigram import WindowCounts
-from pivotlens.corpus.readers import Shard
+from pivotlens.corpus.readers import Shard, fingerprint
 from pivotlens.engine import check_engine
 from pivotlens.errors import CorpusError
 
@@ -71,16 +71,6 @@ def _identity(plan: CountPlan, engine: str, inputs: list[dict], dataset: str, ex
             "inputs": inputs, **extra}
 
 
-def _stat(shards: Sequence[Shard]) -> list[dict]:
-    stats = []
-    for shard in shards:
-        path = Path(shard.path)
-        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-        stats.append({"path": shard.path, "bytes": sum(f.stat().st_size for f in files),
-                      "mtime_ns": max(f.stat().st_mtime_ns for f in files)})
-    return stats
-
-
 def count(plan: CountPlan, out_dir: str | Path, *, engine: str = "local", shards: Sequence[Shard] = (),
           dataset: str = "", ray_address: str | None = None, index_dir: str | Path | None = None,
           max_diff_tokens: int = 100, progress: Callable[[int], None] | None = None) -> CountResult | None:
@@ -97,7 +87,7 @@ def count(plan: CountPlan, out_dir: str | Path, *, engine: str = "local", shards
         identity = _identity(plan, engine, index.info.inputs, dataset,
                              {"index": str(Path(index_dir).resolve()), "max_diff_tokens": max_diff_tokens})
     else:
-        identity = _identity(plan, engine, _stat(shards), dataset, {})
+        identity = _identity(plan, engine, [fingerprint(shard) for shard in shards], dataset, {})
     directory = StageDirectory(out, STAGE).claim(identity, {"engine": engine, "dataset": dataset,
                                                             "config": asdict(plan.config)})
     if directory.is_complete():

@@ -34,6 +34,7 @@ from pivotlens.artifacts import (
     write_json_atomic,
 )
 from pivotlens.errors import ConfigError, PivotlensError
+from pivotlens.llm import redact_url
 from pivotlens.options import dump_yaml, load_yaml, options_dict, parse_options
 from pivotlens.pipeline import definitions
 from pivotlens.pipeline.stage import Stage, StageContext
@@ -189,9 +190,18 @@ def run_pipeline(
         unlock_directory(run_dir)
 
 
+def _without_credentials(value):
+    """The config as written into the run directory: URLs without user:password@ or query strings."""
+    if isinstance(value, dict):
+        return {key: _without_credentials(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_credentials(item) for item in value]
+    return redact_url(value) if isinstance(value, str) and value.startswith(("http://", "https://")) else value
+
+
 def _run_stages(config: dict, run_dir: Path, all_stages: list[Stage], from_stage: str | None, only: str | None,
                 log: Callable[[str], None]) -> RunOutcome:
-    write_atomic(run_dir / "config.yaml", dump_yaml(config))
+    write_atomic(run_dir / "config.yaml", dump_yaml(_without_credentials(config)))
     context_models: dict = {}
     contents = input_contents(config)
     fingerprints: dict[str, str] = {}

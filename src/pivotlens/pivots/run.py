@@ -22,10 +22,11 @@ from pathlib import Path
 
 from pivotlens.artifacts import StageDirectory, write_atomic
 from pivotlens.corpus.counting import sample_priority
-from pivotlens.corpus.readers import read_corpus
+from pivotlens.corpus.readers import RecordFields, fingerprint, read_corpus, resolve_corpus
 from pivotlens.errors import PivotlensError
 from pivotlens.languages import LANGUAGES, pair_key
 from pivotlens.lens.behaviour import SEMANTIC_PIVOT
+from pivotlens.llm import redact_url
 from pivotlens.pivots.filters import FilteredCandidates, apply_rule_filter, llm_filter
 from pivotlens.pivots.mining import FREQUENCY_MODES, rank_candidates, sample_frequencies
 from pivotlens.pivots.options import MineOptions
@@ -97,11 +98,26 @@ def read_word_samples(counts_dir: Path, case_sensitive: bool = False) -> dict[st
     return samples
 
 
-def collect_documents(corpus, wanted_ids: set[str], n_background: int, seed: int) -> tuple[dict[str, str], list[str]]:
+def check_counted_corpus(counts_dir: Path, corpus, fields: RecordFields) -> None:
+    """The documents mined must be the ones counted: same files (by content) and same record fields,
+    else the counted document ids point nowhere."""
+    identity = StageDirectory(counts_dir, "corpus-count").manifest().get("identity") or {}
+    counted = sorted(entry["sha256"] for entry in identity.get("inputs", []) if "sha256" in entry)
+    if counted and counted != sorted(fingerprint(shard)["sha256"] for shard in resolve_corpus(corpus)):
+        raise PivotlensError(f"the corpus {corpus} is not the one counted in {counts_dir} (its files differ by "
+                             f"content); pass the --corpus that `pivotlens corpus count` read")
+    counted_fields = (identity.get("config") or {}).get("fields")
+    if counted_fields and {k: counted_fields.get(k) for k in ("text", "id")} != {"text": fields.text, "id": fields.id}:
+        raise PivotlensError(f"{counts_dir} was counted with --text-field {counted_fields.get('text')} --id-field "
+                             f"{counted_fields.get('id')}: pass the same to `pivots mine`")
+
+
+def collect_documents(corpus, wanted_ids: set[str], n_background: int, seed: int,
+                      fields: RecordFields = RecordFields()) -> tuple[dict[str, str], list[str]]:
     """One pass over the corpus: the texts of ``wanted_ids`` and a seeded bottom-k background sample."""
     texts: dict[str, str] = {}
     background: list[tuple[int, str, str]] = []  # max-heap of (−priority, id, text)
-    for document in read_corpus(corpus):
+    for document in read_corpus(corpus, fields):
         if document.id in wanted_ids:
             texts[document.id] = document.text
         entry = (-sample_priority(document.id, seed), document.id, document.text)
@@ -116,7 +132,7 @@ def collect_documents(corpus, wanted_ids: set[str], n_background: int, seed: int
 
 def mine_pivots(
     tokenizer, items: Sequence[PivotItem], word_samples: dict[str, list[str]], corpus, config: MineConfig,
-    out_dir: str | Path, progress: Callable[[int], None] | None = None,
+    out_dir: str | Path, progress: Callable[[int], None] | None = None, fields: RecordFields = RecordFields(),
 ) -> list[dict]:
     """Rank and filter pivot candidates of every item; writes pivots.jsonl and token_sets.jsonl."""
     out = Path(out_dir)
@@ -125,7 +141,7 @@ def mine_pivots(
     samples = {(item.id, item.src, item.tgt): (word_samples.get(normalize(item.source), [])[:n],
                                                word_samples.get(normalize(item.target), [])[:n]) for item in items}
     wanted = {doc_id for source_ids, target_ids in samples.values() for doc_id in (*source_ids, *target_ids)}
-    texts, background_ids = collect_documents(corpus, wanted, config.background_documents, config.seed)
+    texts, background_ids = collect_documents(corpus, wanted, config.background_documents, config.seed, fields)
     vocab_size = len(tokenizer)
     token_cache: dict[str, list[int]] = {}
 
@@ -163,22 +179,23 @@ def mine_pivots(
 
 def run_mining(
     tokenizer, lens_dir: str | Path, counts_dir: str | Path, corpus, config: MineConfig, out_dir: str | Path,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], None] | None = None, fields: RecordFields = RecordFields(),
 ) -> list[dict]:
     """Select the items from a lens run, read the word samples of a counting run, and mine; a rerun
     with the same config and inputs returns the finished result."""
     lens_dir, counts_dir, out = Path(lens_dir), Path(counts_dir), Path(out_dir)
+    check_counted_corpus(counts_dir, corpus, fields)
     digest = hashlib.sha256(str(corpus).encode())
     for path in [*sorted((lens_dir / "behaviours").glob("*.jsonl")), counts_dir / "terms.parquet"]:
         if path.is_file():
             digest.update(path.read_bytes())
     directory = StageDirectory(out, "pivots-mine").claim(
-        {**asdict(config), "inputs_sha256": digest.hexdigest()},
+        {**asdict(config), "llm_url": config.llm_url and redact_url(config.llm_url), "inputs_sha256": digest.hexdigest()},
         {"lens_dir": str(lens_dir), "counts_dir": str(counts_dir), "corpus": str(corpus)})
     if directory.is_complete():
         return [json.loads(line) for line in (out / "pivots.jsonl").read_text(encoding="utf-8").splitlines()]
     items = select_items(read_behaviour_records(lens_dir), tokenizer)
-    records = mine_pivots(tokenizer, items, read_word_samples(counts_dir), corpus, config, out, progress)
+    records = mine_pivots(tokenizer, items, read_word_samples(counts_dir), corpus, config, out, progress, fields)
     directory.complete({"items": len(records), "items_with_pivots": sum(bool(r["kept"]) for r in records)})
     return records
 

@@ -156,15 +156,9 @@ def checkpoint_problem(path: Path) -> str | None:
 
     from safetensors import SafetensorError, safe_open
 
-    state = path / TRAINER_STATE
-    if not state.is_file():
-        return "no trainer state (interrupted while saving)"
-    try:
-        step = json.loads(state.read_text(encoding="utf-8"))["global_step"]
-        if not isinstance(step, int):
-            return "trainer state without an integer global_step"
-    except (ValueError, KeyError, TypeError):
-        return f"damaged {TRAINER_STATE}"
+    if _checkpoint_step(path) is None:
+        return "no trainer state (interrupted while saving)" if not (path / TRAINER_STATE).is_file() \
+            else f"damaged {TRAINER_STATE}"
     weights = sorted(path.glob("*.safetensors"))
     if not weights:
         return "no model weights"
@@ -186,14 +180,22 @@ def checkpoint_problem(path: Path) -> str | None:
     return None
 
 
+def _checkpoint_step(path: Path) -> int | None:
+    """The global step a checkpoint's trainer state records; None when it is missing or damaged."""
+    try:
+        step = json.loads((path / TRAINER_STATE).read_text(encoding="utf-8"))["global_step"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return step if isinstance(step, int) else None
+
+
 def complete_checkpoints(checkpoint_dir: Path) -> list[tuple[int, Path]]:
-    """(global step, path) of the sound checkpoints, oldest first (see :func:`checkpoint_problem`)."""
+    """(global step, path) of the checkpoints whose save finished (their trainer state is written
+    last), oldest first; :func:`checkpoint_problem` checks the files too, before a resume."""
     if not checkpoint_dir.is_dir():
         return []
-    found = []
-    for path in checkpoint_dir.glob("checkpoint-*"):
-        if path.is_dir() and checkpoint_problem(path) is None:
-            found.append((int(json.loads((path / TRAINER_STATE).read_text())["global_step"]), path))
+    found = [(step, path) for path in checkpoint_dir.glob("checkpoint-*")
+             if path.is_dir() and (step := _checkpoint_step(path)) is not None]
     return sorted(found)
 
 
