@@ -183,3 +183,61 @@ def test_pivots_mine_refuses_a_corpus_other_than_the_counted_one(tiny_model_dir,
     assert "is not the one counted in" in capsys.readouterr().err
     assert main([*argv, "--corpus", str(counted), "--text-field", "body"]) == 2
     assert "counted with --text-field text --id-field id" in capsys.readouterr().err
+
+
+MEMORY_PROBE = """
+import resource, sys
+from pivotlens.corpus.readers import Document
+from pivotlens.selection.langid import identify_documents
+from pivotlens.selection.tokens import DocumentTokenizer
+tokenizer = DocumentTokenizer.from_model(sys.argv[1])
+identify_documents([Document("warm", "Le chat dort.")], tokenizer)  # the language-ID model is loaded
+text = ("Le chat dort sur le tapis. The dog runs in the park. 猫がマットの上に座った。\\n" * 80000)[:4_000_000]
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+found = identify_documents([Document("big", text)], tokenizer)[0]
+print(len(found.chunks), (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+"""
+
+
+def test_language_id_of_a_4_mb_document_stays_within_a_bounded_memory(tiny_model_dir):
+    probe = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(tiny_model_dir("llama"))], capture_output=True,
+                           text=True, timeout=300)
+    chunks, growth_mib = map(int, probe.stdout.split())
+    assert chunks > 20_000
+    assert growth_mib < 300  # one tokenizer call on the whole document took ≈ 1.2 GB
+
+
+def test_long_documents_are_tokenised_in_pieces_to_the_same_ids(tiny_model_dir):
+    from pivotlens.models import load_tokenizer
+    from pivotlens.selection.tokens import DocumentTokenizer
+    from pivotlens.text import PIECE_CHARS
+    from pivotlens.training.packing import document_token_ids
+
+    text = "Le chat dort sur le tapis. The dog runs in the park. 猫がマットの上に座った。\n" * 5000
+    assert len(text) > 2 * PIECE_CHARS
+    tokenizer = load_tokenizer(str(tiny_model_dir("llama")))
+    whole = tokenizer(text)["input_ids"]
+    short, long_document = document_token_ids(tokenizer, ["a short one", text])
+    assert long_document == [*whole, tokenizer.eos_token_id] and short[-1] == tokenizer.eos_token_id
+    document_tokenizer = DocumentTokenizer.from_model(str(tiny_model_dir("llama")))
+    ids, offsets = document_tokenizer.ids_and_offsets([text])[0]
+    encoding = document_tokenizer.encode([text])[0]
+    assert ids.tolist() == encoding.ids and [tuple(o) for o in offsets.tolist()] == encoding.offsets
+
+
+def test_a_megabyte_word_and_a_prompt_beyond_the_context_are_one_line_errors(tiny_model_dir, tmp_path, capsys):
+    dataset = _sample_copy(tmp_path / "words.jsonl")
+    dataset.write_text(dataset.read_text().replace('"fr": "chat"', '"fr": "' + "chat" * 262_144 + '"', 1))
+    assert main(["validate", str(dataset)]) == 2
+    assert "word[fr] is not a word (1048576 characters; at most 64" in capsys.readouterr().err
+
+
+def test_an_input_beyond_the_models_context_is_a_clear_error(tiny_llama):
+    from pivotlens.errors import ModelError
+    from pivotlens.lens import lens_probabilities
+
+    context = tiny_llama.context_length
+    assert context == tiny_llama.model.config.max_position_embeddings
+    tiny_llama.check_fits([[1] * context], "fits")
+    with pytest.raises(ModelError, match=f"a lens prompt is {context + 1} tokens, beyond the {context}-token context"):
+        lens_probabilities(tiny_llama, [[1] * (context + 1)], [[context]])

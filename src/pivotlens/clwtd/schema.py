@@ -15,6 +15,9 @@ from pivotlens.languages import ALL_PAIRS, LANGUAGE_CODES, pair_key
 
 SCHEMA_VERSION = 1
 N_DISTRACTORS = 9
+# A word or a short phrase: the longest in CLWTD has 22 characters. A megabyte "word" would make
+# the scoring batch allocate terabytes.
+MAX_WORD_CHARS = 64
 PARTS_OF_SPEECH = ("n", "v", "adj")
 BUNDLED_DATASETS = {"sample": "data/sample.jsonl", "clwtd": "data/clwtd.jsonl"}
 MAX_REPORTED_ERRORS = 20
@@ -100,6 +103,9 @@ def _entry_problems(record: Any) -> list[str]:
             problems.append(f"word[{lang}] is missing")
         elif not isinstance(words[lang], str) or not words[lang].strip():
             problems.append(f"word[{lang}] must be a non-empty string")
+        elif len(words[lang]) > MAX_WORD_CHARS or "\n" in words[lang]:
+            problems.append(f"word[{lang}] is not a word ({len(words[lang])} characters; at most {MAX_WORD_CHARS}, "
+                            "on one line)")
     problems += [f"word has unknown language {lang!r}" for lang in words if lang not in LANGUAGE_CODES]
     distractors = record.get("distractors")
     if not isinstance(distractors, dict):
@@ -118,6 +124,9 @@ def _entry_problems(record: Any) -> list[str]:
             problems.append(f"distractors[{key}] has {len(listed)} words, expected {N_DISTRACTORS}")
         if any(not word.strip() for word in listed):
             problems.append(f"distractors[{key}] contains an empty string")
+        if any(len(word) > MAX_WORD_CHARS or "\n" in word for word in listed):
+            problems.append(f"distractors[{key}] contains a word longer than {MAX_WORD_CHARS} characters or "
+                            "with a line break")
         if len(set(listed)) != len(listed):
             problems.append(f"distractors[{key}] repeats a word")
         for role, lang in (("source", src), ("answer", tgt)):

@@ -24,6 +24,7 @@ def _layer_outputs(
     loaded: LoadedModel, sequences: Sequence[Sequence[int]], keep: Callable[[torch.Tensor], torch.Tensor]
 ) -> torch.Tensor:
     """Run the decoder body (no LM head) and stack ``keep(output)`` of every decoder layer."""
+    loaded.check_fits(sequences, "a lens prompt")
     ids, mask = right_pad(sequences, _pad_id(loaded), loaded.device)
     captured: list[torch.Tensor] = []
 

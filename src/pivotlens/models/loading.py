@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,23 @@ class LoadedModel:
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
+
+    @property
+    def context_length(self) -> int | None:
+        """Positions the model was trained for (None when its config does not say)."""
+        config = self.model.config.get_text_config()
+        for key in ("max_position_embeddings", "n_positions"):
+            if isinstance(value := getattr(config, key, None), int):
+                return value
+        return None
+
+    def check_fits(self, sequences: Sequence[Sequence[int]], what: str) -> None:
+        """A clear error instead of an IndexError (learned positions) or silent garbage (rotary ones
+        past their range) when an input is longer than the model's context."""
+        longest = max(map(len, sequences), default=0)
+        if self.context_length is not None and longest > self.context_length:
+            raise ModelError(f"{what} is {longest} tokens, beyond the {self.context_length}-token context of "
+                             f"{self.name}: shorten it (fewer shots, shorter words or documents)")
 
 
 def resolve_device(device: str) -> torch.device:

@@ -108,6 +108,8 @@ def plan_item(tokenizer, dataset: Dataset, index: int, src: str, tgt: str, confi
 def score_items(loaded: LoadedModel, items: list[ItemDraws], batch_size: int) -> None:
     """Fill ``item.probabilities`` for every draw, batching requests of similar length."""
     jobs = [(item, request) for item in items for request in item.requests]
+    for item, request in jobs:
+        loaded.check_fits(request.sequences, f"the prompt of item {item.entry.id!r} ({item.src}-{item.tgt})")
     results = run_by_length([request for _, request in jobs], lambda request: len(request.sequences[0]), batch_size,
                             lambda batch: cached_probabilities(loaded, batch))
     for (item, _), probabilities in zip(jobs, results):

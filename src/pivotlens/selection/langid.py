@@ -56,6 +56,9 @@ ATTRIBUTES_DIR = Path("attributes") / "pivotlens_langid"
 UNDETERMINED = "und"
 
 
+DECODE_BATCH = 1024  # chunks decoded together
+
+
 @dataclass(frozen=True)
 class LangIdConfig:
     chunk_tokens: int = 256
@@ -141,16 +144,24 @@ class DocumentLanguages:
 def identify_documents(documents: Sequence[Document], tokenizer: DocumentTokenizer,
                        config: LangIdConfig = LangIdConfig()) -> list[DocumentLanguages]:
     spans: list[list[tuple[int, int]]] = []  # per document: character span of each chunk
-    chunk_ids: list[list[int]] = []  # every chunk's tokens, decoded together below
-    for encoding in tokenizer.encode([d.text for d in documents]):
-        ids, offsets = encoding.ids, encoding.offsets
+    labels: list[tuple[str, float]] = []  # every chunk's language, in order
+    pending: list[list[int]] = []  # chunk tokens, decoded and identified a batch at a time (bounded memory)
+
+    def identify_pending() -> None:
+        labels.extend(identify_text(text) for text in tokenizer.decode_batch(pending))
+        pending.clear()
+
+    for ids, offsets in tokenizer.ids_and_offsets([d.text for d in documents]):
         spans.append([])
         for start in chunk_starts(len(ids), config.chunk_tokens, config.chunk_step):
             end = min(start + config.chunk_tokens, len(ids))
-            spans[-1].append((offsets[start][0], offsets[end - 1][1]))
-            chunk_ids.append(ids[start:end])
-    labels = iter(identify_text(text) for text in tokenizer.decode_batch(chunk_ids))
-    return [DocumentLanguages(document.id, tuple(ChunkLanguage(start, end, *next(labels)) for start, end in doc_spans))
+            spans[-1].append((int(offsets[start][0]), int(offsets[end - 1][1])))
+            pending.append(ids[start:end].tolist())
+            if len(pending) == DECODE_BATCH:
+                identify_pending()
+    identify_pending()
+    found = iter(labels)
+    return [DocumentLanguages(document.id, tuple(ChunkLanguage(start, end, *next(found)) for start, end in doc_spans))
             for document, doc_spans in zip(documents, spans)]
 
 

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
 from tokenizers import Encoding, Tokenizer
 
 from pivotlens.errors import SelectionError
+from pivotlens.text import PIECE_CHARS, text_pieces
 
 TOKENIZER_FILE = "tokenizer.json"
 
@@ -72,6 +74,23 @@ class DocumentTokenizer:
     def encode(self, texts: Sequence[str]) -> list[Encoding]:
         """Token ids and character offsets of each text, without special tokens (BOS …)."""
         return self.backend.encode_batch(list(texts), add_special_tokens=False)
+
+    def ids_and_offsets(self, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per text, its token ids and (n, 2) character offsets as arrays. Texts beyond PIECE_CHARS are
+        encoded piece by piece (see text.text_pieces), so memory stays bounded by the piece size."""
+        def arrays(encoding: Encoding, shift: int = 0) -> tuple[np.ndarray, np.ndarray]:
+            offsets = np.asarray(encoding.offsets, dtype=np.int64).reshape(-1, 2) + shift
+            return np.asarray(encoding.ids, dtype=np.int64), offsets
+
+        short = [i for i, text in enumerate(texts) if len(text) <= PIECE_CHARS]
+        result: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(texts)
+        for i, encoding in zip(short, self.encode([texts[i] for i in short])):
+            result[i] = arrays(encoding)
+        for i, text in enumerate(texts):
+            if result[i] is None:  # one piece's encoding at a time
+                parts = [arrays(self.encode([piece])[0], start) for start, piece in text_pieces(text)]
+                result[i] = (np.concatenate([ids for ids, _ in parts]), np.concatenate([off for _, off in parts]))
+        return result
 
     def decode_batch(self, sequences: Sequence[Sequence[int]]) -> list[str]:
         return self.backend.decode_batch([list(ids) for ids in sequences], skip_special_tokens=False)

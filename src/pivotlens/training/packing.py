@@ -20,6 +20,7 @@ from transformers import PreTrainedTokenizerBase
 
 from pivotlens.artifacts import open_atomic, write_json_atomic
 from pivotlens.errors import ModelError, PivotlensError
+from pivotlens.text import PIECE_CHARS, text_pieces
 
 TOKEN_DTYPE = np.uint32  # Gemma's vocabulary (262k) does not fit in uint16
 TOKENIZE_BATCH = 256  # documents per tokenizer call
@@ -32,6 +33,13 @@ class TokenStats:
     eos_id: int
 
 
+def leading_special_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """The special tokens the tokenizer puts before a text (BOS for Llama/Gemma, none for GPT-2/Qwen)."""
+    ids = tokenizer("a", verbose=False)["input_ids"]
+    plain = tokenizer("a", add_special_tokens=False, verbose=False)["input_ids"]
+    return ids[: ids.index(plain[0])] if plain and plain[0] in ids else []
+
+
 def document_token_ids(tokenizer: PreTrainedTokenizerBase, texts: Iterable[str]) -> Iterator[list[int]]:
     """Each document's ids as the model's tokenizer makes them (BOS where the model expects one),
     ending with EOS — the separator between packed documents."""
@@ -41,16 +49,24 @@ def document_token_ids(tokenizer: PreTrainedTokenizerBase, texts: Iterable[str])
     batch: list[str] = []
 
     def flush() -> Iterator[list[int]]:
+        if not batch:
+            return
         for ids in tokenizer(batch, verbose=False)["input_ids"]:  # verbose=False: no too-long warnings
             yield ids if ids and ids[-1] == eos else [*ids, eos]
         batch.clear()
 
     for text in texts:
+        if len(text) > PIECE_CHARS:  # bounded memory: piece by piece, with the whole text's BOS
+            yield from flush()
+            ids = list(leading_special_ids(tokenizer))
+            for _, piece in text_pieces(text):
+                ids += tokenizer(piece, add_special_tokens=False, verbose=False)["input_ids"]
+            yield [*ids, eos]
+            continue
         batch.append(text)
         if len(batch) == TOKENIZE_BATCH:
             yield from flush()
-    if batch:
-        yield from flush()
+    yield from flush()
 
 
 def write_token_file(tokenizer: PreTrainedTokenizerBase, texts: Iterable[str], path: Path) -> TokenStats:
