@@ -241,3 +241,40 @@ def test_an_input_beyond_the_models_context_is_a_clear_error(tiny_llama):
     tiny_llama.check_fits([[1] * context], "fits")
     with pytest.raises(ModelError, match=f"a lens prompt is {context + 1} tokens, beyond the {context}-token context"):
         lens_probabilities(tiny_llama, [[1] * (context + 1)], [[context]])
+
+
+def test_a_model_label_cannot_leave_the_output_directory():
+    from pivotlens.errors import PivotlensError
+    from pivotlens.training.evaluation import default_name, parse_named_models
+
+    for raw in ["..=runs/x/final", ".=m", ".hidden=m"]:
+        with pytest.raises(PivotlensError, match="not starting with '.'"):
+            parse_named_models([raw])
+    assert default_name("..") == "model" and default_name("runs/../final") == "model"
+
+
+@pytest.mark.parametrize("damage", ["config", "weights", "custom code"])
+def test_a_broken_or_foreign_model_is_a_one_line_error(tiny_model_dir, tmp_path, capsys, damage):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir("llama"), model)
+    if damage == "config":
+        (model / "config.json").write_text('{"model_type": "no-such-architecture"}')
+    elif damage == "weights":
+        weights = model / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[:1000])
+    else:
+        config = json.loads((model / "config.json").read_text())
+        config.update(model_type="custom_thing", auto_map={"AutoModelForCausalLM": "modeling_custom.Custom"})
+        (model / "config.json").write_text(json.dumps(config))
+    assert main(_score_argv(model, tmp_path / "out")) == 2
+    err = capsys.readouterr().err
+    assert "pivotlens: error: could not load" in err and "Traceback" not in err
+
+
+def test_a_ray_client_address_without_the_client_extra_is_a_clear_error():
+    from pivotlens.engine import map_on_ray
+    from pivotlens.errors import EngineError
+
+    with pytest.raises(EngineError, match="ray://127.0.0.1:1"):
+        map_on_ray(lambda shared, job, progress: job, None, [1], lambda i, r: None, address="ray://127.0.0.1:1",
+                   progress=None)

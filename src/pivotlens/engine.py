@@ -75,8 +75,8 @@ def map_on_ray(task: Callable[[Shared, Job, Progress | None], Result], shared: S
     if started_here:
         try:
             ray.init(address=address, include_dashboard=False, log_to_driver=False)
-        except ConnectionError as error:
-            raise EngineError(f"cannot reach the Ray cluster at {address!r} ({error})") from error
+        except (ConnectionError, ValueError, RuntimeError) as error:  # ValueError: ray:// without ray[client]
+            raise EngineError(f"cannot start or reach the Ray cluster at {address!r}: {error}") from None
     try:
         shared_ref = ray.put(shared)
         remote = ray.remote(num_cpus=1)(task)

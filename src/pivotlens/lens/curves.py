@@ -87,6 +87,9 @@ def read_token_sets(path: Path, tokenizer, dataset: Dataset) -> list[TokenSetIte
             raise PivotlensError(f"{path}:{number}: item {record['id']!r} is not in the dataset {dataset.source}")
         if not ids:
             raise PivotlensError(f"{path}:{number}: empty token set")
+        if outside := [i for i in ids if not 0 <= i < len(tokenizer)]:
+            raise PivotlensError(f"{path}:{number}: token ids {outside[:5]} are outside the vocabulary "
+                                 f"(0…{len(tokenizer) - 1}); were the sets mined with another tokenizer?")
         items.append(TokenSetItem(record["id"], src, tgt, tuple(ids)))
     if not items:
         raise PivotlensError(f"{path}: no token sets")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from pivotlens.errors import ModelError
@@ -87,6 +88,12 @@ def resolve_model_source(spec: str) -> Path | str:
     )
 
 
+def _first_line(error: Exception) -> str:
+    """An exception as one line for the user (transformers' messages run to paragraphs)."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0][:300] if lines else 'no details'}"
+
+
 def load_tokenizer(spec: str) -> PreTrainedTokenizerBase:
     """The tokenizer of a model (packaged name, .gguf file, local directory or hub id), without its
     weights; the one tokenizer loader. A local directory may hold a tokenizer alone (no config.json)."""
@@ -94,8 +101,8 @@ def load_tokenizer(spec: str) -> PreTrainedTokenizerBase:
     source = path if spec not in PACKAGED_MODELS and path.is_dir() else resolve_model_source(spec)
     try:
         return AutoTokenizer.from_pretrained(source)
-    except OSError as error:
-        raise ModelError(f"could not load the tokenizer of {spec!r}: {error}") from error
+    except (OSError, ValueError, KeyError) as error:
+        raise ModelError(f"could not load the tokenizer of {spec!r}: {_first_line(error)}") from None
 
 
 def load_model(spec: str, dtype: str = "auto", device: str = "auto") -> LoadedModel:
@@ -105,7 +112,9 @@ def load_model(spec: str, dtype: str = "auto", device: str = "auto") -> LoadedMo
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
         model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype)
-    except OSError as error:  # hub unreachable, missing files, gated repo …
-        raise ModelError(f"could not load model {spec!r}: {error}") from error
+    except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as error:
+        # hub unreachable, missing or damaged files, an unknown model type, a model that needs its
+        # own code (never run: no trust_remote_code), a checkpoint of other shapes …
+        raise ModelError(f"could not load model {spec!r}: {_first_line(error)}") from None
     model.to(torch_device).eval()
     return LoadedModel(name=spec, model=model, tokenizer=tokenizer, adapter=ModelAdapter.for_model(model))

@@ -43,7 +43,7 @@ def default_name(spec: str) -> str:
     """``runs/multilingual/final`` → ``multilingual``; ``allenai/OLMo-1B-hf`` → ``OLMo-1B-hf``."""
     path = Path(spec.rstrip("/"))
     name = path.parent.name if path.name == "final" and path.parent.name else path.name
-    return re.sub(r"[^\w.+-]", "_", name) or "model"
+    return re.sub(r"[^\w.+-]", "_", name).lstrip(".") or "model"  # ".." would be a directory above
 
 
 def parse_named_models(specs: Sequence[str]) -> list[NamedModel]:
@@ -51,8 +51,9 @@ def parse_named_models(specs: Sequence[str]) -> list[NamedModel]:
     models = []
     for raw in specs:
         name, spec = raw.split("=", 1) if "=" in raw else (default_name(raw), raw)
-        if not name or not spec or not re.fullmatch(r"[\w.+-]+", name):
-            raise PivotlensError(f"--models {raw!r}: write SPEC or NAME=SPEC, NAME of letters, digits, '.', '+', '-', '_'")
+        if not name or not spec or not re.fullmatch(r"[\w+-][\w.+-]*", name):  # names are directory names
+            raise PivotlensError(f"--models {raw!r}: write SPEC or NAME=SPEC, NAME of letters, digits, '.', '+', '-', "
+                                 "'_', not starting with '.'")
         models.append(NamedModel(name, spec, _checkpoint_step(Path(spec))))
     names = [m.name for m in models]
     duplicates = sorted({n for n in names if names.count(n) > 1})

@@ -247,6 +247,7 @@ def train(config: TrainConfig, out_dir: str | Path, callbacks: Sequence = ()) ->
     hf_logging.disable_progress_bar()
     device = resolve_device(config.device)
     loaded = load_model(config.model, dtype="float32", device="cpu")  # the Trainer moves it to the device
+    loaded.check_fits([range(config.seq_len)], "--seq-len")
     token_file = out / TOKEN_FILE
     stats = read_token_stats(token_file)
     if stats is None:
