@@ -16,7 +16,7 @@ from pathlib import Path
 
 import zstandard
 
-from pivotlens.artifacts import StageDirectory, open_atomic
+from pivotlens.artifacts import StageDirectory, iter_jsonl, open_atomic
 from pivotlens.corpus.readers import Shard
 from pivotlens.errors import SelectionError
 from pivotlens.tables import markdown_table
@@ -48,8 +48,8 @@ def write_jsonl_zst(path: Path, records: Iterable[dict]) -> None:
 def read_jsonl_zst(path: Path) -> Iterator[dict]:
     with path.open("rb") as raw, io.TextIOWrapper(zstandard.ZstdDecompressor().stream_reader(raw),
                                                  encoding="utf-8") as lines:
-        for line in lines:
-            yield json.loads(line)
+        for _, record in iter_jsonl(lines, name=str(path)):
+            yield record
 
 
 class ShardedJsonlWriter:

@@ -28,7 +28,6 @@ whole whitespace-free segments and chrF++ stays close to plain chrF.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from importlib.resources import as_file, files
@@ -36,7 +35,7 @@ from pathlib import Path
 
 import torch
 
-from pivotlens.artifacts import StageDirectory, append_jsonl, read_jsonl_resumable, write_json_atomic
+from pivotlens.artifacts import StageDirectory, append_jsonl, iter_jsonl, write_json_atomic
 from pivotlens.errors import PivotlensError
 from pivotlens.languages import LANGUAGES
 from pivotlens.models.loading import LoadedModel
@@ -82,13 +81,9 @@ def _tsv_pairs(path: Path, src: str, tgt: str) -> list[ParallelPair]:
 
 def _jsonl_pairs(path: Path, src: str, tgt: str) -> list[ParallelPair]:
     pairs = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise PivotlensError(f"{path}:{number}: not valid JSON ({error.msg})") from error
+    for number, record in iter_jsonl(path):
+        if not isinstance(record, dict):
+            raise PivotlensError(f"{path}:{number}: a line must be a JSON object")
         keys = ("src", "tgt") if {"src", "tgt"} <= record.keys() else (src, tgt)
         if not all(isinstance(record.get(key), str) for key in keys):
             raise PivotlensError(f"{path}:{number}: needs string fields 'src' and 'tgt', or '{src}' and '{tgt}'")
@@ -207,7 +202,7 @@ def evaluate_chrf(
         directory = StageDirectory(out_dir, "chrf").claim(config.identity(), {"config": asdict(config)})
         directory.reopen()  # the limit may differ from the completed run's
         path = directory.path / "translations.jsonl"
-        done = {record["id"]: record for record in read_jsonl_resumable(path)}
+        done = {record["id"]: record for _, record in iter_jsonl(path, on_invalid="truncate")}
     metric = chrf_metric()
     todo = [item for item in items if item.id not in done]
     if progress:
