@@ -11,7 +11,6 @@ from pivotlens.cli import main
 from pivotlens.corpus import (
     CountConfig,
     Document,
-    PairRequest,
     RecordFields,
     auc_table,
     count_batch,
@@ -22,10 +21,10 @@ from pivotlens.corpus import (
     run_ray,
     sample_priority,
 )
-from pivotlens.corpus.auc import BehaviourItem, read_behaviours
 from pivotlens.corpus.matching import word_pattern
 from pivotlens.corpus.results import CountResult
-from pivotlens.errors import CorpusError
+from pivotlens.errors import CorpusError, RecordError
+from pivotlens.records import BehaviourRecord, TranslationItem, read_lens_behaviours
 from pivotlens.text import normalize
 
 # A hand-checked corpus: which document contains which word is written next to it.
@@ -38,12 +37,12 @@ DOCS = [
     Document("d6", "犬が走る。手順を読む。"),  # 犬, 手 (in 手順)
 ]
 REQUESTS = [
-    PairRequest("hand", "en", "fr", "hand", "main"),
-    PairRequest("hand", "en", "zh", "hand", "手"),
-    PairRequest("hand", "zh", "ja", "手", "手"),
-    PairRequest("water", "en", "fr", "water", "eau"),
-    PairRequest("water", "fr", "zh", "eau", "水"),
-    PairRequest("dog", "en", "ja", "dog", "犬"),
+    TranslationItem("hand", "en", "fr", "hand", "main"),
+    TranslationItem("hand", "en", "zh", "hand", "手"),
+    TranslationItem("hand", "zh", "ja", "手", "手"),
+    TranslationItem("water", "en", "fr", "water", "eau"),
+    TranslationItem("water", "fr", "zh", "eau", "水"),
+    TranslationItem("dog", "en", "ja", "dog", "犬"),
 ]
 EXPECTED_DOC_FREQ = {"hand": 3, "main": 2, "手": 2, "water": 1, "eau": 2, "水": 1, "dog": 0, "犬": 1}
 EXPECTED_COOCCURRENCE = [0, 1, 2, 1, 0, 0]  # per request; 手/手 is one word: its document frequency
@@ -111,7 +110,7 @@ def test_matching_rules(text, word, lang, found):
 
 
 def test_case_sensitive_option():
-    requests = [PairRequest("x", "en", "fr", "Paris", "paris")]
+    requests = [TranslationItem("x", "en", "fr", "Paris", "paris")]
     documents = [Document("1", "Paris"), Document("2", "paris"), Document("3", "PARIS")]
     insensitive = make_plan(requests)
     assert len(insensitive.terms) == 1 and count_batch(insensitive, documents).doc_freq.tolist() == [3]
@@ -290,8 +289,12 @@ def test_infinigram_and_misses_pairs_next_to_a_document_boundary(tmp_path):
 
 # --- AUC ------------------------------------------------------------------------------------------
 
+def _behaviour(item, behaviour, target_probability):
+    return BehaviourRecord(item, behaviour, 1, "x", 1, 0.3, None, None, (0.1, target_probability))
+
+
 def _item(index, behaviour, source="a", target="b", pair=("en", "fr")):
-    return BehaviourItem(str(index), pair[0], pair[1], f"{source}{index}", f"{target}{index}", behaviour, 0.5)
+    return _behaviour(TranslationItem(str(index), *pair, f"{source}{index}", f"{target}{index}"), behaviour, 0.5)
 
 
 def test_auc_is_mann_whitney_with_ties():
@@ -299,7 +302,7 @@ def test_auc_is_mann_whitney_with_ties():
     labels = ["co-occurrence"] * 3 + ["semantic-pivot"] * 2
     scores = [5, 3, 3, 3, 1]
     items = [_item(i, label) for i, label in enumerate(labels)]
-    counts = {("en", "fr", it.source, it.target): s for it, s in zip(items, scores)}
+    counts = {("en", "fr", it.item.source, it.item.target): s for it, s in zip(items, scores)}
     rows, points = auc_table(items, counts, bootstrap=200, seed=1)
     row = rows[0]
     assert (row.pair, row.n, row.n_positive) == ("en-fr", 5, 3)
@@ -311,10 +314,10 @@ def test_auc_is_mann_whitney_with_ties():
 
 def test_same_word_items_are_left_out_and_single_class_is_nan():
     items = [_item(0, "co-occurrence"), _item(1, "semantic-pivot"),
-             BehaviourItem("2", "zh", "ja", "手", "手", "co-occurrence", 0.9),
-             BehaviourItem("3", "zh", "ja", "水", "水", "semantic-pivot", 0.1),
-             BehaviourItem("4", "zh", "ja", "狗", "犬", "semantic-pivot", 0.1)]
-    counts = {(i.src, i.tgt, i.source, i.target): 1 for i in items}
+             _behaviour(TranslationItem("2", "zh", "ja", "手", "手"), "co-occurrence", 0.9),
+             _behaviour(TranslationItem("3", "zh", "ja", "水", "水"), "semantic-pivot", 0.1),
+             _behaviour(TranslationItem("4", "zh", "ja", "狗", "犬"), "semantic-pivot", 0.1)]
+    counts = {(i.item.src, i.item.tgt, i.item.source, i.item.target): 1 for i in items}
     rows = {row.pair: row for row in auc_table(items, counts, bootstrap=10)[0]}
     assert rows["zh-ja"].n == 1 and rows["zh-ja"].excluded_same_word == 2 and math.isnan(rows["zh-ja"].auc)
     assert rows["en-fr"].auc == 0.5
@@ -326,17 +329,14 @@ def test_behaviour_files_are_validated(tmp_path):
     folder = tmp_path / "behaviours"
     folder.mkdir()
     (folder / "en-fr.jsonl").write_text('{"id": "x", "behaviour": "other"}\n')
-    with pytest.raises(CorpusError, match="en-fr.jsonl:1: missing src"):
-        read_behaviours(tmp_path)
+    with pytest.raises(RecordError, match="en-fr.jsonl:1: missing src"):
+        read_lens_behaviours(tmp_path)
 
 
 # --- CLI, output directory, bundled corpus --------------------------------------------------------
 
-def _behaviour_line(request, behaviour, layers=(0.1, 0.3)):
-    return json.dumps({"id": request.id, "src": request.src, "tgt": request.tgt, "source": request.source,
-                       "target": request.target, "behaviour": behaviour, "pivot_token_id": 1, "pivot_token": "x",
-                       "peak_layer": 1, "peak_probability": 0.3, "target_probability_by_layer": list(layers)},
-                      ensure_ascii=False)
+def _behaviour_line(item, behaviour):
+    return json.dumps(_behaviour(item, behaviour, 0.3).to_dict(), ensure_ascii=False)
 
 
 def test_cli_count_then_auc(tmp_path, capsys):
@@ -361,7 +361,7 @@ def test_cli_count_then_auc(tmp_path, capsys):
     dataset = load_dataset("sample")
     lens = tmp_path / "lens" / "behaviours"
     lens.mkdir(parents=True)
-    lines = [_behaviour_line(PairRequest(e.id, "en", "fr", e.word["en"], e.word["fr"]),
+    lines = [_behaviour_line(TranslationItem(e.id, "en", "fr", e.word["en"], e.word["fr"]),
                              "co-occurrence" if i % 3 == 0 else "semantic-pivot")
              for i, e in enumerate(dataset.entries)]
     (lens / "en-fr.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")

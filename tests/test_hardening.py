@@ -271,10 +271,43 @@ def test_a_broken_or_foreign_model_is_a_one_line_error(tiny_model_dir, tmp_path,
     assert "pivotlens: error: could not load" in err and "Traceback" not in err
 
 
-def test_a_ray_client_address_without_the_client_extra_is_a_clear_error():
-    from pivotlens.engine import map_on_ray
-    from pivotlens.errors import EngineError
+RAY_CLIENT_PROBE = """
+from pivotlens.engine import map_on_ray
+from pivotlens.errors import EngineError
+try:
+    map_on_ray(lambda shared, job, progress: job, None, [1], lambda i, r: None, address="ray://127.0.0.1:1",
+               progress=None)
+except EngineError as error:
+    print(error)
+"""
 
-    with pytest.raises(EngineError, match="ray://127.0.0.1:1"):
-        map_on_ray(lambda shared, job, progress: job, None, [1], lambda i, r: None, address="ray://127.0.0.1:1",
-                   progress=None)
+
+def test_a_ray_client_address_without_the_client_extra_is_a_clear_error():
+    # a fresh process: this one may already hold a local Ray instance, which map_on_ray reuses
+    probe = subprocess.run([sys.executable, "-c", RAY_CLIENT_PROBE], capture_output=True, text=True, timeout=120)
+    assert probe.stdout.startswith("cannot start or reach the Ray cluster at 'ray://127.0.0.1:1'")
+
+
+def test_a_damaged_middle_line_is_an_error_and_a_torn_last_line_is_resumed(tmp_path):
+    from pivotlens.artifacts import iter_jsonl
+    from pivotlens.errors import RecordError
+
+    path = tmp_path / "items.jsonl"
+    path.write_text('{"id": "a"}\n{"id": "b"}\n{"id": "c", "p"')  # killed mid-write
+    assert [record["id"] for _, record in iter_jsonl(path, on_invalid="truncate")] == ["a", "b"]
+    assert path.read_text() == '{"id": "a"}\n{"id": "b"}\n'  # the torn line is cut, appending continues
+    path.write_text('{"id": "a"}\n{"id": "b", oops}\n{"id": "c"}\n{"id": "d"}\n')
+    with pytest.raises(RecordError, match="items.jsonl:2: damaged record before complete ones"):
+        list(iter_jsonl(path, on_invalid="truncate"))
+    assert path.read_text().count("\n") == 4  # nothing finished was cut away
+
+
+def test_an_item_twice_in_a_results_file_is_an_error_not_averaged(tiny_model_dir, tmp_path, capsys):
+    out = tmp_path / "scores"
+    assert main(_score_argv(tiny_model_dir("llama"), out)) == 0
+    items = out / "items" / "en-fr.jsonl"
+    first = items.read_text().splitlines()[0]
+    items.write_text(items.read_text() + first + "\n")
+    capsys.readouterr()
+    assert main(_score_argv(tiny_model_dir("llama"), out)) == 2
+    assert "en-fr.jsonl:3: item" in capsys.readouterr().err

@@ -10,7 +10,6 @@ from pivotlens.models.tiny import train_tokenizer
 from pivotlens.pivots import (
     Candidate,
     MineConfig,
-    PivotItem,
     apply_rule_filter,
     llm_filter,
     mine_pivots,
@@ -19,6 +18,7 @@ from pivotlens.pivots import (
     sample_frequencies,
     select_items,
 )
+from pivotlens.records import BehaviourRecord, TranslationItem, write_behaviours
 
 
 @pytest.fixture(scope="module")
@@ -70,11 +70,16 @@ def test_llm_filter_against_a_local_endpoint(openai_stub):
         llm_filter(candidates, "http://127.0.0.1:9/v1", "stub", "English", "Chinese", "flower", "花", timeout=2)
 
 
+def _behaviour(item, behaviour):
+    pivot = (1, "x") if behaviour == SEMANTIC_PIVOT else (None, None)
+    return BehaviourRecord(item, behaviour, 1, "x", 2, 0.4, *pivot, (0.1, 0.2, 0.3))
+
+
 def test_select_items_needs_pivot_behaviour_and_no_shared_token(tokenizer):
     records = [
-        {"id": "a", "src": "en", "tgt": "zh", "source": "freedom", "target": "自由", "behaviour": SEMANTIC_PIVOT},
-        {"id": "b", "src": "en", "tgt": "fr", "source": "human", "target": "humain", "behaviour": SEMANTIC_PIVOT},
-        {"id": "c", "src": "en", "tgt": "zh", "source": "dignity", "target": "尊严", "behaviour": CO_OCCURRENCE},
+        _behaviour(TranslationItem("a", "en", "zh", "freedom", "自由"), SEMANTIC_PIVOT),
+        _behaviour(TranslationItem("b", "en", "fr", "human", "humain"), SEMANTIC_PIVOT),
+        _behaviour(TranslationItem("c", "en", "zh", "dignity", "尊严"), CO_OCCURRENCE),
     ]
     assert [item.id for item in select_items(records, tokenizer)] == ["a"]  # "human"/"humain" share Ġhum…
 
@@ -95,7 +100,7 @@ def _corpus(tmp_path):
 
 def test_planted_pivot_ranks_first(tokenizer, tmp_path):
     corpus, samples = _corpus(tmp_path)
-    item = PivotItem("dignity", "en", "zh", "dignity", "尊严")
+    item = TranslationItem("dignity", "en", "zh", "dignity", "尊严")
     config = MineConfig(model="tiny", documents_per_word=8, background_documents=10, top=10, seed=1)
     records = mine_pivots(tokenizer, [item], samples, corpus, config, tmp_path / "out")
     record = records[0]
@@ -124,8 +129,8 @@ def test_pivots_commands(tiny_model_dir, tmp_path, capsys):
                    counts / "terms.parquet")
     lens = tmp_path / "lens" / "behaviours"
     lens.mkdir(parents=True)
-    (lens / "en-zh.jsonl").write_text(json.dumps({"id": "dog", "src": "en", "tgt": "zh", "source": "dignity",
-                                                   "target": "尊严", "behaviour": SEMANTIC_PIVOT}) + "\n")
+    write_behaviours(lens / "en-zh.jsonl", [_behaviour(TranslationItem("dog", "en", "zh", "dignity", "尊严"),
+                                                       SEMANTIC_PIVOT)])
     model = str(tiny_model_dir("llama"))
     argv = ["pivots", "mine", "--model", model, "--behaviours", str(tmp_path / "lens"), "--counts", str(counts),
             "--corpus", str(corpus), "--documents", "5", "--background", "10", "--out", str(tmp_path / "mined")]

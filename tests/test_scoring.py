@@ -10,6 +10,7 @@ from pivotlens.errors import DatasetError, RunDirectoryError
 from pivotlens.models import load_model
 from pivotlens.models.tiny import TINY_ARCHITECTURES
 from pivotlens.plots.figures import draw_ability_heatmap
+from pivotlens.records import DrawScore, ItemScore, TranslationItem, write_item_scores
 from pivotlens.reference import naive_probabilities
 from pivotlens.scoring import (
     ScoreConfig,
@@ -152,12 +153,12 @@ def test_summary_matrix_from_hand_made_scores(tmp_path):
     items = tmp_path / "items"
     items.mkdir()
 
-    def record(item_id, score):
-        return json.dumps({"id": item_id, "score": score,
-                           "draws": [{"p_source": 0.5, "p_distractors": [0.1, 0.3]}]}) + "\n"
+    def record(item_id, src, tgt, score):
+        draw = DrawScore(3, ("w",), 0.5, (0.1, 0.3), 0.3)
+        return ItemScore(TranslationItem(item_id, src, tgt, "word", "mot"), ("x", "y"), score, (draw,))
 
-    (items / "en-fr.jsonl").write_text(record("a", 0.2) + record("b", 0.4) + record("c", 9.0))
-    (items / "zh-ja.jsonl").write_text(record("a", -0.1) + record("b", 0.1))
+    write_item_scores(items / "en-fr.jsonl", [record(i, "en", "fr", s) for i, s in (("a", 0.2), ("b", 0.4), ("c", 9.0))])
+    write_item_scores(items / "zh-ja.jsonl", [record(i, "zh", "ja", s) for i, s in (("a", -0.1), ("b", 0.1))])
     summary = summarize(tmp_path, [("en", "fr"), ("zh", "ja")], ["a", "b"])
     draw_ability_heatmap(tmp_path)
     assert summary["matrix"]["en"]["fr"] == pytest.approx(0.3)

@@ -4,6 +4,7 @@ import pytest
 
 from pivotlens.errors import PivotlensError
 from pivotlens.languages import ALL_PAIRS, LANGUAGE_CODES, pair_key
+from pivotlens.records import BehaviourRecord, ItemScore, TranslationItem, write_behaviours, write_item_scores
 from pivotlens.report.study import auc_brief, common_item_scores, curve_shape, lens_brief, study_markdown, symmetry
 
 
@@ -37,14 +38,18 @@ def test_curve_shape_and_auc_brief(tmp_path):
 
 
 def _write_behaviours(run, pair, records):
+    """Behaviour records of ``pair`` from (behaviour, pivot token, peak layer)."""
     folder = run / "lens" / "behaviours"
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{pair}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    src, tgt = pair.split("-")
+    write_behaviours(folder / f"{pair}.jsonl", [
+        BehaviourRecord(TranslationItem(f"w{i}", src, tgt, "word", "mot"), behaviour, 7, token or "w", layer, 0.5,
+                        None if token is None else 7, token, (0.1, 0.2)) for i, (behaviour, token, layer) in enumerate(records)])
 
 
 def test_lens_brief_counts_pivots_and_their_layers(tmp_path):
-    pivot = lambda token, layer: {"behaviour": "semantic-pivot", "pivot_token": token, "peak_layer": layer}  # noqa: E731
-    _write_behaviours(tmp_path, "en-fr", [pivot("1", 9), pivot("1", 10), {"behaviour": "co-occurrence"}])
+    pivot = lambda token, layer: ("semantic-pivot", token, layer)  # noqa: E731
+    _write_behaviours(tmp_path, "en-fr", [pivot("1", 9), pivot("1", 10), ("co-occurrence", None, 3)])
     _write_behaviours(tmp_path, "fr-en", [pivot(" désir", 13), pivot("1", 9)])
     brief = lens_brief(tmp_path, top=2)
     assert (brief["items"], brief["semantic_pivot"], brief["share"]) == (5, 4, 0.8)
@@ -64,13 +69,13 @@ def test_study_markdown_on_two_run_directories(tmp_path):
         (run / "score" / "matrix.json").write_text(json.dumps({"matrix": _matrix(values), "mean": 0.2 + offset}))
         (run / "score" / "manifest.json").write_text(json.dumps({"identity": {"model": name}}))
         for pair in ALL_PAIRS:
-            rows = [{"id": f"w{i}", "score": 0.2 + offset} for i in range(3)]
-            (run / "score" / "items" / f"{pair_key(*pair)}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+            scores = [ItemScore(TranslationItem(f"w{i}", *pair, "word", "mot"), ("a",), 0.2 + offset, ()) for i in range(3)]
+            write_item_scores(run / "score" / "items" / f"{pair_key(*pair)}.jsonl", scores)
         layers = [{"layer": i + 1, "mean": m, "random_mean": 0.01} for i, m in enumerate([0.01, 0.04, 0.02])]
         (run / "pivot_curve" / "curve.json").write_text(json.dumps({"layers": layers}))
         (run / "auc" / "auc.csv").write_text("pair,n,n_positive,auc,ci_low,ci_high\nen-fr,9,3,0.6,0.51,0.7\n")
         (run / "auc" / "items.csv").write_text("pair,id,cooccurrence\nen-fr,w0,0\n")
-        _write_behaviours(run, "en-fr", [{"behaviour": "semantic-pivot", "pivot_token": "a|b", "peak_layer": 2}])
+        _write_behaviours(run, "en-fr", [("semantic-pivot", "a|b", 2)])
         runs.append(run)
     text = study_markdown(runs, common_items=2)
     assert "24 (pair, item) cells; mean difference **+0.1000**" in text  # 12 pairs × 2 items

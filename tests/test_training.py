@@ -13,6 +13,7 @@ from pivotlens.cli import main
 from pivotlens.errors import PivotlensError
 from pivotlens.models import load_model
 from pivotlens.plots.training import draw_comparison_figures
+from pivotlens.records import ItemScore, TranslationItem, write_item_scores
 from pivotlens.training.compare import compare_item_scores, compare_score_dirs, comparison_markdown, write_comparison
 from pivotlens.training.evaluation import default_name, expand_checkpoints, parse_named_models
 from pivotlens.training.packing import PackedBlocks, read_token_stats, write_token_file
@@ -216,8 +217,9 @@ def test_comparison_from_score_files_writes_table_csv_json_and_heatmaps(tmp_path
                          ("ours", shifted({"en-fr": 0.05, "zh-ja": 0.01}))):
         (tmp_path / name / "items").mkdir(parents=True)
         for pair, items in scores.items():
-            lines = [json.dumps({"id": i, "src": pair[:2], "tgt": pair[3:], "score": s, "draws": []}) for i, s in items.items()]
-            (tmp_path / name / "items" / f"{pair}.jsonl").write_text("\n".join(lines) + "\n")
+            write_item_scores(tmp_path / name / "items" / f"{pair}.jsonl",
+                              [ItemScore(TranslationItem(i, pair[:2], pair[3:], "word", "mot"), ("a",), s, ())
+                               for i, s in items.items()])
         dirs[name] = tmp_path / name
     comparison = compare_score_dirs(dirs, "start", ["en-fr", "zh-ja"], n_bootstrap=200)
     written = write_comparison(comparison, tmp_path / "out") + draw_comparison_figures(comparison, tmp_path / "out")

@@ -10,12 +10,12 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import pivotlens
-from pivotlens.errors import RunDirectoryError
+from pivotlens.errors import RecordError, RunDirectoryError
 
 MANIFEST = "manifest.json"  # written first: what the directory is computed from
 COMPLETE = "complete.json"  # written last: the completion marker
@@ -71,27 +71,62 @@ def check_own_directory(path: Path, own_files: Iterable[str]) -> None:
         shown = ", ".join(foreign[:3]) + (", …" if len(foreign) > 3 else "")
         raise RunDirectoryError(f"{path} holds files pivotlens did not write ({shown}); "
                                 "give an empty or new directory, or one of an earlier pivotlens run")
+T = TypeVar("T")
+OnInvalid = Callable[[int, str, str], None]  # (line number, reason, detail)
 
 
-def read_jsonl_resumable(path: Path) -> list[dict]:
-    """Complete records of an append-only JSONL file; a torn last line (a kill mid-write) is cut off
-    the file so that appending can continue cleanly."""
+def iter_jsonl(source: Path | Iterable[bytes | str], on_invalid: OnInvalid | str = "raise",
+               name: str | None = None) -> Iterator[tuple[int, Any]]:
+    """(line number, value) of each non-blank line of a JSONL file or of its lines. A line that is
+    not UTF-8 or not JSON goes to ``on_invalid(number, reason, detail)``; ``"raise"`` raises a
+    RecordError naming the file (``name``) and the line. ``"truncate"`` (append-only files of a
+    path) reads the complete lines only: the first torn or invalid line (a kill mid-write) and what
+    follows are cut off the file, so that appending can continue cleanly."""
+    if on_invalid == "truncate":
+        yield from _complete_lines(Path(source))
+        return
+    where = name or str(source)
+    with (source.open("rb") if isinstance(source, Path) else nullcontext(source)) as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line.decode("utf-8") if isinstance(line, bytes) else line)
+            except UnicodeDecodeError as error:
+                reason, detail = "undecodable bytes", f"not UTF-8 ({error.reason} at byte {error.start})"
+            except json.JSONDecodeError as error:
+                reason, detail = "invalid JSON", f"not valid JSON ({error.msg} at column {error.colno})"
+            else:
+                yield number, value
+                continue
+            if on_invalid == "raise":
+                raise RecordError(f"{where}:{number}: {detail}")
+            on_invalid(number, reason, detail)
+
+
+def _complete_lines(path: Path) -> list[tuple[int, Any]]:
     if not path.exists():
         return []
-    records, good_bytes = [], 0
+    found, good_bytes, damaged = [], 0, None
     with path.open("rb") as handle:
-        for line in handle:
+        for number, line in enumerate(handle, start=1):
+            if damaged is not None and line.strip():
+                # a kill tears only the last line: a bad line with records after it is damage
+                raise RecordError(f"{path}:{damaged}: damaged record before complete ones; fix or delete "
+                                  "that line (the records after it are finished work), then rerun")
             if not line.endswith(b"\n"):
                 break
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                break
+            if line.strip():
+                try:
+                    found.append((number, json.loads(line)))
+                except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+                    damaged = number
+                    continue
             good_bytes += len(line)
     if good_bytes != path.stat().st_size:
         with path.open("r+b") as handle:
             handle.truncate(good_bytes)
-    return records
+    return found
 
 
 def append_jsonl(path: Path, records: Iterable[dict]) -> None:
@@ -288,21 +323,27 @@ def fill_pair_files(
     pairs: Sequence[tuple[str, str]],
     item_ids: Sequence[str],
     chunk_size: int,
-    records_for: Callable[[str, str, list[int]], list[dict]],
+    records_for: Callable[[str, str, list[int]], list[T]],
+    write: Callable[[Path, list[T]], None],
     progress: Callable[[int], None] | None = None,
 ) -> None:
-    """For each pair, append to ``directory/{src}-{tgt}.jsonl`` the records of the items (indices
-    into ``item_ids``) not yet in it, ``chunk_size`` items at a time: the resumable loop of the
-    per-item stages. Items already on disk are reported to ``progress`` at once."""
+    """For each pair, ``write`` (append) to ``directory/{src}-{tgt}.jsonl`` the records of the items
+    (indices into ``item_ids``) whose ``id`` is not yet in it, ``chunk_size`` items at a time: the
+    resumable loop of the per-item stages. Items already on disk are reported to ``progress`` at once."""
     directory.mkdir(parents=True, exist_ok=True)
     for src, tgt in pairs:
         path = directory / f"{src}-{tgt}.jsonl"
-        done = {record["id"] for record in read_jsonl_resumable(path)}
+        done: dict[str, int] = {}
+        for number, record in iter_jsonl(path, on_invalid="truncate"):
+            if record.get("id") in done:
+                raise RecordError(f"{path}:{number}: item {record.get('id')!r} again (first on line "
+                                  f"{done[record['id']]}); delete one of them, then rerun")
+            done[record.get("id")] = number
         todo = [i for i, item_id in enumerate(item_ids) if item_id not in done]
         if progress:
             progress(len(item_ids) - len(todo))
         for start in range(0, len(todo), chunk_size):
             chunk = todo[start : start + chunk_size]
-            append_jsonl(path, records_for(src, tgt, chunk))
+            write(path, records_for(src, tgt, chunk))
             if progress:
                 progress(len(chunk))

@@ -22,7 +22,12 @@ class UnsupportedArchitectureError(ModelError):
 
 
 class CorpusError(PivotlensError):
-    """A corpus, corpus index or behaviour file is missing, unreadable or malformed."""
+    """A corpus or corpus index is missing, unreadable or malformed."""
+
+
+class RecordError(PivotlensError):
+    """A record file the stages exchange (behaviours, item scores, …) is missing or malformed; the
+    message names the file, the line and the key."""
 
 
 class RunDirectoryError(PivotlensError):

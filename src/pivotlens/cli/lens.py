@@ -53,6 +53,7 @@ def run_trace(args: argparse.Namespace) -> None:
     from pivotlens.languages import parse_pairs
     from pivotlens.lens.translation import classifier_settings, trace_translation, translation_prompt
     from pivotlens.plots.figures import lens_trace_figure, save_figure
+    from pivotlens.records import TranslationItem
 
     dataset = load_dataset(args.dataset)
     (src, tgt), = parse_pairs(args.pair)
@@ -64,14 +65,15 @@ def run_trace(args: argparse.Namespace) -> None:
     item_id = dataset.entries[index].id if index is not None else args.word
     loaded = load_model_from_args(args)
     source = args.word if index is None else dataset.entries[index].word[src]
-    prompt = translation_prompt(loaded.tokenizer, dataset, src, tgt, source, target, item_id, index, args.seed)
+    item = TranslationItem(item_id, src, tgt, source, target)
+    prompt = translation_prompt(loaded.tokenizer, dataset, item, index, args.seed)
     trace = trace_translation(loaded, prompt, args.top_k, classifier_settings(options_from_args(ClassifyOptions, args)))
     decode = loaded.tokenizer.decode
     top_tokens = [[[decode([int(i)]) for i in position] for position in layer] for layer in trace.top_ids]
     args.out.mkdir(parents=True, exist_ok=True)
     b = trace.behaviour
     (args.out / "trace.json").write_text(json.dumps({
-        "model": args.model, "pair": f"{src}-{tgt}", "source": prompt.source, "target": target, "prompt": prompt.text,
+        "model": args.model, "pair": f"{src}-{tgt}", "source": item.source, "target": target, "prompt": prompt.text,
         "positions": trace.positions, "input_tokens": trace.input_tokens,
         "top_tokens": top_tokens, "top_probabilities": trace.top_probabilities.round(6).tolist(),
         "target_probability_by_layer": trace.target_probability_by_layer.round(6).tolist(),
@@ -80,10 +82,10 @@ def run_trace(args: argparse.Namespace) -> None:
     }, ensure_ascii=False, indent=1))
     figure = lens_trace_figure(
         trace.input_tokens, [[p[0] for p in layer] for layer in top_tokens], trace.top_probabilities[:, :, 0],
-        f"{args.model}: {prompt.source} → {target} ({b.kind}, t*={b.token!r} @ layer {b.peak_layer})",
+        f"{args.model}: {item.source} → {target} ({b.kind}, t*={b.token!r} @ layer {b.peak_layer})",
     )
     save_figure(figure, args.out / "trace.png")
-    print(f"{prompt.source} → {target}: {b.kind}; t* = {b.token!r} (p={b.peak_probability:.3f}, layer {b.peak_layer})")
+    print(f"{item.source} → {target}: {b.kind}; t* = {b.token!r} (p={b.peak_probability:.3f}, layer {b.peak_layer})")
     print(f"wrote {args.out}/trace.json, trace.png")
 
 

@@ -4,12 +4,12 @@ distractors for every ordered language pair. The loader reports every problem wi
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from pivotlens.artifacts import iter_jsonl
 from pivotlens.errors import DatasetError
 from pivotlens.languages import ALL_PAIRS, LANGUAGE_CODES, pair_key
 
@@ -139,14 +139,8 @@ def parse_entries(lines: list[str], source: str) -> tuple[Entry, ...]:
     entries: list[Entry] = []
     errors: list[str] = []
     first_line_of_id: dict[str, int] = {}
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            errors.append(f"{source}:{number}: not valid JSON ({error.msg} at column {error.colno})")
-            continue
+    invalid = lambda number, _, detail: errors.append(f"{source}:{number}: {detail}")  # noqa: E731
+    for number, record in iter_jsonl(lines, on_invalid=invalid):
         problems = _entry_problems(record)
         if not problems:
             if record["id"] in first_line_of_id:

@@ -3,11 +3,10 @@
 See docs/corpus.md for the matching rules, the engines and the output files.
 """
 
-from pivotlens.corpus.auc import PairAUC, auc_table, read_behaviours, write_auc_report
+from pivotlens.corpus.auc import PairAUC, auc_table, write_auc_report
 from pivotlens.corpus.counting import (
     CountConfig,
     CountPlan,
-    PairRequest,
     PartialCounts,
     count_batch,
     count_shard,
@@ -32,9 +31,9 @@ from pivotlens.corpus.results import CountResult, count, read_pair_counts
 from pivotlens.text import normalize
 
 __all__ = [
-    "BUNDLED", "CountConfig", "CountPlan", "CountResult", "Document", "PairAUC", "PairRequest",
+    "BUNDLED", "CountConfig", "CountPlan", "CountResult", "Document", "PairAUC",
     "PartialCounts", "RecordFields", "Shard", "Term", "TermMatcher", "auc_table", "bundled_corpus_path", "count",
-    "count_batch", "count_shard", "make_plan", "normalize", "plan_counts", "read_behaviours", "read_corpus",
+    "count_batch", "count_shard", "make_plan", "normalize", "plan_counts", "read_corpus",
     "read_pair_counts", "read_shard", "resolve_corpus", "rule_for", "run_local", "run_ray", "sample_priority",
     "write_auc_report",
 ]

@@ -1,8 +1,7 @@
 """AUC of co-occurrence counts as a predictor of the co-occurrence behaviour (the paper's Table 1).
 
-Inputs: the lens stage's per-item behaviours (``behaviours/{src}-{tgt}.jsonl``; each line has
-``id, src, tgt, source, target, behaviour`` ∈ {co-occurrence, semantic-pivot} and
-``target_probability_by_layer``) and a counting output (``pairs.parquet``), joined on
+Inputs: the lens stage's behaviour records (``behaviours/{src}-{tgt}.jsonl``, read by
+``records.read_lens_behaviours``) and a counting output (``pairs.parquet``), joined on
 (src, tgt, source word, target word).
 
 Per language pair: positive class = co-occurrence behaviour, score = number of documents that
@@ -17,7 +16,6 @@ probability, coloured by behaviour).
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections import defaultdict
 from collections.abc import Sequence
@@ -30,24 +28,12 @@ from pivotlens.artifacts import StageDirectory, file_sha256
 from pivotlens.errors import CorpusError
 from pivotlens.languages import pair_key
 from pivotlens.options import option
-from pivotlens.records import BEHAVIOURS, CO_OCCURRENCE
+from pivotlens.records import CO_OCCURRENCE, BehaviourRecord, TranslationItem, behaviour_files, read_lens_behaviours
 from pivotlens.tables import markdown_table
 from pivotlens.text import normalize
 
 POSITIVE = CO_OCCURRENCE
-REQUIRED_FIELDS = ("id", "src", "tgt", "source", "target", "behaviour", "target_probability_by_layer")
 CONFIDENCE = 0.95
-
-
-@dataclass(frozen=True)
-class BehaviourItem:
-    id: str
-    src: str
-    tgt: str
-    source: str
-    target: str
-    behaviour: str
-    target_probability: float  # at the last layer
 
 
 @dataclass(frozen=True)
@@ -59,53 +45,6 @@ class PairAUC:
     ci_low: float
     ci_high: float
     excluded_same_word: int
-
-
-def _behaviour_files(lens_dir: Path) -> list[Path]:
-    folder = lens_dir / "behaviours" if (lens_dir / "behaviours").is_dir() else lens_dir
-    files = sorted(folder.glob("*-*.jsonl"))
-    if not files:
-        raise CorpusError(f"no behaviour files ({{src}}-{{tgt}}.jsonl) in {folder}; run the lens stage first")
-    return files
-
-
-def _problem(record: object) -> str | None:
-    if not isinstance(record, dict):
-        return "a line must be a JSON object"
-    missing = [name for name in REQUIRED_FIELDS if name not in record]
-    if missing:
-        return f"missing {', '.join(missing)}"
-    if record["behaviour"] not in BEHAVIOURS:
-        return f"behaviour must be one of {', '.join(BEHAVIOURS)}, found {record['behaviour']!r}"
-    layers = record["target_probability_by_layer"]
-    if not isinstance(layers, list) or not layers or not all(isinstance(p, (int, float)) for p in layers):
-        return "target_probability_by_layer must be a non-empty list of numbers"
-    return None
-
-
-def read_behaviours(lens_dir: str | Path) -> tuple[list[BehaviourItem], list[Path]]:
-    """Every behaviour item of a lens output directory (or of its behaviours/ folder)."""
-    items, errors = [], []
-    files = _behaviour_files(Path(lens_dir))
-    for path in files:
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                errors.append(f"{path}:{number}: not valid JSON ({error.msg})")
-                continue
-            problem = _problem(record)
-            if problem:
-                errors.append(f"{path}:{number}: {problem}")
-                continue
-            items.append(BehaviourItem(str(record["id"]), record["src"], record["tgt"], record["source"],
-                                       record["target"], record["behaviour"],
-                                       float(record["target_probability_by_layer"][-1])))
-    if errors:
-        raise CorpusError(f"invalid behaviour files ({len(errors)} problem(s)):\n  " + "\n  ".join(errors[:20]))
-    return items, files
 
 
 def auc_with_ci(labels: np.ndarray, scores: np.ndarray, bootstrap: int,
@@ -132,27 +71,33 @@ def pair_seed(seed: int, pair: str) -> np.random.Generator:
     return np.random.default_rng([seed, *pair.encode("ascii")])
 
 
-def auc_table(items: Sequence[BehaviourItem], counts: dict[tuple[str, str, str, str], int], *,
+def _count_key(item: TranslationItem) -> tuple[str, str, str, str]:
+    return item.src, item.tgt, item.source, item.target
+
+
+def auc_table(records: Sequence[BehaviourRecord], counts: dict[tuple[str, str, str, str], int], *,
               bootstrap: int = 1000, seed: int = 0, case_sensitive: bool = False) -> tuple[list[PairAUC], list[dict]]:
     """Per-pair AUC rows (in pair order of first appearance) and the per-item points used."""
-    missing = [item for item in items if (item.src, item.tgt, item.source, item.target) not in counts]
+    missing = [r.item for r in records if _count_key(r.item) not in counts]
     if missing:
         shown = ", ".join(f"{m.src}-{m.tgt} {m.source}/{m.target}" for m in missing[:5])
         raise CorpusError(f"{len(missing)} behaviour item(s) have no co-occurrence count (e.g. {shown}); "
                           "count with the dataset and pairs the lens stage used")
-    by_pair: dict[str, list[BehaviourItem]] = defaultdict(list)
-    for item in items:
-        by_pair[pair_key(item.src, item.tgt)].append(item)
+    by_pair: dict[str, list[BehaviourRecord]] = defaultdict(list)
+    for record in records:
+        by_pair[pair_key(record.item.src, record.item.tgt)].append(record)
     rows, points = [], []
-    for pair, pair_items in by_pair.items():
-        kept = [i for i in pair_items if normalize(i.source, case_sensitive) != normalize(i.target, case_sensitive)]
-        labels = np.array([i.behaviour == POSITIVE for i in kept], dtype=int)
-        scores = np.array([counts[(i.src, i.tgt, i.source, i.target)] for i in kept], dtype=float)
+    for pair, pair_records in by_pair.items():
+        kept = [r for r in pair_records
+                if normalize(r.item.source, case_sensitive) != normalize(r.item.target, case_sensitive)]
+        labels = np.array([r.behaviour == POSITIVE for r in kept], dtype=int)
+        scores = np.array([counts[_count_key(r.item)] for r in kept], dtype=float)
         auc, low, high = auc_with_ci(labels, scores, bootstrap, pair_seed(seed, pair))
-        rows.append(PairAUC(pair, len(kept), int(labels.sum()), auc, low, high, len(pair_items) - len(kept)))
-        points += [{"pair": pair, "id": i.id, "source": i.source, "target": i.target, "behaviour": i.behaviour,
-                    "cooccurrence": int(score), "target_probability": i.target_probability}
-                   for i, score in zip(kept, scores)]
+        rows.append(PairAUC(pair, len(kept), int(labels.sum()), auc, low, high, len(pair_records) - len(kept)))
+        points += [{"pair": pair, "id": r.item.id, "source": r.item.source, "target": r.item.target,
+                    "behaviour": r.behaviour, "cooccurrence": int(score),
+                    "target_probability": float(r.target_probability_by_layer[-1])}
+                   for r, score in zip(kept, scores)]
     return rows, points
 
 
@@ -181,13 +126,13 @@ def write_auc_report(counts_dir: str | Path, lens_dir: str | Path, out_dir: str 
     counts = read_pair_counts(counts_dir)
     counts_manifest = StageDirectory(counts_dir, "corpus-count").manifest()
     case_sensitive = bool(counts_manifest["config"]["case_sensitive"])
-    items, files = read_behaviours(lens_dir)
+    records, files = read_lens_behaviours(lens_dir), behaviour_files(lens_dir)
     identity = {"bootstrap": bootstrap, "seed": seed, "counts_identity": counts_manifest.get("identity"),
                 "behaviour_files": {str(f): file_sha256(f) for f in files}}
     directory = StageDirectory(out_dir, "corpus-auc").claim(identity, {"confidence": CONFIDENCE,
                                                                         "counts": str(counts_dir)})
     directory.reopen()  # recomputed every time: seconds, and the caller needs its rows
-    rows, points = auc_table(items, counts, bootstrap=bootstrap, seed=seed, case_sensitive=case_sensitive)
+    rows, points = auc_table(records, counts, bootstrap=bootstrap, seed=seed, case_sensitive=case_sensitive)
     out = directory.path
     with open(out / "auc.csv", "w", newline="") as handle:
         writer = csv.writer(handle)

@@ -34,6 +34,7 @@ from pivotlens.corpus.readers import Document, RecordFields, Shard, fingerprint,
 from pivotlens.engine import CountEngine, Progress, map_shards
 from pivotlens.errors import CorpusError, PivotlensError
 from pivotlens.options import option
+from pivotlens.records import TranslationItem
 from pivotlens.text import normalize
 
 
@@ -67,23 +68,12 @@ def count_config(options: CountOptions, seed: int, fields: RecordFields = Record
 
 
 @dataclass(frozen=True)
-class PairRequest:
-    """One (source word, target word) item whose co-occurrence is wanted."""
-
-    id: str
-    src: str
-    tgt: str
-    source: str
-    target: str
-
-
-@dataclass(frozen=True)
 class CountPlan:
     """Terms to find, term pairs to count, and for each request its two terms."""
 
     terms: tuple[Term, ...]
     term_words: tuple[tuple[tuple[str, str], ...], ...]  # per term: the (lang, word) spellings mapped to it
-    requests: tuple[PairRequest, ...]
+    requests: tuple[TranslationItem, ...]  # the items whose co-occurrence is wanted
     request_terms: tuple[tuple[int, int], ...]
     term_pairs: tuple[tuple[int, int], ...]  # distinct unordered pairs (a < b) to count
     config: CountConfig
@@ -109,7 +99,7 @@ class CountPlan:
         return {pair: index for index, pair in enumerate(self.term_pairs)}
 
 
-def make_plan(requests: Sequence[PairRequest], config: CountConfig = CountConfig(),
+def make_plan(requests: Sequence[TranslationItem], config: CountConfig = CountConfig(),
               extra_words: Iterable[tuple[str, str]] = ()) -> CountPlan:
     """Plan the counts for pair requests (plus single words, as (lang, word), to count alone)."""
     spellings: dict[Term, set[tuple[str, str]]] = {}
@@ -134,7 +124,7 @@ def make_plan(requests: Sequence[PairRequest], config: CountConfig = CountConfig
 
 def plan_counts(dataset: Dataset, pairs: Sequence[tuple[str, str]], config: CountConfig = CountConfig()) -> CountPlan:
     """Plan the (word[src], word[tgt]) co-occurrence counts of every entry for the given pairs."""
-    requests = [PairRequest(entry.id, src, tgt, entry.word[src], entry.word[tgt])
+    requests = [TranslationItem(entry.id, src, tgt, entry.word[src], entry.word[tgt])
                 for src, tgt in pairs for entry in dataset.entries]
     return make_plan(requests, config)
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import glob
 import gzip
 import io
-import json
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from typing import BinaryIO
 
 import zstandard
 
-from pivotlens.artifacts import file_sha256, tree_sha256
+from pivotlens.artifacts import file_sha256, iter_jsonl, tree_sha256
 from pivotlens.errors import CorpusError
 
 BUNDLED = "bundled"
@@ -178,7 +177,7 @@ class _RecordChecker:
     def __init__(self, shard: Shard, fields: RecordFields, skipped: Counter) -> None:
         self.shard, self.fields, self.skipped = shard, fields, skipped
 
-    def bad(self, where: str, reason: str, detail: str) -> None:
+    def bad(self, where: int | str, reason: str, detail: str) -> None:
         if not self.fields.skip_bad_records:
             raise CorpusError(f"{self.shard.path}:{where}: {detail} "
                               "(pass --skip-bad-records to count and skip such records)")
@@ -204,17 +203,7 @@ class _RecordChecker:
 def _read_jsonl(shard: Shard, checker: _RecordChecker) -> Iterator[Document]:
     try:
         with _open_jsonl(shard.path) as stream:
-            for number, line in enumerate(stream, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line.decode("utf-8"))
-                except UnicodeDecodeError as error:
-                    checker.bad(str(number), "undecodable bytes", f"not UTF-8 ({error.reason} at byte {error.start})")
-                    continue
-                except json.JSONDecodeError as error:
-                    checker.bad(str(number), "invalid JSON", f"not valid JSON ({error.msg} at column {error.colno})")
-                    continue
+            for number, record in iter_jsonl(stream, on_invalid=checker.bad):
                 document = checker.document(record, str(number))
                 if document is not None:
                     yield document

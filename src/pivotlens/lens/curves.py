@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pivotlens.artifacts import iter_jsonl
 from pivotlens.batching import run_by_length
 from pivotlens.clwtd import Dataset
 from pivotlens.errors import PivotlensError
@@ -68,11 +69,8 @@ def read_token_sets(path: Path, tokenizer, dataset: Dataset) -> list[TokenSetIte
     or with ``"token_ids": [ints]`` instead of ``tokens``."""
     known = {entry.id for entry in dataset.entries}
     items = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
+    for number, record in iter_jsonl(path):
         try:
-            record = json.loads(line)
             (src, tgt), = parse_pairs(record["pair"])
             if "token_ids" in record:
                 ids = [int(i) for i in record["token_ids"]]
@@ -81,7 +79,7 @@ def read_token_sets(path: Path, tokenizer, dataset: Dataset) -> list[TokenSetIte
                 unknown = [t for t, i in zip(record["tokens"], ids) if i is None or i == tokenizer.unk_token_id]
                 if unknown:
                     raise PivotlensError(f"tokens not in the vocabulary: {unknown}")
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError, PivotlensError) as error:
+        except (KeyError, TypeError, ValueError, PivotlensError) as error:
             raise PivotlensError(f"{path}:{number}: bad token-set line ({error})") from error
         if record["id"] not in known:
             raise PivotlensError(f"{path}:{number}: item {record['id']!r} is not in the dataset {dataset.source}")

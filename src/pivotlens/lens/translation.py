@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pivotlens.artifacts import StageDirectory, fill_pair_files, read_jsonl_resumable
+from pivotlens.artifacts import StageDirectory, fill_pair_files
 from pivotlens.clwtd import Dataset
 from pivotlens.errors import PivotlensError
 from pivotlens.languages import LANGUAGES, pair_key
@@ -19,6 +19,7 @@ from pivotlens.lens.core import lens_probabilities
 from pivotlens.lens.options import ClassifyOptions
 from pivotlens.models.loading import LoadedModel
 from pivotlens.models.registry import model_sha256
+from pivotlens.records import BEHAVIOURS_DIR, BehaviourRecord, TranslationItem, read_behaviours, write_behaviours
 from pivotlens.scoring.draws import draw_shot_entries
 from pivotlens.scoring.prompts import build_prompt, continuation
 
@@ -27,11 +28,7 @@ from pivotlens.scoring.prompts import build_prompt, continuation
 class TranslationPrompt:
     """One teacher-forced translation: prompt + " target", and where its words sit in the tokens."""
 
-    id: str
-    src: str
-    tgt: str
-    source: str
-    target: str
+    item: TranslationItem
     text: str
     token_ids: tuple[int, ...]
     source_span: tuple[int, int]  # token indices [start, end) of the source word in the prompt
@@ -47,20 +44,20 @@ class TranslationPrompt:
         """Tokens of the input and output words: as they appear in the prompt, and standalone."""
         ids = set(self.token_ids[self.source_span[0] : self.source_span[1]])
         ids |= set(self.token_ids[self.continuation_start :])
-        for word in (self.source, self.target):
+        for word in (self.item.source, self.item.target):
             for text in (word, " " + word):
                 ids |= set(tokenizer(text, add_special_tokens=False)["input_ids"])
         return ids
 
 
 def translation_prompt(
-    tokenizer, dataset: Dataset, src: str, tgt: str, source: str, target: str, item_id: str,
-    item_index: int | None, seed: int, n_shots: int = 5,
+    tokenizer, dataset: Dataset, item: TranslationItem, item_index: int | None, seed: int, n_shots: int = 5,
 ) -> TranslationPrompt:
     """The scoring prompt of draw 0 (same shots as ``pivotlens score`` with the same seed)."""
-    _, shots = draw_shot_entries(dataset, item_index, item_id, src, tgt, seed, 0, n_shots)
+    src, tgt, source = item.src, item.tgt, item.source
+    _, shots = draw_shot_entries(dataset, item_index, item.id, src, tgt, seed, 0, n_shots)
     prompt = build_prompt(src, tgt, [(s.word[src], s.word[tgt]) for s in shots], source)
-    text = prompt + continuation(target)
+    text = prompt + continuation(item.target)
     encoded = tokenizer(text, return_offsets_mapping=True)
     offsets = encoded["offset_mapping"]
     word_start = len(prompt) - len(f"{source}\n{LANGUAGES[tgt].name}:")
@@ -70,7 +67,7 @@ def translation_prompt(
     # Some tokenizers split " 花" into a bare "▁" and "花": the word starts at the visible token.
     visible = [i for i in range(start, len(offsets)) if text[offsets[i][0] : offsets[i][1]].strip()]
     return TranslationPrompt(
-        id=item_id, src=src, tgt=tgt, source=source, target=target, text=text,
+        item=item, text=text,
         token_ids=tuple(encoded["input_ids"]), source_span=(overlapping[0], overlapping[-1] + 1),
         continuation_start=start, target_start=visible[0] if visible else start,
     )
@@ -78,7 +75,8 @@ def translation_prompt(
 
 def dataset_prompt(tokenizer, dataset: Dataset, index: int, src: str, tgt: str, seed: int) -> TranslationPrompt:
     entry = dataset.entries[index]
-    return translation_prompt(tokenizer, dataset, src, tgt, entry.word[src], entry.word[tgt], entry.id, index, seed)
+    return translation_prompt(tokenizer, dataset, TranslationItem(entry.id, src, tgt, entry.word[src], entry.word[tgt]),
+                              index, seed)
 
 
 @dataclass(frozen=True)
@@ -141,20 +139,18 @@ def trace_translation(
     )
 
 
-def behaviour_record(prompt: TranslationPrompt, behaviour: Behaviour, target_by_layer: Sequence[float]) -> dict:
+def behaviour_record(prompt: TranslationPrompt, behaviour: Behaviour, target_by_layer: Sequence[float]) -> BehaviourRecord:
     pivot = behaviour.kind == SEMANTIC_PIVOT
-    return {
-        "id": prompt.id, "src": prompt.src, "tgt": prompt.tgt, "source": prompt.source, "target": prompt.target,
-        "behaviour": behaviour.kind, "top_token_id": behaviour.token_id, "top_token": behaviour.token,
-        "peak_layer": behaviour.peak_layer, "peak_probability": behaviour.peak_probability,
-        "pivot_token_id": behaviour.token_id if pivot else None, "pivot_token": behaviour.token if pivot else None,
-        "target_probability_by_layer": [float(p) for p in target_by_layer],
-    }
+    return BehaviourRecord(
+        prompt.item, behaviour.kind, behaviour.token_id, behaviour.token, behaviour.peak_layer,
+        behaviour.peak_probability, behaviour.token_id if pivot else None, behaviour.token if pivot else None,
+        tuple(float(p) for p in target_by_layer),
+    )
 
 
 def classify_prompts(
     loaded: LoadedModel, prompts: Sequence[TranslationPrompt], first_layer: int, ineligible: torch.Tensor | None
-) -> list[dict]:
+) -> list[BehaviourRecord]:
     """Behaviour records of a batch of prompts, one lens pass at each first predicting position."""
     probabilities = lens_probabilities(
         loaded, [p.token_ids for p in prompts], [[p.first_predicting_position] for p in prompts]
@@ -213,11 +209,12 @@ def classify_dataset(
     first_layer = config.classifier.resolved_first_layer(len(loaded.adapter.layers))
     ineligible = config.classifier.ineligible(loaded)
 
-    def records_for(src: str, tgt: str, chunk: list[int]) -> list[dict]:
+    def records_for(src: str, tgt: str, chunk: list[int]) -> list[BehaviourRecord]:
         prompts = [dataset_prompt(loaded.tokenizer, dataset, i, src, tgt, config.seed) for i in chunk]
         return classify_prompts(loaded, prompts, first_layer, ineligible)
 
-    fill_pair_files(out / "behaviours", config.pairs, item_ids, config.batch_size, records_for, progress)
+    fill_pair_files(out / BEHAVIOURS_DIR, config.pairs, item_ids, config.batch_size, records_for, write_behaviours,
+                    progress)
     summary = summarize_behaviours(out, config.pairs, set(item_ids))
     directory.complete({"items_per_pair": len(item_ids)})
     return summary
@@ -226,9 +223,9 @@ def classify_dataset(
 def summarize_behaviours(out_dir: Path, pairs, item_ids: set[str]) -> dict:
     rows = []
     for src, tgt in pairs:
-        records = [r for r in read_jsonl_resumable(out_dir / "behaviours" / f"{pair_key(src, tgt)}.jsonl")
-                   if r["id"] in item_ids]
-        pivots = sum(r["behaviour"] == SEMANTIC_PIVOT for r in records)
+        records = [r for r in read_behaviours(out_dir / BEHAVIOURS_DIR / f"{pair_key(src, tgt)}.jsonl")
+                   if r.item.id in item_ids]
+        pivots = sum(r.behaviour == SEMANTIC_PIVOT for r in records)
         rows.append({"pair": pair_key(src, tgt), "n_items": len(records), "n_semantic_pivot": pivots,
                      "share_semantic_pivot": pivots / len(records) if records else float("nan")})
     (out_dir / "summary.json").write_text(json.dumps({"pairs": rows}, indent=2))

@@ -13,11 +13,12 @@ from tqdm import tqdm
 
 from pivotlens.corpus.auc import AucOptions
 from pivotlens.corpus.counting import CountOptions
-from pivotlens.languages import LANGUAGE_CODES, LANGUAGES
+from pivotlens.languages import LANGUAGE_CODES, LANGUAGES, pair_key
 from pivotlens.lens.options import ClassifyOptions, CurveOptions
 from pivotlens.options import option
 from pivotlens.pipeline.stage import Stage, StageContext
 from pivotlens.pivots.options import MineOptions
+from pivotlens.records import BEHAVIOURS_DIR, SEMANTIC_PIVOT, read_behaviours
 from pivotlens.scoring.options import ScoreOptions
 from pivotlens.selection.mixes import SelectionOptions
 from pivotlens.tables import markdown_table
@@ -100,17 +101,16 @@ def run_lens(ctx: StageContext, o: LensStageOptions) -> dict:
                                   settings=config.classifier)
         top = [[loaded.tokenizer.decode([int(p[0])]) for p in layer] for layer in trace.top_ids]
         b = trace.behaviour
-        title = f"{trace.prompt.source} → {trace.prompt.target}: {b.kind}, t*={b.token!r} @ layer {b.peak_layer}"
+        title = f"{trace.prompt.item.source} → {trace.prompt.item.target}: {b.kind}, t*={b.token!r} @ layer {b.peak_layer}"
         path = save_figure(lens_trace_figure(trace.input_tokens, top, trace.top_probabilities[:, :, 0], title),
                            ctx.stage_dir / "trace.png")
         figures.append({"title": f"Logit lens of one translation (paper Fig. 2): {title}", "path": ctx.relative(path)})
     examples = []
     for row in summary["pairs"]:
-        path = ctx.stage_dir / "behaviours" / f"{row['pair']}.jsonl"
-        examples += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
-                     if '"semantic-pivot"' in line][:2]
-    pivot_rows = [{"pair": f"{r['src']}-{r['tgt']}", "source": r["source"], "target": r["target"],
-                   "pivot": r["pivot_token"].strip(), "layer": r["peak_layer"], "p": r["peak_probability"]}
+        records = read_behaviours(ctx.stage_dir / BEHAVIOURS_DIR / f"{row['pair']}.jsonl")
+        examples += [r for r in records if r.behaviour == SEMANTIC_PIVOT][:2]
+    pivot_rows = [{"pair": pair_key(r.item.src, r.item.tgt), "source": r.item.source, "target": r.item.target,
+                   "pivot": r.pivot_token.strip(), "layer": r.peak_layer, "p": r.peak_probability}
                   for r in examples]
     return {
         "facts": {"items_per_pair": n_items},

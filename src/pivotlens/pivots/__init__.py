@@ -9,7 +9,7 @@ _EXPORTS = {
     "FilteredCandidates": "filters", "apply_rule_filter": "filters", "llm_filter": "filters", "rule_reason": "filters",
     "Candidate": "mining", "rank_candidates": "mining", "sample_frequencies": "mining",
     "MineOptions": "options",
-    "MineConfig": "run", "mine_config": "run", "PivotItem": "run", "mine_pivots": "run", "run_mining": "run",
+    "MineConfig": "run", "mine_config": "run", "mine_pivots": "run", "run_mining": "run",
     "select_items": "run",
 }
 __all__ = sorted(_EXPORTS)

@@ -20,16 +20,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from pivotlens.artifacts import StageDirectory, write_atomic
+from pivotlens.artifacts import StageDirectory, iter_jsonl, write_atomic
 from pivotlens.corpus.counting import sample_priority
 from pivotlens.corpus.readers import RecordFields, fingerprint, read_corpus, resolve_corpus
 from pivotlens.errors import PivotlensError
 from pivotlens.languages import LANGUAGES, pair_key
-from pivotlens.lens.behaviour import SEMANTIC_PIVOT
 from pivotlens.llm import redact_url
 from pivotlens.pivots.filters import FilteredCandidates, apply_rule_filter, llm_filter
 from pivotlens.pivots.mining import FREQUENCY_MODES, rank_candidates, sample_frequencies
 from pivotlens.pivots.options import MineOptions
+from pivotlens.records import SEMANTIC_PIVOT, BehaviourRecord, TranslationItem, behaviour_files, read_lens_behaviours
 from pivotlens.text import normalize
 
 
@@ -57,31 +57,14 @@ def mine_config(options: MineOptions, *, model: str, seed: int) -> MineConfig:
                       llm_model=options.llm_model)
 
 
-@dataclass(frozen=True)
-class PivotItem:
-    id: str
-    src: str
-    tgt: str
-    source: str
-    target: str
-
-
 def word_token_ids(tokenizer, word: str) -> set[int]:
     return {i for text in (word, " " + word) for i in tokenizer(text, add_special_tokens=False)["input_ids"]}
 
 
-def select_items(behaviour_records: Sequence[dict], tokenizer) -> list[PivotItem]:
+def select_items(behaviour_records: Sequence[BehaviourRecord], tokenizer) -> list[TranslationItem]:
     """Semantic-pivot items whose source and target words share no token."""
-    return [PivotItem(r["id"], r["src"], r["tgt"], r["source"], r["target"]) for r in behaviour_records
-            if r["behaviour"] == SEMANTIC_PIVOT
-            and not word_token_ids(tokenizer, r["source"]) & word_token_ids(tokenizer, r["target"])]
-
-
-def read_behaviour_records(lens_dir: Path) -> list[dict]:
-    files = sorted((lens_dir / "behaviours").glob("*.jsonl"))
-    if not files:
-        raise PivotlensError(f"{lens_dir}/behaviours/ has no behaviour files: run `pivotlens lens classify` first")
-    return [json.loads(line) for path in files for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r.item for r in behaviour_records if r.behaviour == SEMANTIC_PIVOT
+            and not word_token_ids(tokenizer, r.item.source) & word_token_ids(tokenizer, r.item.target)]
 
 
 def read_word_samples(counts_dir: Path, case_sensitive: bool = False) -> dict[str, list[str]]:
@@ -131,7 +114,7 @@ def collect_documents(corpus, wanted_ids: set[str], n_background: int, seed: int
 
 
 def mine_pivots(
-    tokenizer, items: Sequence[PivotItem], word_samples: dict[str, list[str]], corpus, config: MineConfig,
+    tokenizer, items: Sequence[TranslationItem], word_samples: dict[str, list[str]], corpus, config: MineConfig,
     out_dir: str | Path, progress: Callable[[int], None] | None = None, fields: RecordFields = RecordFields(),
 ) -> list[dict]:
     """Rank and filter pivot candidates of every item; writes pivots.jsonl and token_sets.jsonl."""
@@ -155,7 +138,7 @@ def mine_pivots(
     records, token_sets = [], []
     for item in items:
         source_ids, target_ids = samples[(item.id, item.src, item.tgt)]
-        record = {**asdict(item), "n_source_documents": len(source_ids), "n_target_documents": len(target_ids),
+        record = {**item.to_dict(), "n_source_documents": len(source_ids), "n_target_documents": len(target_ids),
                   "candidates": [], "kept": [], "dropped": []}
         if source_ids and target_ids:
             f_source = sample_frequencies([tokens(d) for d in source_ids], vocab_size, config.frequency)
@@ -186,15 +169,15 @@ def run_mining(
     lens_dir, counts_dir, out = Path(lens_dir), Path(counts_dir), Path(out_dir)
     check_counted_corpus(counts_dir, corpus, fields)
     digest = hashlib.sha256(str(corpus).encode())
-    for path in [*sorted((lens_dir / "behaviours").glob("*.jsonl")), counts_dir / "terms.parquet"]:
+    for path in [*behaviour_files(lens_dir), counts_dir / "terms.parquet"]:
         if path.is_file():
             digest.update(path.read_bytes())
     directory = StageDirectory(out, "pivots-mine").claim(
         {**asdict(config), "llm_url": config.llm_url and redact_url(config.llm_url), "inputs_sha256": digest.hexdigest()},
         {"lens_dir": str(lens_dir), "counts_dir": str(counts_dir), "corpus": str(corpus)})
     if directory.is_complete():
-        return [json.loads(line) for line in (out / "pivots.jsonl").read_text(encoding="utf-8").splitlines()]
-    items = select_items(read_behaviour_records(lens_dir), tokenizer)
+        return [record for _, record in iter_jsonl(out / "pivots.jsonl")]
+    items = select_items(read_lens_behaviours(lens_dir), tokenizer)
     records = mine_pivots(tokenizer, items, read_word_samples(counts_dir), corpus, config, out, progress, fields)
     directory.complete({"items": len(records), "items_with_pivots": sum(bool(r["kept"]) for r in records)})
     return records

@@ -20,9 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from pivotlens.languages import ALL_PAIRS, LANGUAGE_CODES, pair_key
-from pivotlens.lens.behaviour import SEMANTIC_PIVOT
-from pivotlens.pivots.run import read_behaviour_records
-from pivotlens.training.compare import AVG, ItemScores, compare_item_scores, comparison_markdown, read_item_scores
+from pivotlens.records import SEMANTIC_PIVOT, read_lens_behaviours
+from pivotlens.training.compare import AVG, ItemScores, compare_item_scores, comparison_markdown, scores_by_pair
 
 
 @dataclass(frozen=True)
@@ -48,19 +47,19 @@ def common_item_scores(run_dirs: list[Path], limit: int | None) -> dict[str, Ite
     pairs = [pair_key(src, tgt) for src, tgt in ALL_PAIRS]
     found = {}
     for run in run_dirs:
-        by_pair = read_item_scores(run / "score", pairs)
+        by_pair = scores_by_pair(run / "score", pairs)
         found[run.name] = {pair: dict(list(scores.items())[:limit]) for pair, scores in by_pair.items()}
     return found
 
 
 def lens_brief(run_dir: Path, top: int = 5) -> dict:
     """Semantic-pivot items over all pairs, and the most frequent pivot tokens with their peak layers."""
-    records = read_behaviour_records(run_dir / "lens")
+    records = read_lens_behaviours(run_dir / "lens")
     tokens, layers = Counter(), defaultdict(Counter)
     for record in records:
-        if record["behaviour"] == SEMANTIC_PIVOT:
-            tokens[record["pivot_token"]] += 1
-            layers[record["pivot_token"]][record["peak_layer"]] += 1
+        if record.behaviour == SEMANTIC_PIVOT:
+            tokens[record.pivot_token] += 1
+            layers[record.pivot_token][record.peak_layer] += 1
     pivots = sum(tokens.values())
     return {"items": len(records), "semantic_pivot": pivots, "share": pivots / len(records),
             "top_pivots": [(token, count, sorted(layers[token])) for token, count in tokens.most_common(top)]}

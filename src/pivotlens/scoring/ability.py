@@ -20,13 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from pivotlens.artifacts import StageDirectory, fill_pair_files, read_jsonl_resumable, write_atomic, write_json_atomic
+from pivotlens.artifacts import StageDirectory, fill_pair_files, write_atomic, write_json_atomic
 from pivotlens.batching import run_by_length
 from pivotlens.clwtd import Dataset, Entry
 from pivotlens.errors import PivotlensError
 from pivotlens.languages import LANGUAGE_CODES, pair_key
 from pivotlens.models.loading import LoadedModel
 from pivotlens.models.registry import model_sha256
+from pivotlens.records import ITEM_SCORES_DIR, DrawScore, ItemScore, TranslationItem, read_item_scores, write_item_scores
 from pivotlens.scoring.draws import draw_shot_entries
 from pivotlens.scoring.likelihood import TokenizedRequest, cached_probabilities, tokenize_request
 from pivotlens.scoring.options import ScoreOptions
@@ -76,19 +77,14 @@ class ItemDraws:
     requests: list[TokenizedRequest]
     probabilities: list[np.ndarray] = field(default_factory=list)
 
-    def record(self) -> dict:
-        draws = []
-        for seed, shots, p in zip(self.seeds, self.shot_ids, self.probabilities):
-            draws.append({
-                "seed": seed, "shots": shots, "p_source": float(p[0]),
-                "p_distractors": [float(x) for x in p[1:]], "score": float(p[0] - p[1:].mean()),
-            })
-        return {
-            "id": self.entry.id, "src": self.src, "tgt": self.tgt,
-            "source": self.entry.word[self.src], "target": self.entry.word[self.tgt],
-            "distractors": list(self.entry.distractors_for(self.src, self.tgt)),
-            "score": float(np.mean([d["score"] for d in draws])), "draws": draws,
-        }
+    def record(self) -> ItemScore:
+        draws = tuple(
+            DrawScore(seed, tuple(shots), float(p[0]), tuple(float(x) for x in p[1:]), float(p[0] - p[1:].mean()))
+            for seed, shots, p in zip(self.seeds, self.shot_ids, self.probabilities)
+        )
+        item = TranslationItem(self.entry.id, self.src, self.tgt, self.entry.word[self.src], self.entry.word[self.tgt])
+        return ItemScore(item, tuple(self.entry.distractors_for(self.src, self.tgt)),
+                         float(np.mean([d.score for d in draws])), draws)
 
 
 def plan_item(tokenizer, dataset: Dataset, index: int, src: str, tgt: str, config: ScoreConfig) -> ItemDraws:
@@ -130,13 +126,13 @@ def score_dataset(
     directory.reopen()  # the pairs or the limit may differ from the completed run's
     item_ids = [entry.id for entry in dataset.entries[: config.limit]]  # limit None: all
 
-    def records_for(src: str, tgt: str, chunk: list[int]) -> list[dict]:
+    def records_for(src: str, tgt: str, chunk: list[int]) -> list[ItemScore]:
         items = [plan_item(loaded.tokenizer, dataset, i, src, tgt, config) for i in chunk]
         score_items(loaded, items, config.batch_size)
         return [item.record() for item in items]
 
-    fill_pair_files(out / "items", config.pairs, item_ids, max(1, config.batch_size // config.draws), records_for,
-                    progress)
+    fill_pair_files(out / ITEM_SCORES_DIR, config.pairs, item_ids, max(1, config.batch_size // config.draws),
+                    records_for, write_item_scores, progress)
     summary = summarize(out, config.pairs, item_ids)
     directory.complete({"mean": summary["mean"], "items_per_pair": len(item_ids)})
     return summary
@@ -148,10 +144,11 @@ def summarize(out_dir: Path, pairs, item_ids: list[str]) -> dict:
     rows = []
     matrix: dict[str, dict[str, float | None]] = {s: {t: None for t in LANGUAGE_CODES} for s in LANGUAGE_CODES}
     for src, tgt in pairs:
-        records = [r for r in read_jsonl_resumable(out_dir / "items" / f"{pair_key(src, tgt)}.jsonl") if r["id"] in wanted]
-        scores = np.array([r["score"] for r in records])
-        p_source = [d["p_source"] for r in records for d in r["draws"]]
-        p_distractor = [np.mean(d["p_distractors"]) for r in records for d in r["draws"]]
+        path = out_dir / ITEM_SCORES_DIR / f"{pair_key(src, tgt)}.jsonl"
+        records = [r for r in read_item_scores(path) if r.item.id in wanted]
+        scores = np.array([r.score for r in records])
+        p_source = [d.p_source for r in records for d in r.draws]
+        p_distractor = [np.mean(d.p_distractors) for r in records for d in r.draws]
         mean = float(scores.mean())
         matrix[src][tgt] = mean
         rows.append({"pair": pair_key(src, tgt), "n_items": len(records), "mean_score": mean,

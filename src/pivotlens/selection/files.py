@@ -16,7 +16,7 @@ from pathlib import Path
 
 import zstandard
 
-from pivotlens.artifacts import StageDirectory, open_atomic
+from pivotlens.artifacts import StageDirectory, iter_jsonl, open_atomic
 from pivotlens.corpus.readers import Shard, check_zstd_complete
 from pivotlens.errors import SelectionError
 from pivotlens.tables import markdown_table
@@ -49,8 +49,8 @@ def read_jsonl_zst(path: Path) -> Iterator[dict]:
     check_zstd_complete(path)
     with path.open("rb") as raw, io.TextIOWrapper(zstandard.ZstdDecompressor().stream_reader(raw),
                                                  encoding="utf-8") as lines:
-        for line in lines:
-            yield json.loads(line)
+        for _, record in iter_jsonl(lines, name=str(path)):
+            yield record
 
 
 class ShardedJsonlWriter:

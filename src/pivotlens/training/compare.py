@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pivotlens.artifacts import read_jsonl_resumable
 from pivotlens.errors import PivotlensError
 from pivotlens.options import option
+from pivotlens.records import ITEM_SCORES_DIR, read_item_scores
 from pivotlens.scoring.options import ScoreOptions
 from pivotlens.tables import escape_markdown
 
@@ -141,19 +141,19 @@ def compare_item_scores(
     return Comparison(baseline, models, columns, cells, n_bootstrap, confidence, seed)
 
 
-def read_item_scores(score_dir: Path, pairs: Sequence[str]) -> dict[str, dict[str, float]]:
+def scores_by_pair(score_dir: Path, pairs: Sequence[str]) -> dict[str, dict[str, float]]:
     """pair → item id → score from a ``pivotlens score`` output directory."""
     found = {}
     for pair in pairs:
-        path = score_dir / "items" / f"{pair}.jsonl"
+        path = score_dir / ITEM_SCORES_DIR / f"{pair}.jsonl"
         if not path.is_file():
             raise PivotlensError(f"{path} is missing: score that pair first (pivotlens score … --pairs {pair})")
-        found[pair] = {record["id"]: float(record["score"]) for record in read_jsonl_resumable(path)}
+        found[pair] = {record.item.id: float(record.score) for record in read_item_scores(path)}
     return found
 
 
 def compare_score_dirs(score_dirs: Mapping[str, Path], baseline: str, pairs: Sequence[str], **options) -> Comparison:
-    return compare_item_scores({name: read_item_scores(Path(d), pairs) for name, d in score_dirs.items()},
+    return compare_item_scores({name: scores_by_pair(Path(d), pairs) for name, d in score_dirs.items()},
                                baseline, pairs, **options)
 
 

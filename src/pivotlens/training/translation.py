@@ -27,7 +27,6 @@ whole whitespace-free segments and chrF++ stays close to plain chrF.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from importlib.resources import as_file, files
@@ -35,7 +34,7 @@ from pathlib import Path
 
 import torch
 
-from pivotlens.artifacts import StageDirectory, append_jsonl, read_jsonl_resumable, write_json_atomic
+from pivotlens.artifacts import StageDirectory, append_jsonl, iter_jsonl, write_json_atomic
 from pivotlens.batching import batched, run_by_length
 from pivotlens.errors import PivotlensError
 from pivotlens.languages import LANGUAGES
@@ -69,10 +68,10 @@ def _one_line(text: str) -> str:
 
 def _tsv_pairs(path: Path, src: str, tgt: str) -> list[ParallelPair]:
     pairs = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):  # not at U+2028
         if not line.strip():
             continue
-        fields = line.split("\t")
+        fields = line.rstrip("\r").split("\t")
         if len(fields) != 2:
             raise PivotlensError(f"{path}:{number}: expected 2 tab-separated columns (source, target), found {len(fields)}")
         if number == 1 and tuple(f.strip() for f in fields) in (("src", "tgt"), (src, tgt)):
@@ -83,13 +82,9 @@ def _tsv_pairs(path: Path, src: str, tgt: str) -> list[ParallelPair]:
 
 def _jsonl_pairs(path: Path, src: str, tgt: str) -> list[ParallelPair]:
     pairs = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise PivotlensError(f"{path}:{number}: not valid JSON ({error.msg})") from error
+    for number, record in iter_jsonl(path):
+        if not isinstance(record, dict):
+            raise PivotlensError(f"{path}:{number}: a line must be a JSON object")
         keys = ("src", "tgt") if {"src", "tgt"} <= record.keys() else (src, tgt)
         if not all(isinstance(record.get(key), str) for key in keys):
             raise PivotlensError(f"{path}:{number}: needs string fields 'src' and 'tgt', or '{src}' and '{tgt}'")
@@ -203,7 +198,7 @@ def evaluate_chrf(
         directory = StageDirectory(out_dir, "chrf").claim(config.identity(), {"config": asdict(config)})
         directory.reopen()  # the limit may differ from the completed run's
         path = directory.path / "translations.jsonl"
-        done = {record["id"]: record for record in read_jsonl_resumable(path)}
+        done = {record["id"]: record for _, record in iter_jsonl(path, on_invalid="truncate")}
     metric = chrf_metric()
     todo = [item for item in items if item.id not in done]
     if progress:
