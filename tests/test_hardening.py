@@ -311,3 +311,27 @@ def test_an_item_twice_in_a_results_file_is_an_error_not_averaged(tiny_model_dir
     capsys.readouterr()
     assert main(_score_argv(tiny_model_dir("llama"), out)) == 2
     assert "en-fr.jsonl:3: item" in capsys.readouterr().err
+
+
+def test_a_file_that_is_not_a_gguf_and_deeply_nested_json_are_one_line_errors(tmp_path, capsys):
+    from pivotlens.artifacts import iter_jsonl
+    from pivotlens.errors import RecordError
+
+    fake = tmp_path / "model.gguf"
+    fake.write_bytes(b"not a gguf at all" * 10)
+    assert main(["score", "--model", str(fake), "--pairs", "en-fr", "--out", str(tmp_path / "out")]) == 2
+    assert "cannot convert" in capsys.readouterr().err
+    deep = tmp_path / "deep.jsonl"
+    deep.write_text("[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(RecordError, match="deep.jsonl:1: JSON nested too deeply"):
+        list(iter_jsonl(deep))
+
+
+def test_token_ids_outside_the_vocabulary_name_the_line(tiny_llama, sample, tmp_path):
+    from pivotlens.errors import PivotlensError
+    from pivotlens.lens.curves import read_token_sets
+
+    sets = tmp_path / "token_sets.jsonl"
+    sets.write_text(json.dumps({"id": sample.entries[0].id, "pair": "en-fr", "token_ids": [1, 10**9]}) + "\n")
+    with pytest.raises(PivotlensError, match="token_sets.jsonl:1: token ids \\[1000000000\\] are outside the vocabulary"):
+        read_token_sets(sets, tiny_llama.tokenizer, sample)

@@ -96,6 +96,8 @@ def iter_jsonl(source: Path | Iterable[bytes | str], on_invalid: OnInvalid | str
                 reason, detail = "undecodable bytes", f"not UTF-8 ({error.reason} at byte {error.start})"
             except json.JSONDecodeError as error:
                 reason, detail = "invalid JSON", f"not valid JSON ({error.msg} at column {error.colno})"
+            except RecursionError:
+                reason, detail = "nested too deeply", "JSON nested too deeply to read"
             else:
                 yield number, value
                 continue

@@ -130,8 +130,13 @@ def _convert_gguf(gguf: Path, target: Path, source: dict) -> None:
 
     with tempfile.TemporaryDirectory(dir=_parent(target), prefix=f".{target.name}-") as tmp:
         print(f"pivotlens: converting {gguf.name} to safetensors once (takes a few minutes) …")
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        except (OSError, ValueError, KeyError, RuntimeError, NotImplementedError) as error:
+            # not a GGUF, cut short, or an architecture or quantization transformers cannot read
+            details = (str(error).strip().splitlines() or ["no details"])[0][:300]
+            raise ModelError(f"cannot convert {gguf}: {type(error).__name__}: {details}") from None
         # A GGUF-loaded model refuses save_pretrained while it still looks quantized.
         model.hf_quantizer = None
         if hasattr(model.config, "quantization_config"):
