@@ -335,3 +335,30 @@ def test_token_ids_outside_the_vocabulary_name_the_line(tiny_llama, sample, tmp_
     sets.write_text(json.dumps({"id": sample.entries[0].id, "pair": "en-fr", "token_ids": [1, 10**9]}) + "\n")
     with pytest.raises(PivotlensError, match="token_sets.jsonl:1: token ids \\[1000000000\\] are outside the vocabulary"):
         read_token_sets(sets, tiny_llama.tokenizer, sample)
+
+
+def test_the_sweeps_last_findings_are_one_line_errors(tiny_model_dir, tmp_path, capsys):
+    big_int = tmp_path / "bigint.jsonl"
+    big_int.write_text('{"schema_version": 1' + "0" * 5000 + "}\n")
+    schema_true = _sample_copy(tmp_path / "true.jsonl")
+    schema_true.write_text(schema_true.read_text().replace('"schema_version": 1', '"schema_version": true', 1))
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    model = str(tiny_model_dir("llama"))
+    cases = [
+        (["validate", str(big_int)], "not readable JSON"),
+        (["validate", str(schema_true)], "schema_version must be 1, found True"),
+        (_score_argv(model, tmp_path / "a")[:-4] + ["--pairs", "", "--out", str(tmp_path / "a")], "no language pair"),
+        (["select", "langid", "--corpus", str(empty), "--model", model, "--out", str(tmp_path / "l")], "no document"),
+        (["train", "--model", model, "--device", "cpu", "--data", str(empty), "--steps", "1", "--seq-len", "8",
+          "--out", str(tmp_path / "t")], "no document"),
+        (["lens", "trace", "--model", model, "--device", "cpu", "--word", "hand", "--target", "", "--pair", "en-zh",
+          "--out", str(tmp_path / "tr")], "--target is empty"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, (argv, err)
+    with pytest.raises(SystemExit) as exit_info:
+        main(_score_argv(model, tmp_path / "s") + ["--seed", "-5"])
+    assert exit_info.value.code == 2 and "give a seed ≥ 0" in capsys.readouterr().err

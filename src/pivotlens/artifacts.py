@@ -98,6 +98,8 @@ def iter_jsonl(source: Path | Iterable[bytes | str], on_invalid: OnInvalid | str
                 reason, detail = "invalid JSON", f"not valid JSON ({error.msg} at column {error.colno})"
             except RecursionError:
                 reason, detail = "nested too deeply", "JSON nested too deeply to read"
+            except ValueError as error:  # e.g. an integer of more digits than Python converts
+                reason, detail = "invalid JSON", f"not readable JSON ({str(error)[:80]})"
             else:
                 yield number, value
                 continue

@@ -31,8 +31,10 @@ def pair_key(src: str, tgt: str) -> str:
 
 def parse_pairs(spec: str | None) -> list[tuple[str, str]]:
     """Parse ``"en-fr,zh-ja"`` (or ``"all"`` / None for the 12 ordered pairs)."""
-    if spec is None or spec.strip() in ("", "all"):
+    if spec is None or spec.strip() == "all":
         return list(ALL_PAIRS)
+    if not spec.strip():
+        raise PivotlensError("no language pair given: write SRC-TGT pairs, e.g. en-fr,zh-ja, or 'all'")
     pairs: list[tuple[str, str]] = []
     for raw in spec.split(","):
         parts = raw.strip().split("-")

@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from pivotlens.cli.common import seed
 from pivotlens.errors import DatasetError
 
 DEFAULT_LLM_MODEL = "gpt-4o-mini"
@@ -20,7 +21,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     build = actions.add_parser("build", help="build the dataset from WordNet, OMW, wordfreq, JMdict and CC-CEDICT")
     build.add_argument("--out", type=Path, required=True, help="JSONL file to write")
     build.add_argument("--n", type=int, default=2000, help="entries, in the paper's POS mix (default 2000)")
-    build.add_argument("--seed", type=int, default=0, help="seeds the option order of --validate-with-llm")
+    build.add_argument("--seed", type=seed, default=0, help="seeds the option order of --validate-with-llm")
     build.add_argument("--omw-dir", type=Path, default=None,
                        help="folder of the OMW tab files (default: $PIVOTLENS_OMW_DIR, else ../shared/lexicon/omw "
                             "beside the repository)")
@@ -46,7 +47,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     sample = actions.add_parser("sample", help="print random entries with their distractors, for inspection")
     sample.add_argument("--dataset", default="clwtd", help="path or bundled name (default clwtd)")
     sample.add_argument("--n", type=int, default=50)
-    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--seed", type=seed, default=0)
     sample.add_argument("--pairs", default=SAMPLE_PAIRS, help=f"pairs whose distractors to show ({SAMPLE_PAIRS})")
     sample.set_defaults(handler=run_sample)
 

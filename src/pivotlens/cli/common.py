@@ -21,3 +21,14 @@ def load_model_from_args(args: argparse.Namespace):
 
     hf_logging.disable_progress_bar()
     return load_model(args.model, dtype=args.dtype, device=args.device)
+
+
+def seed(text: str) -> int:
+    """``--seed``: numpy's seed sequences and the Trainer take only non-negative integers."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative; give a seed ≥ 0")
+    return value

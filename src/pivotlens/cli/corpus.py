@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pivotlens.cli.common import seed
 from pivotlens.corpus.auc import AucOptions
 from pivotlens.corpus.counting import CountOptions
 from pivotlens.corpus.readers import RecordFields
@@ -96,7 +97,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_option_flags(count, CountOptions)
     count.add_argument("--index", type=Path, help="infini-gram index directory (--engine infinigram)")
     count.add_argument("--max-diff-tokens", type=int, default=100, help="infini-gram AND window (infinigram engine)")
-    count.add_argument("--seed", type=int, default=0)
+    count.add_argument("--seed", type=seed, default=0)
     count.set_defaults(handler=run_count)
 
     index = sub.add_parser("index", help="build an infini-gram suffix-array index of a corpus")
@@ -111,5 +112,5 @@ def register(commands: argparse._SubParsersAction) -> None:
     auc.add_argument("--behaviours", type=Path, required=True, help="lens output directory (with behaviours/)")
     auc.add_argument("--out", type=Path, required=True)
     add_option_flags(auc, AucOptions)
-    auc.add_argument("--seed", type=int, default=0)
+    auc.add_argument("--seed", type=seed, default=0)
     auc.set_defaults(handler=run_auc)

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from pivotlens.cli.common import seed
 from pivotlens.errors import PivotlensError
 from pivotlens.lens.options import ClassifyOptions, CurveOptions
 from pivotlens.options import add_option_flags, options_from_args
@@ -16,7 +17,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
     add_model_options(parser)
     parser.add_argument("--dataset", default="sample", help="CLWTD JSONL path or bundled name (shots come from it)")
-    parser.add_argument("--seed", type=int, default=0, help="shot draw seed (draw 0 of `pivotlens score`)")
+    parser.add_argument("--seed", type=seed, default=0, help="shot draw seed (draw 0 of `pivotlens score`)")
     parser.add_argument("--out", type=Path, required=True)
 
 
@@ -58,6 +59,8 @@ def run_trace(args: argparse.Namespace) -> None:
     dataset = load_dataset(args.dataset)
     (src, tgt), = parse_pairs(args.pair)
     found = [i for i, e in enumerate(dataset.entries) if args.word in (e.word[src], e.id)]
+    if args.target is not None and not args.target.strip():
+        raise PivotlensError("--target is empty: give the translation of the traced word")
     if args.target is None and not found:
         raise PivotlensError(f"{args.word!r} is not a {src} word of {dataset.source}: give its translation with --target")
     index = found[0] if found and args.target is None else None

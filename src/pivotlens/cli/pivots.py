@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pivotlens.cli.common import seed
 from pivotlens.cli.corpus import add_corpus_options, record_fields
 from pivotlens.errors import PivotlensError
 from pivotlens.lens.options import CurveOptions
@@ -22,7 +23,7 @@ def register(commands) -> None:
     mine.add_argument("--counts", type=Path, required=True, help="output dir of `pivotlens corpus count`")
     add_corpus_options(mine, case_option=False)  # the corpus that was counted, read the same way
     add_option_flags(mine, MineOptions)
-    mine.add_argument("--seed", type=int, default=0)
+    mine.add_argument("--seed", type=seed, default=0)
     mine.add_argument("--out", type=Path, required=True)
     mine.set_defaults(handler=run_mine)
 
@@ -32,7 +33,7 @@ def register(commands) -> None:
     add_model_options(curve)
     curve.add_argument("--pivots", type=Path, required=True, help="output dir of `pivotlens pivots mine`")
     curve.add_argument("--dataset", default="sample")
-    curve.add_argument("--seed", type=int, default=0, help="shot draw and random-set seed")
+    curve.add_argument("--seed", type=seed, default=0, help="shot draw and random-set seed")
     add_option_flags(curve, CurveOptions)
     curve.add_argument("--out", type=Path, required=True)
     curve.set_defaults(handler=run_pivot_curve)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pivotlens.cli.common import seed
 from pivotlens.cli.corpus import add_corpus_options, record_fields
 from pivotlens.options import add_option_flags
 from pivotlens.selection.mixes import SelectionOptions
@@ -125,7 +126,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     adjacency.add_argument("--langid", type=Path, required=True, help="output directory of `select langid`")
     adjacency.add_argument("--languages", default="fr,zh,ja", help="dominant languages of the subset")
     add_option_flags(adjacency, SelectionOptions, only=("docs_per_language", "vocab_cap"))
-    adjacency.add_argument("--seed", type=int, default=0)
+    adjacency.add_argument("--seed", type=seed, default=0)
     adjacency.add_argument("--max-pairs", type=int, default=20_000_000,
                            help="bound on the entries of one partial matrix (memory); does not change results")
     adjacency.add_argument("--out", type=Path, required=True)

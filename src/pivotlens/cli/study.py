@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pivotlens.cli.common import add_model_options, load_model_from_args
+from pivotlens.cli.common import add_model_options, load_model_from_args, seed
 from pivotlens.errors import PivotlensError
 from pivotlens.options import add_option_flags, load_yaml, options_from_args
 from pivotlens.scoring.options import ScoreOptions
@@ -14,7 +14,7 @@ from pivotlens.scoring.options import ScoreOptions
 def _add_score_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", default="clwtd", help="CLWTD JSONL path or bundled name (clwtd, sample)")
     parser.add_argument("--pairs", default="all", help="e.g. en-fr,zh-ja (default: all 12)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed, default=0)
     add_option_flags(parser, ScoreOptions)
     parser.add_argument("--out", type=Path, required=True)
 
@@ -87,7 +87,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     tiny = commands.add_parser("tiny", help="build a tiny random model + local tokenizer (for trials)")
     tiny.add_argument("--arch", default="llama")
     tiny.add_argument("--out", type=Path, required=True)
-    tiny.add_argument("--seed", type=int, default=0)
+    tiny.add_argument("--seed", type=seed, default=0)
     tiny.set_defaults(handler=run_tiny)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pivotlens.cli.common import seed
 from pivotlens.errors import PivotlensError
 from pivotlens.options import add_option_flags, options_from_args
 from pivotlens.scoring.options import ScoreOptions
@@ -14,7 +15,7 @@ from pivotlens.training.trainer import TrainOptions
 
 def _add_word_level_options(parser: argparse.ArgumentParser, options: type[ScoreOptions]) -> None:
     parser.add_argument("--dataset", default="sample", help="CLWTD JSONL path or bundled name (sample)")
-    parser.add_argument("--seed", type=int, default=0, help="shot draws (the same for every model)")
+    parser.add_argument("--seed", type=seed, default=0, help="shot draws (the same for every model)")
     add_option_flags(parser, options)
     parser.add_argument("--out", type=Path, required=True)
 
@@ -41,7 +42,7 @@ def register(commands) -> None:
                        help="JSONL(.gz/.zst) / Parquet files, globs or directories of documents with a 'text' field")
     train.add_argument("--out", type=Path, required=True)
     add_option_flags(train, TrainOptions, required=("steps",))
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=seed, default=0)
     train.add_argument("--dtype", default="auto", choices=TRAIN_DTYPES,
                        help="auto = bf16 mixed precision on GPU, fp32 on CPU (weights stay fp32)")
     train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])

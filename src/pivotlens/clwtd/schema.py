@@ -89,7 +89,8 @@ def _entry_problems(record: Any) -> list[str]:
     problems = [f"unknown key {key!r}" for key in record if key not in ENTRY_KEYS]
     if "meta" in record:
         problems += _meta_problems(record["meta"])
-    if record.get("schema_version") != SCHEMA_VERSION:
+    version = record.get("schema_version")
+    if isinstance(version, bool) or version != SCHEMA_VERSION:  # true == 1 in Python
         problems.append(f"schema_version must be {SCHEMA_VERSION}, found {record.get('schema_version')!r}")
     if not isinstance(record.get("id"), str) or not record["id"].strip():
         problems.append("'id' must be a non-empty string")

@@ -8,11 +8,13 @@ import zlib
 import numpy as np
 
 from pivotlens.clwtd import Dataset, Entry
-from pivotlens.errors import DatasetError
+from pivotlens.errors import DatasetError, PivotlensError
 from pivotlens.languages import pair_key
 
 
 def draw_seed(seed: int, pair: str, item_id: str, draw: int) -> int:
+    if seed < 0:
+        raise PivotlensError(f"seed {seed} is negative; give a seed ≥ 0")
     sequence = np.random.SeedSequence(
         entropy=seed, spawn_key=(zlib.crc32(pair.encode()), zlib.crc32(item_id.encode()), draw)
     )

@@ -222,6 +222,9 @@ def run_langid(shards: Sequence[Shard], tokenizer: DocumentTokenizer, out_dir: s
     map_shards(identify_shard, LangIdWork(tokenizer, config), [shards[i] for i in todo], write,
                stage="selection", engine=engine, ray_address=ray_address, progress=progress)
     table = _write_document_table(out, names)
+    if not table["id"]:
+        raise SelectionError("the corpus has no document" + (f" (skipped bad records: {dict(skipped_by_shard)})"
+                                                            if any(skipped_by_shard.values()) else ""))
     languages, per_shard = Counter(table["lang"]), Counter(table["shard"])
     directory.complete(details={
         "tokenizer_name": tokenizer.name, "config": asdict(config), "engine": engine,

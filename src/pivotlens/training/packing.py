@@ -99,6 +99,8 @@ class PackedBlocks(torch.utils.data.Dataset):
     def __init__(self, token_file: Path, block_size: int, limit: int | None = None) -> None:
         if block_size < 2:
             raise PivotlensError("--seq-len must be at least 2 tokens")
+        if token_file.stat().st_size == 0:  # np.memmap cannot map an empty file
+            raise PivotlensError("the training data has no document with text: check --data")
         self.tokens = np.memmap(token_file, dtype=TOKEN_DTYPE, mode="r")
         self.block_size = block_size
         available = len(self.tokens) // block_size
