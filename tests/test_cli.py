@@ -32,3 +32,12 @@ def test_user_errors_are_one_line_without_traceback(tmp_path, capsys):
 def test_validate_bundled_sample(capsys):
     assert main(["validate", "sample"]) == 0
     assert "36 valid entries" in capsys.readouterr().out
+
+
+def test_python_dash_m_runs_the_cli():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "pivotlens.cli", "validate", "sample"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and "36 valid entries" in done.stdout
