@@ -11,7 +11,7 @@ from scipy import sparse
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
 from pivotlens.cli import main
-from pivotlens.corpus.readers import RecordFields, Shard, resolve_corpus
+from pivotlens.corpus.readers import RecordFields, Shard, fingerprint, resolve_corpus
 from pivotlens.selection import (
     AdjacencyConfig,
     AdjacencyMatrix,
@@ -34,7 +34,7 @@ from pivotlens.selection import (
     run_pivot_set,
     select_top,
 )
-from pivotlens.selection.files import read_jsonl_zst, shard_stat, write_jsonl_zst
+from pivotlens.selection.files import read_jsonl_zst, write_jsonl_zst
 from pivotlens.selection.mixes import score_candidates
 from pivotlens.selection.pivots import degrees, mean_occurrence_probability, ubiquitous_mask
 
@@ -57,7 +57,7 @@ def _index(tmp_path, texts, languages) -> LanguageIndex:
     write_jsonl_zst(path, [{"id": f"d{i}", "text": t} for i, t in enumerate(texts)])
     shard = Shard(str(path), "jsonl")
     return LanguageIndex(tmp_path, [shard], RecordFields(), [len(texts)], np.asarray(languages), "test",
-                         [shard_stat(shard)])
+                         [fingerprint(shard)])
 
 
 THREE_DOCS = ["a b c", "b c b", "c d"]

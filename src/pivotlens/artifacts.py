@@ -23,6 +23,7 @@ LOCK = ".lock"  # flock'ed by the one process writing the directory; holds its p
 RUNNER_MARKER = "stage.json"  # the pipeline runner's marker in its stage directories
 HASH_CACHE_ENTRIES = 10_000  # the oldest entries go first
 _held_locks: dict[Path, int] = {}  # directory → descriptor of the lock this process holds
+_hashed: dict[str, str] = {}  # this process's hashes: the on-disk cache is read once per file
 
 
 def lock_directory(path: Path) -> None:
@@ -153,6 +154,8 @@ def file_sha256(path: str | Path) -> str:
     path = Path(path).resolve()
     stat = path.stat()
     key = f"{path}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ino}"
+    if key in _hashed:
+        return _hashed[key]
     cache_path = cache_root() / "sha256-cache.json"
     try:
         cache = json.loads(cache_path.read_text(encoding="utf-8"))
@@ -167,6 +170,7 @@ def file_sha256(path: str | Path) -> str:
         cache = {**dict(kept), key: digest.hexdigest()}
         with suppress(OSError):  # a read-only home: hash again next time
             write_json_atomic(cache_path, cache, indent=None)
+    _hashed[key] = cache[key]
     return cache[key]
 
 

@@ -40,8 +40,8 @@ def _run_config(run_dir: Path) -> dict:
     return load_yaml((run_dir / "config.yaml").read_text(encoding="utf-8"), str(run_dir / "config.yaml"))
 
 
-def report_markdown(run_dir: Path) -> str:
-    config = _run_config(run_dir)
+def report_markdown(run_dir: Path, config: dict | None = None) -> str:
+    config = config or _run_config(run_dir)
     parts = [f"# pivotlens report: {escape_markdown(config['model'])}", ""]
     if config.get("model") == "gemma-3-270m" and config.get("dataset") == "sample":
         parts += [f"> {MECHANICS_NOTE}", ""]
@@ -113,11 +113,12 @@ def render_html(markdown_text: str) -> str:
 
 def write_report(run_dir: str | Path) -> tuple[Path, Path]:
     run_dir = Path(run_dir)
-    text = report_markdown(run_dir)
+    config = _run_config(run_dir)
+    text = report_markdown(run_dir, config)
     md_path = run_dir / "report.md"
     md_path.write_text(text, encoding="utf-8")
     body = render_html(_embed_images(text, run_dir))
-    title = html.escape(f"pivotlens report: {_run_config(run_dir)['model']}")
+    title = html.escape(f"pivotlens report: {config['model']}")
     html_path = run_dir / "report.html"
     html_path.write_text(PAGE.format(title=title, body=body), encoding="utf-8")
     return md_path, html_path

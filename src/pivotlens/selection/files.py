@@ -17,7 +17,7 @@ from pathlib import Path
 import zstandard
 
 from pivotlens.artifacts import StageDirectory, iter_jsonl, open_atomic
-from pivotlens.corpus.readers import Shard, check_zstd_complete
+from pivotlens.corpus.readers import check_zstd_complete
 from pivotlens.errors import SelectionError
 from pivotlens.tables import markdown_table
 
@@ -28,14 +28,6 @@ def read_manifest(stage_dir: Path, stage: str, command: str) -> dict:
     if not directory.is_complete():
         raise SelectionError(f"{stage_dir} holds no finished {stage} output; run `pivotlens select {command}` first")
     return directory.manifest()
-
-
-def shard_stat(shard: Shard) -> dict:
-    """A cheap change detector for an input shard: path, size and modification time."""
-    path = Path(shard.path)
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    return {"path": shard.path, "kind": shard.kind, "bytes": sum(f.stat().st_size for f in files),
-            "mtime_ns": max(f.stat().st_mtime_ns for f in files)}
 
 
 def write_jsonl_zst(path: Path, records: Iterable[dict]) -> None:

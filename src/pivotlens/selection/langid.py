@@ -40,13 +40,12 @@ import numpy as np
 
 from pivotlens.artifacts import StageDirectory
 from pivotlens.batching import batched
-from pivotlens.corpus.readers import Document, RecordFields, Shard, read_shard
+from pivotlens.corpus.readers import Document, RecordFields, Shard, fingerprint, read_shard
 from pivotlens.engine import Progress, map_shards
 from pivotlens.errors import SelectionError
 from pivotlens.selection.files import (
     read_jsonl_zst,
     read_manifest,
-    shard_stat,
     write_jsonl_zst,
 )
 from pivotlens.selection.tokens import DocumentTokenizer
@@ -202,7 +201,7 @@ def run_langid(shards: Sequence[Shard], tokenizer: DocumentTokenizer, out_dir: s
                progress: Progress | None = None) -> bool:
     """Identify the languages of a corpus into ``out_dir``; False when it already held this run."""
     out = Path(out_dir)
-    identity = {"inputs": [shard_stat(s) for s in shards], "tokenizer": tokenizer.sha256,
+    identity = {"inputs": [fingerprint(s) for s in shards], "tokenizer": tokenizer.sha256,
                 "lid_model": lid_model_version(), "chunk_tokens": config.chunk_tokens,
                 "chunk_step": config.chunk_step, "fields": asdict(config.fields)}
     directory = StageDirectory(out, STAGE).claim(identity)
@@ -228,7 +227,7 @@ def run_langid(shards: Sequence[Shard], tokenizer: DocumentTokenizer, out_dir: s
     languages, per_shard = Counter(table["lang"]), Counter(table["shard"])
     directory.complete(details={
         "tokenizer_name": tokenizer.name, "config": asdict(config), "engine": engine,
-        "shards": [{**shard_stat(s), "attributes": str(ATTRIBUTES_DIR / name), "documents": per_shard[i],
+        "shards": [{**fingerprint(s), "attributes": str(ATTRIBUTES_DIR / name), "documents": per_shard[i],
                     "skipped_records": skipped_by_shard.get(name, {})} for i, (s, name) in enumerate(zip(shards, names))],
         "documents": len(table["id"]), "dominant_languages": dict(languages.most_common()),
     })
@@ -288,7 +287,7 @@ class LanguageIndex:
 
     def check_unchanged(self) -> None:
         """Later stages read the corpus again: it must be the one that was identified."""
-        changed = [s.path for s, recorded in zip(self.shards, self.recorded_inputs) if shard_stat(s) != recorded]
+        changed = [s.path for s, recorded in zip(self.shards, self.recorded_inputs) if fingerprint(s) != recorded]
         if changed:
             raise SelectionError(f"corpus file(s) changed since language ID ({', '.join(changed[:3])}); "
                                  f"rerun `pivotlens select langid` into a new directory")

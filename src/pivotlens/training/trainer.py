@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 
 from pivotlens.artifacts import StageDirectory, write_json_atomic
 from pivotlens.errors import PivotlensError
-from pivotlens.models.registry import model_sha256
+from pivotlens.models.registry import TRAINING_STATE_FILES, model_sha256
 from pivotlens.options import option
 
 # torch and transformers load inside train(): the CLI imports this module to build its parser.
@@ -49,7 +49,6 @@ TOKEN_FILE = "data/tokens.u32"
 CHECKPOINTS = "checkpoints"
 SUMMARY = "summary.json"
 TRAINER_STATE = "trainer_state.json"  # written last into a checkpoint: its presence marks it complete
-RESUME_ONLY_FILES = frozenset({TRAINER_STATE, "optimizer.pt", "scheduler.pt", "rng_state.pth"})
 
 
 @dataclass(frozen=True)
@@ -296,7 +295,7 @@ def train(config: TrainConfig, out_dir: str | Path, callbacks: Sequence = ()) ->
         # Killed after the last save: that checkpoint is the model (the Trainer would step past --steps).
         staging.mkdir()
         for path in resume_path.iterdir():
-            if path.is_file() and path.name not in RESUME_ONLY_FILES:
+            if path.is_file() and path.name not in TRAINING_STATE_FILES:
                 shutil.copy2(path, staging / path.name)
         state = json.loads((resume_path / TRAINER_STATE).read_text())
         history, global_step = state["log_history"], state["global_step"]
