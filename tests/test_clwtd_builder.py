@@ -34,35 +34,40 @@ from pivotlens.clwtd.resources import resolve_resource_paths
 from pivotlens.errors import LexicalResourceError
 from pivotlens.languages import ALL_PAIRS
 
+SOURCES = ("omw", "wiktionary", "wolf")
+
 
 def synset(synset_id, pos, lemmas, relations=(), tags=()):
-    """A synset from {lang: word | [words] | {word: support}}; plain words have support 1."""
-    def counted(words):
-        if isinstance(words, dict):
-            return words
-        return dict.fromkeys([words] if isinstance(words, str) else words, 1)
-    return Synset(synset_id, pos, {lang: counted(words) for lang, words in lemmas.items()},
+    """A synset from {lang: word | [words] | {word: n | {source names}}}: a plain word is listed by
+    two human-made sources, ``n`` stands for the first n of SOURCES."""
+    def sourced(words):
+        if not isinstance(words, dict):
+            words = dict.fromkeys([words] if isinstance(words, str) else words, 2)
+        return {word: frozenset(SOURCES[:given] if isinstance(given, int) else given) for word, given in words.items()}
+    return Synset(synset_id, pos, {lang: sourced(words) for lang, words in lemmas.items()},
                   tuple(relations), frozenset(tags))
 
 
 # The hand's neighbourhood: 5 meronyms, a hyponym, a hypernym, a holonym, and 2 co-hyponyms
-# (through the hypernym "extremity").
+# (through the hypernym "extremity"), and a third one, "paw". Japanese 手首 (wrist) starts with the answer 手, so "wrist"
+# is no en→ja distractor.
 BODY = [
     synset("hand.n", "n", {"en": "hand", "fr": "main", "zh": "手", "ja": "手"},
            [("meronym", "finger.n"), ("meronym", "palm.n"), ("meronym", "thumb.n"), ("meronym", "wrist.n"),
             ("meronym", "knuckle.n"), ("hyponym", "fist.n"), ("hypernym", "extremity.n"), ("holonym", "arm.n")]),
-    synset("finger.n", "n", {"en": "finger", "fr": {"doigt": 2}, "zh": "手指", "ja": "指"}),
-    synset("palm.n", "n", {"en": "palm", "fr": "paume", "zh": "手掌", "ja": "手のひら"}),
+    synset("finger.n", "n", {"en": "finger", "fr": "doigt", "zh": "指头", "ja": "指"}),
+    synset("palm.n", "n", {"en": "palm", "fr": "paume", "zh": "掌", "ja": "掌"}),
     synset("thumb.n", "n", {"en": "thumb", "fr": "pouce", "zh": "拇指", "ja": "親指"}),
-    synset("wrist.n", "n", {"en": "wrist", "fr": "poignet", "zh": "手腕", "ja": "手首"}),
-    synset("knuckle.n", "n", {"en": ["knuckle", "Knuckle bone"], "fr": "jointure", "zh": "指节", "ja": ["関節", "knuckle"]}),
+    synset("wrist.n", "n", {"en": "wrist", "fr": "poignet", "zh": "腕", "ja": "手首"}),
+    synset("knuckle.n", "n", {"en": ["knuckle", "Knuckle bone"], "fr": {"jointure": 1}, "zh": "指节", "ja": ["関節", "knuckle"]}),
     synset("fist.n", "n", {"en": "fist", "fr": "poing", "zh": "拳头", "ja": "拳"}),
     # WOLF-style noise: "main" listed for the hypernym too.
     synset("extremity.n", "n", {"en": "extremity", "fr": ["extrémité", "main"], "zh": "肢体", "ja": "肢"},
-           [("hyponym", "hand.n"), ("hyponym", "foot.n"), ("hyponym", "leg.n")]),
+           [("hyponym", "hand.n"), ("hyponym", "foot.n"), ("hyponym", "leg.n"), ("hyponym", "paw.n")]),
     synset("arm.n", "n", {"en": "arm", "fr": "bras", "zh": "胳膊", "ja": "腕"}),
     synset("foot.n", "n", {"en": "foot", "fr": "pied", "zh": "脚", "ja": "足"}),
     synset("leg.n", "n", {"en": "leg", "fr": "jambe", "zh": "腿", "ja": "すね"}),
+    synset("paw.n", "n", {"en": "paw", "fr": "patte", "zh": "爪子", "ja": "前足"}),
     # Unrelated to the hand, but French "bras" and Chinese "手" share it: "bras" might translate 手.
     synset("labour.n", "n", {"en": "labour", "fr": "bras", "zh": "手"}),
 ]
@@ -70,7 +75,8 @@ FREQUENCY = {("en", "finger"): 4.5, ("en", "palm"): 4.0, ("en", "thumb"): 3.9, (
              ("en", "knuckle"): 3.0, ("en", "foot"): 4.8, ("en", "leg"): 4.6}
 
 
-def make_lexicon(synsets=BODY, headwords=("the", "hand"), english_senses=None, dictionary=None, frequency=None):
+def make_lexicon(synsets=BODY, headwords=("the", "hand"), english_senses=None, dictionary=None, frequency=None,
+                 **fields):
     table = {**FREQUENCY, **(frequency or {})}
     senses = english_senses or {("hand", "n"): (Sense("hand.n", 10),), ("the", "n"): ()}
     return Lexicon(
@@ -80,6 +86,7 @@ def make_lexicon(synsets=BODY, headwords=("the", "hand"), english_senses=None, d
         frequency=lambda word, lang: table.get((lang, word), 3.0),
         dictionary=dictionary or {},
         irregular_inflections={"said": (("say", "v"),)},
+        **fields,
     )
 
 
@@ -117,18 +124,18 @@ def test_dominant_synset_uses_tag_counts_and_skips_function_words_inflections_an
     assert dominant_synset(lexicon, "in") is None  # a function word
 
 
-def test_lemma_choice_prefers_evidence_then_frequency_and_rejects_phrases_and_wrong_scripts():
+def test_lemma_choice_needs_two_sources_and_rejects_phrases_wrong_scripts_and_rare_words():
     thin = synset("thin.a", "adj", {"en": "thin", "fr": {"léger": 1, "mince": 2, "pas épais": 2},
-                                    "zh": {"薄": 1, "細い": 1, "Bo": 1}, "ja": {"薄い": 1, "細い": 1}})
+                                    "zh": {"薄": 2, "細い": 2, "Bo": 2}, "ja": {"薄い": 2, "細い": 2}})
     lexicon = make_lexicon([thin], frequency={("fr", "léger"): 5.0, ("fr", "mince"): 4.2, ("zh", "細い"): 6.0,
                                               ("ja", "薄い"): 4.0, ("ja", "細い"): 4.5},
                            dictionary={("ja", "薄い"): (DictionarySense("薄い", frozenset({"thin"}), frozenset({"adj"})),),
                                        ("ja", "細い"): (DictionarySense("細い", frozenset({"slender"}), frozenset({"adj"})),)})
     config = BuildConfig()
-    assert choose_word(lexicon, thin, "fr", "thin", config) == "mince"  # two sources beat one, however frequent
-    assert choose_word(lexicon, thin, "fr", "thin", config, taken={"mince"}) == "léger"  # next best when taken
+    assert choose_word(lexicon, thin, "fr", "thin", config) == "mince"  # one source is no evidence, however frequent
+    assert choose_word(lexicon, thin, "fr", "thin", config, taken={"mince"}) is None  # the runner-up is not used
     assert choose_word(lexicon, thin, "zh", "thin", config) == "薄"  # 細い has kana, Bo is Latin
-    assert choose_word(lexicon, thin, "ja", "thin", config) == "薄い"  # the dictionary translates it as "thin"
+    assert choose_word(lexicon, thin, "ja", "thin", config) == "薄い"  # 細い's glosses do not lead back to "thin"
     rare = make_lexicon([thin], frequency={("fr", "mince"): 1.0, ("fr", "léger"): 1.0})
     assert choose_word(rare, thin, "fr", "thin", config) is None  # below min_word_zipf
 
@@ -141,8 +148,9 @@ def test_omw_reader_normalises_and_skips_headers_and_other_fields(tmp_path):
     simplify = {"電腦": "电脑"}.get
     lemmas = read_omw_tab(tab, lambda word: simplify(word) or word)
     assert lemmas == {"05564590-n": ["手"], "02440244-n": ["电脑"]}  # converted, then deduplicated
-    assert merge_lemmas([lemmas, {"02440244-n": ["计算机", "电脑"]}]) == {
-        "05564590-n": {"手": 1}, "02440244-n": {"电脑": 2, "计算机": 1}}
+    assert merge_lemmas({"cow": lemmas, "wiktionary": {"02440244-n": ["计算机", "电脑"]}}) == {
+        "05564590-n": {"手": frozenset({"cow"})},
+        "02440244-n": {"电脑": frozenset({"cow", "wiktionary"}), "计算机": frozenset({"wiktionary"})}}
 
 
 def test_dictionary_lemmas_need_a_monosemous_gloss_or_a_cognate():
@@ -178,10 +186,11 @@ def test_distractors_rank_trusted_then_by_relation_then_frequency():
     # "Knuckle bone" is not one lowercase word, and the 10th candidate, "leg", is cut.
     assert entry.distractors_for("en", "zh") == ("fist", "finger", "palm", "thumb", "wrist", "knuckle",
                                                  "extremity", "arm", "foot")
-    # French: "doigt" has two sources, so it comes first; then the same relation order (ties in
-    # frequency alphabetically); "main" (listed for extremity.n) is the source word.
-    assert entry.distractors_for("fr", "en") == ("doigt", "poing", "jointure", "paume", "poignet", "pouce",
-                                                 "extrémité", "bras", "jambe")
+    # French: the same relation order (ties in frequency alphabetically), but "jointure", with one
+    # source, comes after every word with two and is cut; extremity.n lists the source word "main"
+    # (WOLF noise), so "extrémité" counts as its synonym.
+    assert entry.distractors_for("fr", "en") == ("poing", "doigt", "paume", "poignet", "pouce", "bras",
+                                                 "jambe", "patte", "pied")
     assert entry.meta["synset"] == "hand.n"
     assert entry.meta["distractor_relations"]["en"]["foot"] == "co-hyponym"
     assert entry.meta["distractor_relations"]["fr"]["doigt"] == "meronym"
@@ -194,7 +203,7 @@ def test_answer_uniqueness_excludes_even_close_words():
     # it might translate 手, so it is no fr→zh distractor, though it stays one for fr→en.
     assert "bras" in entry.distractors_for("fr", "en")
     assert "bras" not in entry.distractors_for("fr", "zh")
-    assert entry.distractors_for("fr", "zh")[-1] == "pied"  # the next candidate moves up
+    assert entry.distractors_for("fr", "zh")[-1] == "jointure"  # the next candidate moves up
     # extremity.n lists French "main", the answer of en→fr: "extremity" might translate it.
     assert "extremity" not in entry.distractors_for("en", "fr") and entry.distractors_for("en", "fr")[-1] == "leg"
 

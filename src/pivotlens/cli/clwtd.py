@@ -18,15 +18,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     clwtd = commands.add_parser("clwtd", help="build, check and inspect CLWTD datasets")
     actions = clwtd.add_subparsers(dest="clwtd_command", required=True)
 
-    build = actions.add_parser("build", help="build the dataset from WordNet, OMW, wordfreq, JMdict and CC-CEDICT")
+    build = actions.add_parser("build", help="build the dataset from WordNet, OMW, wordfreq, FreeDict, JMdict and CC-CEDICT")
     build.add_argument("--out", type=Path, required=True, help="JSONL file to write")
     build.add_argument("--n", type=int, default=2000, help="entries, in the paper's POS mix (default 2000)")
     build.add_argument("--seed", type=seed, default=0, help="seeds the option order of --validate-with-llm")
-    build.add_argument("--omw-dir", type=Path, default=None,
-                       help="folder of the OMW tab files (default: $PIVOTLENS_OMW_DIR, else ../shared/lexicon/omw "
-                            "beside the repository)")
-    build.add_argument("--wordnet-dir", type=Path, default=None,
-                       help="Princeton WordNet 3.0 dict/ folder (default /usr/share/wordnet, Debian's wordnet-base)")
+    _resource_arguments(build)
     build.add_argument("--validate-with-llm", metavar="URL", default=None,
                        help="OpenAI-compatible base URL: keep only entries the model answers correctly for all "
                             "12 pairs (API key from $OPENAI_API_KEY)")
@@ -34,7 +30,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     build.set_defaults(handler=run_build)
 
     validate = actions.add_parser("validate", help="schema and dataset-level checks (scripts, word reuse)")
-    validate.add_argument("dataset", help="CLWTD JSONL path or bundled name (clwtd, sample)")
+    validate.add_argument("dataset", help="CLWTD JSONL path or bundled name (clwtd, clwtd-v1, sample)")
     validate.set_defaults(handler=run_validate)
 
     stats = actions.add_parser("stats", help="POS mix, word lengths, distractor relation mix (JSON)")
@@ -51,9 +47,34 @@ def register(commands: argparse._SubParsersAction) -> None:
     sample.add_argument("--pairs", default=SAMPLE_PAIRS, help=f"pairs whose distractors to show ({SAMPLE_PAIRS})")
     sample.set_defaults(handler=run_sample)
 
-    audit = actions.add_parser("audit", help="list entries worth a human look (abbreviation-like or suspiciously short words)")
+    audit = actions.add_parser("audit", help="list entries worth a human look: abbreviation-like words and, with "
+                                             "--lexicon, every field the v2 builder rules reject")
     audit.add_argument("dataset", nargs="?", default="clwtd", help="path or bundled name (default clwtd)")
+    audit.add_argument("--lexicon", action="store_true",
+                       help="also check headwords, words and distractors against the open lexicon (loads the build "
+                            "resources, about a minute)")
+    _resource_arguments(audit)
     audit.set_defaults(handler=run_audit)
+
+
+def _resource_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--omw-dir", type=Path, default=None,
+                        help="folder of the OMW tab files (default: $PIVOTLENS_OMW_DIR, else ../shared/lexicon/omw "
+                             "beside the repository)")
+    parser.add_argument("--wordnet-dir", type=Path, default=None,
+                        help="Princeton WordNet 3.0 dict/ folder (default /usr/share/wordnet, Debian's wordnet-base)")
+    parser.add_argument("--freedict-dir", type=Path, default=None,
+                        help="folder of the FreeDict eng-fra, fra-eng, eng-jpn, jpn-eng dictd files (default "
+                             "/usr/share/dictd, Debian's dict-freedict-*)")
+
+
+def _open_lexicon(args: argparse.Namespace):
+    from pivotlens.clwtd.resources import load_open_lexicon, resolve_resource_paths
+
+    paths = resolve_resource_paths(args.omw_dir, args.wordnet_dir, args.freedict_dir)
+    print(f"pivotlens: loading WordNet ({paths.wordnet_dir}), OMW ({paths.omw_dir}), FreeDict ({paths.freedict_dir}), "
+          "wordfreq, JMdict, CC-CEDICT …")
+    return load_open_lexicon(paths)
 
 
 def run_build(args: argparse.Namespace) -> None:
@@ -61,13 +82,10 @@ def run_build(args: argparse.Namespace) -> None:
 
     from pivotlens.clwtd.builder import BuildConfig, ClwtdBuilder, write_dataset
     from pivotlens.clwtd.llm_check import LlmValidator
-    from pivotlens.clwtd.resources import load_open_lexicon, resolve_resource_paths
 
     if args.n < 1:
         raise DatasetError(f"--n must be positive, got {args.n}")
-    paths = resolve_resource_paths(args.omw_dir, args.wordnet_dir)
-    print(f"pivotlens: loading WordNet ({paths.wordnet_dir}), OMW ({paths.omw_dir}), wordfreq, JMdict, CC-CEDICT …")
-    lexicon = load_open_lexicon(paths)
+    lexicon = _open_lexicon(args)
     accept = LlmValidator(args.validate_with_llm, args.llm_model, seed=args.seed).accepts if args.validate_with_llm else None
     with tqdm(total=args.n, unit="entry", desc="building CLWTD") as bar:
         builder = ClwtdBuilder(lexicon, BuildConfig(n_entries=args.n))
@@ -117,6 +135,11 @@ def run_audit(args: argparse.Namespace) -> None:
 
     dataset = load_dataset(args.dataset)
     flagged = suspicious_entries(dataset)
+    if args.lexicon:
+        from pivotlens.clwtd.builder import ClwtdBuilder
+
+        builder = ClwtdBuilder(_open_lexicon(args))
+        flagged += [(entry.id, problem) for entry in dataset.entries for problem in builder.entry_problems(entry)]
     for entry_id, reason in flagged:
         print(f"{entry_id}: {reason}")
     print(f"{len({entry_id for entry_id, _ in flagged})} of {len(dataset)} entries flagged for review")

@@ -50,7 +50,7 @@ def run_count(args: argparse.Namespace) -> None:
         shards, unit = resolve_corpus(args.corpus), "doc"
     total = len(plan.terms) if args.engine == "infinigram" else None
     with tqdm(total=total, unit=unit, desc=f"counting ({args.engine})", unit_scale=True) as bar:
-        result = count(plan, args.out, engine=args.engine, shards=shards, dataset=f"{dataset.source} {dataset.sha256}",
+        result = count(plan, args.out, engine=args.engine, shards=shards, dataset=dataset.identity(),
                        ray_address=args.ray_address, index_dir=args.index, max_diff_tokens=args.max_diff_tokens,
                        progress=bar.update)
     if result is None:

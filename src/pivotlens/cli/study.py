@@ -12,7 +12,7 @@ from pivotlens.scoring.options import ScoreOptions
 
 
 def _add_score_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", default="clwtd", help="CLWTD JSONL path or bundled name (clwtd, sample)")
+    parser.add_argument("--dataset", default="clwtd", help="CLWTD JSONL path or bundled name (clwtd, clwtd-v1, sample)")
     parser.add_argument("--pairs", default="all", help="e.g. en-fr,zh-ja (default: all 12)")
     parser.add_argument("--seed", type=seed, default=0)
     add_option_flags(parser, ScoreOptions)

@@ -1,23 +1,38 @@
-"""Build CLWTD from a `Lexicon`, deterministically.
+"""Build CLWTD from a `Lexicon`, deterministically (builder v2; the rules and why: docs/clwtd.md).
 
 1. Headwords: English words by frequency, each mapped to its dominant WordNet synset (the first
-   sense of its most sense-tagged part of speech); parts of speech fill the paper's quotas.
-2. Words: per language, the synset's best attested, then most frequent, single-word lemma in the
-   right script; every word is used by one entry only.
+   sense of its most sense-tagged part of speech) when that sense is the word's ordinary use: no
+   abbreviation, name, minor first sense or part of speech the dictionaries do not give it;
+   parts of speech fill the paper's quotas.
+2. Words: per language, a lemma of the synset that two independent sources give for the
+   headword's sense, one of them human-made, and whose own dictionary glosses lead back to the
+   headword (or another lemma of the synset); the best round trip first, a native word before a
+   loanword that is not more frequent, then the best attested, then the most frequent. A word
+   serves one entry; a concept with no qualifying word in some language is dropped.
 3. Distractors for (src, tgt): source-language lemmas of related synsets, best attested and
-   nearest relation first, then frequency, that cannot translate the answer word[tgt]. A concept
-   missing 9 for any pair, or rejected by the optional LLM check, is dropped and the next
-   headword is tried."""
+   nearest relation first, then frequency, that cannot be read as the answer word[tgt] (see
+   `ClwtdBuilder.distractor_problem`). A concept missing 9 for any pair, or rejected by the
+   optional LLM check, is dropped and the next headword is tried."""
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pivotlens.clwtd.lexicon import CROSS_POS_RELATIONS, Lexicon, Synset
+from pivotlens.clwtd.lexicon import (
+    AUTOMATIC_SOURCES,
+    CROSS_POS_RELATIONS,
+    DERIVED_SOURCES,
+    ROUND_TRIP_PRIMARY,
+    ROUND_TRIP_SECONDARY,
+    Lexicon,
+    Synset,
+    normalise_gloss,
+)
 from pivotlens.clwtd.schema import N_DISTRACTORS, Entry
 from pivotlens.errors import PivotlensError
 from pivotlens.languages import ALL_PAIRS, LANGUAGE_CODES, pair_key
@@ -32,13 +47,17 @@ WORD_PATTERNS = {
     "zh": re.compile(f"[{_HAN}]+"),
     "ja": re.compile(f"[\u3041-\u3096\u30a1-\u30fa\u30fc\u3005{_HAN}]+"),
 }
-# Senses marked with these WordNet usage domains make neither concepts nor distractors.
+# Senses marked with these WordNet usage domains make neither concepts nor distractors; the
+# mark belongs to the sense, so the same string stays usable in its other senses (rouge is the Red
+# River too, nuit the goddess Nox).
 EXCLUDED_USAGES = frozenset(
     f"usage:{domain}" for domain in (
         "acronym", "abbreviation", "archaism", "combining form", "disparagement", "ethnic slur",
         "obscenity", "plural", "slang", "trade name", "trademark", "vulgarism",
     )
 )
+# Usages that make the English string itself unfit for a prompt, whatever sense it is read in.
+OFFENSIVE_USAGES = frozenset(f"usage:{domain}" for domain in ("disparagement", "ethnic slur", "obscenity", "vulgarism"))
 # Relations by closeness: direct links, then siblings through a shared parent, then the rest of
 # the 2-step neighbourhood, then links through a word of another part of speech. The first
 # relation a word is reached by is the one recorded.
@@ -47,9 +66,11 @@ DIRECT_RELATIONS = ("antonym", "similar", "hyponym", "meronym", "hypernym", "hol
 SIBLING_RELATIONS = {("hypernym", "hyponym"): "co-hyponym", ("holonym", "meronym"): "co-meronym",
                      ("similar", "similar"): "co-similar"}
 SECOND_ORDER = "second-order"
+COUSIN = "cousin"  # a child of a sibling of a parent: cat → feline → carnivore → canine → dog
 CROSS_POS = "cross-pos"
 CROSS_POS_FOR = ("adj", "v")  # nouns have neighbours enough, and their cross-pos ones are loose
-RELATION_ORDER = (*DIRECT_RELATIONS, *SIBLING_RELATIONS.values(), SECOND_ORDER, CROSS_POS)
+RELATION_ORDER = (*DIRECT_RELATIONS, *SIBLING_RELATIONS.values(), SECOND_ORDER, COUSIN, CROSS_POS)
+DISTANT_RELATIONS = (COUSIN, CROSS_POS)  # an untrusted word reached this far is mostly noise
 # Obscenities and slurs whose WordNet senses carry no usage mark (a stupid despised man = fucker).
 OFFENSIVE_ENGLISH = frozenset([
     "arsehole", "asshole", "bastard", "bitch", "bollocks", "cock", "crap", "cunt", "dick", "fag", "faggot",
@@ -76,16 +97,56 @@ FUNCTION_WORDS = frozenset([
 ])
 
 
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# Function words and generic verbs of the other languages: what a model produces after almost any
+# prompt (了, 是, する, rien), so they are neither answers nor distractors.
+CLOSED_CLASS = {
+    "en": FUNCTION_WORDS | {"get", "go", "make", "take", "thing", "way"},
+    "fr": _words("""
+        le la les un une des de du au aux et ou mais donc or ni car que qui quoi dont où ce cet cette ces
+        mon ton son ma ta sa mes tes ses notre votre leur nos vos leurs je tu il elle on nous vous ils elles
+        me te se lui eux moi toi soi y en ne pas plus rien aucun aucune tout tous toute toutes être avoir
+        faire aller falloir très bien peu trop si aussi comme dans sur sous avec sans pour par chez entre
+        vers avant après depuis pendant quelque chaque même autre tel telle ici là alors encore déjà
+        jamais toujours non oui
+    """),
+    "zh": _words("""
+        的 地 得 了 是 在 有 和 与 或 不 没 没有 也 都 就 还 又 很 太 最 这 那 哪 我 你 他 她 它 们 我们 你们
+        他们 吗 呢 吧 啊 着 过 把 被 给 让 对 从 向 到 为 以 之 而 所 其 此 该 个 些 每 各 某 做 搞 弄 要
+        会 能 可以 东西 事 事情
+    """),
+    "ja": _words("""
+        する 為る ある 有る 在る いる 居る なる 成る こと 事 もの 物 ところ 所 よう これ それ あれ この その
+        あの ここ そこ あそこ 私 僕 俺 彼 彼女 です だ など 等 および また そして しかし 行う できる 出来る
+        られる れる やる みる おく しまう くる いく
+    """),
+}
+# Headword checks (`headword_problem`).
+MIN_HEADWORD_LENGTH = 3  # s, mm, km, tv: abbreviations or symbols far more often than words
+ABBREVIATION_MAX_LENGTH = 4  # km ← kilometre, sec ← second, lab ← laboratory
+NAME_MIN_TAGS = 5  # a word that is also a name needs this many tagged common uses (john, harry)
+MIN_SENSE_SHARE = 0.15  # of the word's tagged uses in its part of speech
+FEW_SENSES = 3  # dictionary senses a common word has without losing its main one
+VOWELS = frozenset("aeiouyàâäéèêëîïôöùûüÿœæ")
+_KATAKANA = re.compile("[\u30a1-\u30fa\u30fc]+")
+
+
 @dataclass(frozen=True)
 class BuildConfig:
     n_entries: int = 2000
-    # Minimum Zipf frequency (wordfreq) of an entry's words: 2.5 ≈ once per 3 million words.
-    min_word_zipf: float = 2.5
+    # Minimum Zipf frequency (wordfreq) of an entry's words: 2.2 ≈ once per 6 million words.
+    min_word_zipf: float = 2.2
     # Minimum Zipf frequency of a distractor: 1.5 ≈ once per 30 million words.
     min_distractor_zipf: float = 1.5
-    # Evidence (see `word_evidence`, `distractor_evidence`) a word needs to rank first: the
-    # automatically built wordnets are noisy, so a word only one source lists comes after the rest.
-    trusted_evidence: int = 2
+    # Independent sources (`Lexicon.evidence`) an entry word needs, one of them human-made; a
+    # distractor with fewer ranks after the rest.
+    min_sources: int = 2
+    # How well a word's glosses must lead back to the concept (`Lexicon.round_trip`): secondary =
+    # the headword among its glosses, or another lemma of the synset in its first sense.
+    min_round_trip: int = ROUND_TRIP_SECONDARY
 
 
 @dataclass(frozen=True)
@@ -104,6 +165,28 @@ class Candidate:
     word: dict[str, str]
 
 
+@dataclass(frozen=True)
+class WordChoice:
+    """Why a lemma is, or is not, the word of a concept in a language."""
+
+    lemma: str
+    sources: frozenset[str]
+    round_trip: int
+    frequency: float
+    senses: int  # in the word's dictionary
+
+    @property
+    def frequency_per_sense(self) -> float:
+        """Zipf frequency discounted for a highly polysemous word, as if its uses were shared evenly
+        beyond the first few senses: 面 (10 senses) and ガン (cancer, goose, gun …) are frequent,
+        but rarely as "face" and "gun"; 脸 and 銃 mean just that."""
+        return self.frequency - math.log10(max(1.0, self.senses / FEW_SENSES))
+
+    def qualifies(self, config: BuildConfig) -> bool:
+        return (len(self.sources) >= config.min_sources and bool(self.sources - AUTOMATIC_SOURCES)
+                and self.round_trip >= config.min_round_trip)
+
+
 def pos_quotas(n_entries: int) -> dict[str, int]:
     """The paper's part-of-speech mix scaled to ``n_entries`` (adjectives take the rounding)."""
     total = sum(PAPER_POS_MIX.values())
@@ -116,12 +199,18 @@ def is_single_word(word: str, lang: str) -> bool:
     return WORD_PATTERNS[lang].fullmatch(word) is not None
 
 
+def is_loanword_spelling(word: str, lang: str) -> bool:
+    """Japanese written in katakana alone: a transliteration (テン, ガン) unless nothing else is used."""
+    return lang == "ja" and _KATAKANA.fullmatch(word) is not None
+
+
 def is_excluded(synset: Synset) -> bool:
     return bool(synset.tags & ({"instance", "offensive"} | EXCLUDED_USAGES))
 
 
 def inflection_readings(lexicon: Lexicon, word: str) -> list[tuple[str, str]]:
-    """(base, pos) the word may be an inflection of: years → (year, n), using → (use, v)."""
+    """(base, pos) the word may be an inflection of: years → (year, n), using → (use, v),
+    larger → (large, adj)."""
     candidates = list(lexicon.irregular_inflections.get(word, ()))
     for suffix, stems in (("ies", (word[:-3] + "y",)), ("es", (word[:-2],)), ("s", (word[:-1],))):
         if word.endswith(suffix):
@@ -130,7 +219,34 @@ def inflection_readings(lexicon: Lexicon, word: str) -> list[tuple[str, str]]:
         candidates += [(stem, "v") for stem in (word[:-2], word[:-1], word[:-3], word[:-3] + "y")]
     if word.endswith("ing"):
         candidates += [(stem, "v") for stem in (word[:-3], word[:-3] + "e", word[:-4])]
+    for suffix in ("er", "est"):
+        if word.endswith(suffix):
+            stem = word[:-len(suffix)]
+            candidates += [(base, "adj") for base in (stem, stem + "e", stem[:-1], stem[:-1] + "y")]
     return [(base, pos) for base, pos in dict.fromkeys(candidates) if base != word and (base, pos) in lexicon.english_senses]
+
+
+def base_forms(lexicon: Lexicon, word: str, lang: str) -> frozenset[str]:
+    """Forms that identify a word up to inflection, spelling and script: two words sharing one are
+    variants of each other (year/years, vitesse/vitesses, 看/看看, 結束/结束, 手のひら/掌)."""
+    forms = {word}
+    if lang == "en":
+        forms.update(base for base, _ in inflection_readings(lexicon, word))
+    elif lang == "fr":
+        forms.update(word[:-len(suffix)] for suffix in ("s", "x", "e", "es", "aux") if word.endswith(suffix))
+        if word.endswith("aux"):
+            forms.add(word[:-3] + "al")
+    else:
+        forms.add(lexicon.simplified(word))
+        half = len(word) // 2
+        if len(word) % 2 == 0 and word[:half] == word[half:]:
+            forms.add(word[:half])
+        forms.update(f"entry:{entry}" for entry in lexicon.spelling_entries.get((lang, word), ()))
+    return frozenset(form for form in forms if form)
+
+
+def are_variants(lexicon: Lexicon, first: str, second: str, lang: str) -> bool:
+    return not base_forms(lexicon, first, lang).isdisjoint(base_forms(lexicon, second, lang))
 
 
 def _tag_count(lexicon: Lexicon, word: str, pos: str) -> int:
@@ -155,30 +271,68 @@ def dominant_synset(lexicon: Lexicon, word: str) -> Synset | None:
     return synset if word in synset.lemmas_in("en") and not is_excluded(synset) else None
 
 
-def word_evidence(lexicon: Lexicon, synset: Synset, lemma: str, lang: str, headword: str) -> int:
-    """How well attested a lemma is as the translation of the headword's sense: the sources
-    listing it for the synset, plus one when the dictionary translates it by the headword itself
-    (another English lemma of the synset may name a different sense: skill ≠ accomplishment)."""
-    return synset.support(lemma, lang) + lexicon.translates_as(lemma, lang, headword, synset.pos)
+def _is_abbreviation_of(short: str, long: str) -> bool:
+    """km of kilometre, sec of second: the same first letter, the short form's letters in order."""
+    if len(short) > ABBREVIATION_MAX_LENGTH or len(long) < len(short) + 3 or short[0] != long[0]:
+        return False
+    letters = iter(long)
+    return all(letter in letters for letter in short)
 
 
-def distractor_evidence(lexicon: Lexicon, synset: Synset, lemma: str, lang: str) -> int:
-    """How well attested a lemma is for the (neighbour) synset it is drawn from."""
-    return synset.support(lemma, lang) + lexicon.confirms(lemma, lang, synset)
+def headword_problem(lexicon: Lexicon, word: str, synset: Synset) -> str | None:
+    """Why the word, read as ``synset`` (its dominant sense), makes no headword; None if it does."""
+    if word in CLOSED_CLASS["en"]:
+        return "a function word or generic verb"
+    if len(word) < MIN_HEADWORD_LENGTH or not VOWELS.intersection(word):
+        return "too short or without a vowel: an abbreviation or symbol"
+    longer = [lemma for lemma in synset.lemmas_in("en") if lemma != word and _is_abbreviation_of(word, lemma.lower())]
+    if longer:
+        return f"an abbreviation of {longer[0]!r}"
+    if word in OFFENSIVE_ENGLISH:
+        return "offensive"
+    senses = lexicon.english_senses.get((word, synset.pos), ())
+    total = sum(sense.tag_count for sense in senses)
+    if word in lexicon.proper_names and total < NAME_MIN_TAGS:
+        return f"mostly a name ({total} tagged common uses)"
+    if len(senses) > 1 and total and senses[0].tag_count < max(1.0, MIN_SENSE_SHARE * total):
+        return f"its first sense has {senses[0].tag_count} of {total} tagged uses: not its ordinary sense"
+    dictionary_pos = {pos for lang in lexicon.forward_source for sense in lexicon.forward_dictionary.get((lang, word), ())
+                      for pos in sense.pos}
+    if dictionary_pos and synset.pos not in dictionary_pos:
+        return f"the dictionaries give it as {'/'.join(sorted(dictionary_pos))}, not {synset.pos}"
+    return None
+
+
+def word_choice(lexicon: Lexicon, synset: Synset, lemma: str, lang: str, headword: str) -> WordChoice:
+    return WordChoice(lemma, lexicon.evidence(lemma, lang, synset, headword), lexicon.round_trip(lemma, lang, synset, headword),
+                      lexicon.frequency(lemma, lang), len(lexicon.dictionary.get((lang, lemma), ())))
 
 
 def choose_word(lexicon: Lexicon, synset: Synset, lang: str, headword: str, config: BuildConfig,
-                taken: Collection[str] = ()) -> str | None:
-    """The synset's best single-word lemma in ``lang`` not ``taken`` by another entry: the best
-    attested, then the most frequent."""
-    evidence = {
-        lemma: word_evidence(lexicon, synset, lemma, lang, headword) for lemma in synset.lemmas_in(lang)
-        if lemma not in taken and is_single_word(lemma, lang) and lexicon.is_known(lemma, lang)
-        and lexicon.frequency(lemma, lang) >= config.min_word_zipf
-    }
-    if not evidence:
-        return None
-    return min(evidence, key=lambda lemma: (-evidence[lemma], -lexicon.frequency(lemma, lang), lemma))
+                taken: Collection[str] = (), excluded: Collection[str] = ()) -> str | None:
+    """The best qualifying single word for the synset in ``lang``, or None when there is none or
+    another entry has ``taken`` it (its runner-up would be a worse translation), among its lemmas
+    and the English→X dictionary's translations of the headword: the best round
+    trip, then a native word before a loanword whose frequency per sense does not exceed the native
+    word's whole frequency (a loanword's stray senses must not carry it), then the most
+    independent sources, then the most frequent per dictionary sense (a word that means little
+    else is the safer translation)."""
+    proposed = dict.fromkeys([*synset.lemmas_in(lang), *lexicon.forward_translations(headword, lang, synset.pos)])
+    choices = [
+        word_choice(lexicon, synset, lemma, lang, headword) for lemma in proposed
+        if lemma not in CLOSED_CLASS[lang] and lemma not in excluded
+        and is_single_word(lemma, lang) and lexicon.is_known(lemma, lang)
+        and (lang, lemma) not in lexicon.nonstandard and lexicon.frequency(lemma, lang) >= config.min_word_zipf
+    ]
+    qualifying = [choice for choice in choices if choice.qualifies(config)]
+    native = max((choice.frequency for choice in qualifying if not is_loanword_spelling(choice.lemma, lang)), default=None)
+
+    def rank(choice: WordChoice) -> tuple:
+        transliterated = is_loanword_spelling(choice.lemma, lang) and native is not None and choice.frequency_per_sense <= native
+        return transliterated, -choice.round_trip, -len(choice.sources), -choice.frequency_per_sense, choice.lemma
+
+    best = min(qualifying, key=rank, default=None)
+    return None if best is None or best.lemma in taken else best.lemma
 
 
 def _semantic_neighbours(lexicon: Lexicon, synset: Synset) -> dict[str, str]:
@@ -195,12 +349,22 @@ def _semantic_neighbours(lexicon: Lexicon, synset: Synset) -> dict[str, str]:
     return found
 
 
+def _linked(lexicon: Lexicon, synset: Synset, relation: str) -> list[Synset]:
+    return [lexicon.synsets[target] for kind, target in synset.relations if kind == relation and target in lexicon.synsets]
+
+
 def related_synsets(lexicon: Lexicon, synset: Synset) -> list[tuple[str, Synset]]:
     """The synset's same-POS neighbourhood, each neighbour once, nearest relation first: two
-    semantic steps, then, for adjectives and verbs, which have few semantic links of their own,
+    semantic steps, then cousins (children of the parents' siblings), then, for adjectives and
+    verbs, which have few semantic links of their own,
     "cross-pos" neighbours reached through a word of another part of speech (social → society →
     economy → economic)."""
     found = _semantic_neighbours(lexicon, synset)
+    for parent in _linked(lexicon, synset, "hypernym"):
+        for grandparent in _linked(lexicon, parent, "hypernym"):
+            for uncle in _linked(lexicon, grandparent, "hyponym"):
+                for cousin in _linked(lexicon, uncle, "hyponym"):
+                    found.setdefault(cousin.id, COUSIN)
     bridges = [target for relation, target in synset.relations
                if synset.pos in CROSS_POS_FOR and relation in CROSS_POS_RELATIONS and target in lexicon.synsets]
     for bridge in bridges:
@@ -214,12 +378,34 @@ def related_synsets(lexicon: Lexicon, synset: Synset) -> list[tuple[str, Synset]
     return [(relation, lexicon.synsets[target]) for target, relation in ranked]
 
 
+def distractor_sources(lexicon: Lexicon, synset: Synset, lemma: str, lang: str) -> frozenset[str]:
+    """The independent sources for a lemma of a (neighbour) synset: those listing it, plus the
+    dictionary when it translates the lemma by one of the synset's English lemmas."""
+    sources = set(synset.sources(lemma, lang))
+    if lang in lexicon.dictionary_source and lexicon.confirms(lemma, lang, synset):
+        sources.add(lexicon.dictionary_source[lang])
+    return frozenset(sources - DERIVED_SOURCES)
+
+
+def _starts_with_word(text: str, prefix: str, lang: str) -> bool:
+    """Whether ``text`` begins with ``prefix`` as a whole word (Latin script) or as characters (CJK)."""
+    if not text.startswith(prefix) or text == prefix:
+        return False
+    return lang in ("zh", "ja") or not text[len(prefix)].isalpha()
+
+
 def excluded_words(lexicon: Lexicon, lang: str) -> frozenset[str]:
-    """Lemmas of excluded senses (slurs, slang, trademarks …) and words a dictionary (or, for
-    English, `OFFENSIVE_ENGLISH`) marks offensive are never used, in entries or as distractors."""
-    excluded = {lemma for synset in lexicon.synsets.values() if is_excluded(synset) for lemma in synset.lemmas_in(lang)}
-    excluded |= {word for word_lang, word in lexicon.offensive if word_lang == lang}
-    return frozenset(excluded | (OFFENSIVE_ENGLISH if lang == "en" else set()))
+    """Strings never used, in entries or as distractors, whatever sense they are read in: words a
+    dictionary marks offensive and, for English, `OFFENSIVE_ENGLISH` and the words whose every
+    WordNet sense is obscene, vulgar or a slur. Other excluded senses (names, abbreviations, slang,
+    an offensive sense of a common word such as queen) exclude the sense, not the string."""
+    excluded = {word for word_lang, word in lexicon.offensive if word_lang == lang}
+    if lang == "en":
+        offensive = {synset.id for synset in lexicon.synsets.values() if synset.tags & (OFFENSIVE_USAGES | {"offensive"})}
+        candidates = {lemma for synset_id in offensive for lemma in lexicon.synsets[synset_id].lemmas_in("en")}
+        excluded |= OFFENSIVE_ENGLISH | {lemma for lemma in candidates
+                                         if set(lexicon.synsets_containing(lemma, "en")) <= offensive}
+    return frozenset(excluded)
 
 
 class ClwtdBuilder:
@@ -229,45 +415,90 @@ class ClwtdBuilder:
         self._excluded = {lang: excluded_words(lexicon, lang) for lang in LANGUAGE_CODES}
 
     def candidate(self, headword: str, taken: Mapping[str, Collection[str]]) -> Candidate | None:
-        """The headword's dominant concept with a word in every language, none of them ``taken``
-        (by language) by another entry, or None."""
+        """The headword's dominant concept with a qualifying word in every language, none of them
+        ``taken`` (by language) by another entry, or None."""
         if (headword in taken["en"] or headword in self._excluded["en"] or not is_single_word(headword, "en")
                 or self.lexicon.frequency(headword, "en") < self.config.min_word_zipf):
             return None
         synset = dominant_synset(self.lexicon, headword)
-        if synset is None:
+        if synset is None or headword_problem(self.lexicon, headword, synset) is not None:
             return None
+        # Nothing shows that an untagged polysemous word's first sense is its ordinary one, unless
+        # every dictionary gives the words chosen for it in their primary sense.
+        senses = self.lexicon.english_senses.get((headword, synset.pos), ())
+        unverified = len(senses) > 1 and not any(sense.tag_count for sense in senses)
         words = {"en": headword}
         for lang in LANGUAGE_CODES[1:]:
-            chosen = choose_word(self.lexicon, synset, lang, headword, self.config, taken[lang] | self._excluded[lang])
-            if chosen is None:
+            chosen = choose_word(self.lexicon, synset, lang, headword, self.config, taken[lang], self._excluded[lang])
+            if chosen is None or (unverified and self.lexicon.dictionary_round_trip(chosen, lang, synset, headword)
+                                  < ROUND_TRIP_PRIMARY):
                 return None
             words[lang] = chosen
         return Candidate(synset, words)
 
+    def distractor_problem(self, word: str, src: str, tgt: str, candidate: Candidate,
+                           chosen: Collection[str] = ()) -> str | None:
+        """Why ``word`` cannot be a distractor of the candidate for (src, tgt) beside the ``chosen``
+        ones; None if it can. The answer word[tgt] must stay the one right reply: a distractor
+        that may translate to it, or whose translation starts with it, would score as right."""
+        lexicon = self.lexicon
+        source, answer = candidate.word[src], candidate.word[tgt]
+        if not (is_single_word(word, src) and lexicon.is_known(word, src)):
+            return f"not a single known {src} word"
+        if word in self._excluded[src]:
+            return "offensive"
+        if word in CLOSED_CLASS[src]:
+            return "a function word or generic verb"
+        if (src, word) in lexicon.nonstandard or (src == "zh" and lexicon.simplified(word) != word):
+            return "not the standard modern spelling"
+        if src == "fr" and lexicon.frequency(word, "en") > lexicon.frequency(word, "fr") + 1:
+            return "an English word"
+        if lexicon.frequency(word, src) < self.config.min_distractor_zipf:
+            return "too rare"
+        if are_variants(lexicon, word, source, src):
+            return f"a variant of the source word {source!r}"
+        variant_of = next((other for other in chosen if are_variants(lexicon, word, other, src)), None)
+        if variant_of is not None:
+            return f"a variant of the distractor {variant_of!r}"
+        if set(lexicon.synsets_containing(word, src)) & {candidate.synset.id, *lexicon.synsets_containing(source, src)}:
+            return "a synonym of the source word"
+        if set(lexicon.synsets_containing(answer, tgt)) & set(lexicon.synsets_containing(word, src)):
+            return "shares a synset with the answer"
+        answer_meanings = lexicon.english_equivalents(answer, tgt) | {normalise_gloss(lemma)
+                                                                      for lemma in candidate.synset.lemmas_in("en")}
+        equivalents = lexicon.english_equivalents(word, src)
+        if equivalents & answer_meanings:
+            return "a dictionary translates it as the answer"
+        if any(" " in gloss and gloss.rsplit(" ", 1)[1] in answer_meanings for gloss in equivalents):
+            return "a kind of the answer (the head of one of its glosses)"
+        for translation in lexicon.translations(word, src, tgt):
+            if translation == answer or _starts_with_word(translation, answer, tgt):
+                return f"translates to {translation!r}, which starts with the answer"
+        return None
+
     def distractors(self, candidate: Candidate, src: str, tgt: str,
                     neighbours: list[tuple[str, Synset]]) -> list[Distractor]:
-        """Up to 9 source-language distractors for (src, tgt) from the concept's neighbours."""
+        """Up to 9 source-language distractors for (src, tgt) from the concept's neighbours: the
+        best ranked first, each checked against the ones already chosen."""
         source, answer = candidate.word[src], candidate.word[tgt]
-        answer_synsets = set(self.lexicon.synsets_containing(answer, tgt))
-        answer_equivalents = self.lexicon.english_equivalents(answer, tgt)
-        best: dict[str, Distractor] = {}
+        found: dict[str, Distractor] = {}
         for relation, neighbour in neighbours:
             for lemma in neighbour.lemmas_in(src):
-                if lemma in best or lemma in (source, answer) or not self._usable(lemma, src):
-                    continue
-                # The answer must stay unique: no distractor may be a translation of word[tgt].
-                if answer_synsets.intersection(self.lexicon.synsets_containing(lemma, src)):
-                    continue
-                if self.lexicon.english_equivalents(lemma, src) & answer_equivalents:
+                if lemma in found or lemma in (source, answer):
                     continue
                 # Princeton WordNet's English lemmas are hand-made: trusted without a second source.
-                trusted = src == "en" or distractor_evidence(self.lexicon, neighbour, lemma, src) >= self.config.trusted_evidence
-                if trusted or relation != CROSS_POS:  # an untrusted word that far off is mostly noise
-                    best[lemma] = Distractor(lemma, relation, trusted, self._evokes(lemma, src, neighbour))
-        ranked = sorted(best.values(), key=lambda d: (not d.trusted, RELATION_ORDER.index(d.relation), not d.evokes,
-                                                      -self.lexicon.frequency(d.word, src), d.word))
-        return ranked[:N_DISTRACTORS]
+                trusted = src == "en" or len(distractor_sources(self.lexicon, neighbour, lemma, src)) >= self.config.min_sources
+                if trusted or relation not in DISTANT_RELATIONS:
+                    found[lemma] = Distractor(lemma, relation, trusted, self._evokes(lemma, src, neighbour))
+        ranked = sorted(found.values(), key=lambda d: (not d.trusted, RELATION_ORDER.index(d.relation), not d.evokes,
+                                                       -self.lexicon.frequency(d.word, src), d.word))
+        chosen: list[Distractor] = []
+        for distractor in ranked:
+            if len(chosen) == N_DISTRACTORS:
+                break
+            if self.distractor_problem(distractor.word, src, tgt, candidate, [d.word for d in chosen]) is None:
+                chosen.append(distractor)
+        return chosen
 
     def _evokes(self, word: str, lang: str, synset: Synset) -> bool:
         """Whether the word, read alone, likely means the synset: one of its two most frequent
@@ -279,10 +510,6 @@ class ClwtdBuilder:
         main_pos = max(POS_PREFERENCE, key=lambda pos: (_tag_count(self.lexicon, word, pos), -POS_PREFERENCE.index(pos)))
         senses = self.lexicon.english_senses.get((word, synset.pos), ())
         return main_pos == synset.pos and any(sense.synset_id == synset.id for sense in senses[:2])
-
-    def _usable(self, word: str, lang: str) -> bool:
-        return (is_single_word(word, lang) and word not in self._excluded[lang] and self.lexicon.is_known(word, lang)
-                and self.lexicon.frequency(word, lang) >= self.config.min_distractor_zipf)
 
     def entry(self, candidate: Candidate) -> Entry | None:
         """The candidate as a CLWTD entry, or None when some pair lacks 9 distractors."""
@@ -305,6 +532,36 @@ class ClwtdBuilder:
             meta={"synset": candidate.synset.id,
                   "distractor_relations": {lang: dict(sorted(words.items())) for lang, words in relations.items()}},
         )
+
+    def entry_problems(self, entry: Entry) -> list[str]:
+        """What the v2 rules find wrong with an entry built by any means (a hand edit, v1): its
+        headword, each word without the support a translation needs (a qualifying word the rules
+        merely rank lower is no problem), each distractor that breaks answer uniqueness. The
+        rules, not a judgement: a flagged field deserves a look."""
+        lexicon = self.lexicon
+        headword = entry.word["en"]
+        synset = lexicon.synsets.get((entry.meta or {}).get("synset", "")) or dominant_synset(lexicon, headword)
+        if synset is None:
+            return [f"en {headword!r}: no WordNet sense to read it in"]
+        problems = []
+        if (problem := headword_problem(lexicon, headword, synset)) is not None:
+            problems.append(f"en {headword!r}: {problem}")
+        for lang in LANGUAGE_CODES[1:]:
+            word = entry.word[lang]
+            choice = word_choice(lexicon, synset, word, lang, headword)
+            if not choice.qualifies(self.config) or word in self._excluded[lang]:
+                best = choose_word(lexicon, synset, lang, headword, self.config, excluded=self._excluded[lang])
+                problems.append(f"{lang} {word!r}: not supported in the headword's sense (sources "
+                                f"{', '.join(sorted(choice.sources)) or 'none'}; round trip {choice.round_trip}; "
+                                f"the rules choose {best!r})")
+        candidate = Candidate(synset, dict(entry.word))
+        for src, tgt in ALL_PAIRS:
+            chosen: list[str] = []
+            for word in entry.distractors_for(src, tgt):
+                if (problem := self.distractor_problem(word, src, tgt, candidate, chosen)) is not None:
+                    problems.append(f"{pair_key(src, tgt)} distractor {word!r}: {problem}")
+                chosen.append(word)
+        return problems
 
     def build(self, accept: Callable[[Entry], bool] | None = None,
               progress: Callable[[Entry], None] = lambda entry: None) -> list[Entry]:

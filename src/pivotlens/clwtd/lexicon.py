@@ -50,21 +50,29 @@ INSTANCE_POINTER = "@i"
 _ADJECTIVE_MARKER = re.compile(r"\((a|p|ip)\)$")
 
 
+# Sources that only propose candidate lemmas: they derive from a dictionary that is checked on its
+# own, so they are never counted as evidence (a spelling shared by Chinese and Japanese is no
+# second opinion on its meaning).
+DERIVED_SOURCES = frozenset({"monosemous-gloss", "cognate"})
+# Machine-built wordnets: evidence, but not human-made.
+AUTOMATIC_SOURCES = frozenset({"wolf", "cow"})
+
+
 @dataclass(frozen=True)
 class Synset:
     id: str
     pos: str  # n / v / adj / adv
-    # language code → {lemma: how many sources list it}, best-supported first
-    lemmas: Mapping[str, Mapping[str, int]]
+    # language code → {lemma: the names of the sources listing it}, best-supported first
+    lemmas: Mapping[str, Mapping[str, frozenset[str]]]
     relations: tuple[tuple[str, str], ...] = ()  # (relation, synset id)
     tags: frozenset[str] = frozenset()  # "instance", "usage:<domain>" (e.g. usage:slang)
 
     def lemmas_in(self, lang: str) -> tuple[str, ...]:
         return tuple(self.lemmas.get(lang, ()))
 
-    def support(self, lemma: str, lang: str) -> int:
-        """How many sources (wordnets, dictionaries) list the lemma for this synset."""
-        return self.lemmas.get(lang, {}).get(lemma, 0)
+    def sources(self, lemma: str, lang: str) -> frozenset[str]:
+        """The sources (wordnets, Wiktionary, derived lists) that list the lemma for this synset."""
+        return self.lemmas.get(lang, {}).get(lemma, frozenset())
 
 
 @dataclass(frozen=True)
@@ -77,12 +85,23 @@ class Sense:
 
 @dataclass(frozen=True)
 class DictionarySense:
-    """One sense of a bilingual-dictionary entry: a word, its English glosses (normalised) and the
-    parts of speech the sense can have."""
+    """One sense of a bilingual-dictionary entry: the word it belongs to, its translations
+    (normalised English glosses for X→English, words for English→X) and the parts of speech it
+    can have (empty: not given)."""
 
     word: str
     glosses: frozenset[str]
     pos: frozenset[str]
+    # The first sense of one of the word's entries (readings, parts of speech); when no sense of a
+    # word is marked, its first sense is its primary one.
+    primary: bool = False
+
+    def fits(self, pos: str) -> bool:
+        return not self.pos or pos in self.pos
+
+
+# How well a word's own dictionary glosses lead back to a concept (`Lexicon.round_trip`).
+ROUND_TRIP_NONE, ROUND_TRIP_OTHER_LEMMA, ROUND_TRIP_SECONDARY, ROUND_TRIP_PRIMARY = range(4)
 
 
 @dataclass
@@ -94,15 +113,35 @@ class Lexicon:
     headword_candidates: tuple[str, ...]
     # Zipf frequency of a word in a language (0 when unknown).
     frequency: Callable[[str, str], float]
-    # (language, word) → its bilingual-dictionary senses, for the languages that have a dictionary.
+    # (language, word) → its senses in a human-made X→English dictionary, primary sense first.
     dictionary: Mapping[tuple[str, str], tuple[DictionarySense, ...]] = field(default_factory=dict)
+    # (language, English word) → its senses in a human-made English→X dictionary.
+    forward_dictionary: Mapping[tuple[str, str], tuple[DictionarySense, ...]] = field(default_factory=dict)
+    # Per language, the evidence names of those two dictionaries (the same name when one project
+    # made both, so they count as one source).
+    dictionary_source: Mapping[str, str] = field(default_factory=lambda: {"fr": "dictionary", "zh": "dictionary",
+                                                                          "ja": "dictionary"})
+    forward_source: Mapping[str, str] = field(default_factory=lambda: {"fr": "dictionary", "ja": "forward"})
     # (language, word) pairs a dictionary marks vulgar, derogatory or sensitive in some sense.
     offensive: frozenset[tuple[str, str]] = frozenset()
+    # (language, word) → ids of the dictionary entries it is a written form of (kanji/kana spellings
+    # of one JMdict entry are variants of each other).
+    spelling_entries: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+    # (language, word) spellings a dictionary marks out-dated or irregular (結束 written with old kanji).
+    nonstandard: frozenset[tuple[str, str]] = frozenset()
+    # English words that are also the name of a person or place (a capitalised WordNet instance).
+    proper_names: frozenset[str] = frozenset()
+    # Languages whose dictionary is complete enough that a word missing from it is no word (None:
+    # every language with a dictionary).
+    vocabulary_languages: frozenset[str] | None = None
+    # Chinese text in simplified characters (identity when no converter is given).
+    simplified: Callable[[str], str] = str
     # Irregular English inflections (said → say v, men → man n, better → good adj), from
     # WordNet's exception lists.
     irregular_inflections: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     _containing: dict[tuple[str, str], tuple[str, ...]] = field(init=False, repr=False)
     _dictionary_languages: frozenset[str] = field(init=False, repr=False)
+    _forward_inverse: dict[tuple[str, str], frozenset[str]] = field(init=False, repr=False)
     _equivalents: dict[tuple[str, str], frozenset[str]] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -112,25 +151,90 @@ class Lexicon:
                 for lemma in lemmas:
                     containing[(lang, lemma)].append(synset.id)
         self._containing = {key: tuple(ids) for key, ids in containing.items()}
-        self._dictionary_languages = frozenset(lang for lang, _ in self.dictionary)
+        self._dictionary_languages = (frozenset(lang for lang, _ in self.dictionary) if self.vocabulary_languages is None
+                                      else self.vocabulary_languages)
+        inverse: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for (lang, english), senses in self.forward_dictionary.items():
+            for sense in senses:
+                for word in sense.glosses:
+                    inverse[(lang, word)].add(normalise_gloss(english))
+        self._forward_inverse = {key: frozenset(words) for key, words in inverse.items()}
 
     def synsets_containing(self, word: str, lang: str) -> tuple[str, ...]:
         """Ids of every synset that lists ``word`` among its lemmas in ``lang``."""
         return self._containing.get((lang, word), ())
 
     def glosses(self, word: str, lang: str) -> frozenset[str]:
-        """The word's English glosses over all its dictionary senses."""
-        return frozenset(gloss for sense in self.dictionary.get((lang, word), ()) for gloss in sense.glosses)
+        """The word's English glosses over all its dictionary senses, both directions."""
+        own = (gloss for sense in self.dictionary.get((lang, word), ()) for gloss in sense.glosses)
+        return frozenset(own) | self._forward_inverse.get((lang, word), frozenset())
 
     def is_known(self, word: str, lang: str) -> bool:
-        """False only for a word missing from its language's dictionary (OMW lists some phrases and
-        misspellings that no dictionary has)."""
-        return lang not in self._dictionary_languages or (lang, word) in self.dictionary
+        """False only for a word missing from its language's dictionary where that dictionary is
+        complete (OMW lists some phrases and misspellings that no dictionary has)."""
+        return (lang not in self._dictionary_languages or (lang, word) in self.dictionary
+                or (lang, word) in self._forward_inverse)
 
-    def translates_as(self, word: str, lang: str, english: str, pos: str) -> bool:
-        """Whether the dictionary translates the word by ``english`` in a sense of part of speech ``pos``."""
-        english = normalise_gloss(english)
-        return any(pos in sense.pos and english in sense.glosses for sense in self.dictionary.get((lang, word), ()))
+    def round_trip(self, word: str, lang: str, synset: Synset, headword: str) -> int:
+        """How the word's own dictionary senses lead back to the concept: ROUND_TRIP_PRIMARY when
+        a primary sense is glossed by the headword; ROUND_TRIP_SECONDARY when a later sense of the
+        concept's part of speech is, or a primary sense by another lemma of the synset;
+        ROUND_TRIP_OTHER_LEMMA when only a later sense is glossed by another lemma; else
+        ROUND_TRIP_NONE. Only the X→English direction counts: an English→X entry listing the word
+        would lead back to the headword by construction.
+
+        Where the dictionary is incomplete (not in ``vocabulary_languages``: FreeDict's French) and
+        lacks the word altogether, the wordnets stand in for it: two independent ones holding the
+        word in the synset lead back to it at ROUND_TRIP_SECONDARY."""
+        found = self.dictionary_round_trip(word, lang, synset, headword)
+        if (found == ROUND_TRIP_NONE and lang not in self._dictionary_languages and (lang, word) not in self.dictionary
+                and len(synset.sources(word, lang) - DERIVED_SOURCES) >= 2):
+            return ROUND_TRIP_SECONDARY
+        return found
+
+    def dictionary_round_trip(self, word: str, lang: str, synset: Synset, headword: str) -> int:
+        """`round_trip` by the dictionaries alone."""
+        headword = normalise_gloss(headword)
+        lemmas = {normalise_gloss(lemma) for lemma in synset.lemmas_in("en")}
+        senses = self.dictionary.get((lang, word), ())
+        if not senses:
+            return ROUND_TRIP_NONE
+        primary = [sense for sense in senses if sense.primary] or senses[:1]
+        primary = [sense for sense in primary if sense.fits(synset.pos)]
+        fitting = [sense for sense in senses if sense.fits(synset.pos)]
+        if any(_glossed_by(sense, {headword}) for sense in primary):
+            return ROUND_TRIP_PRIMARY
+        if any(_glossed_by(sense, {headword}) for sense in fitting) or any(_glossed_by(sense, lemmas) for sense in primary):
+            return ROUND_TRIP_SECONDARY
+        if any(_glossed_by(sense, lemmas) for sense in fitting):
+            return ROUND_TRIP_OTHER_LEMMA
+        return ROUND_TRIP_NONE
+
+    def forward_translations(self, headword: str, lang: str, pos: str) -> tuple[str, ...]:
+        """What the English→X dictionary gives for the headword in senses of part of speech ``pos``."""
+        senses = self.forward_dictionary.get((lang, normalise_gloss(headword)), ())
+        return tuple(dict.fromkeys(word for sense in senses if sense.fits(pos) for word in sorted(sense.glosses)))
+
+    def forward_lists(self, word: str, lang: str, synset: Synset, headword: str) -> bool:
+        """Whether the English→X dictionary translates the headword (or, failing an entry for it,
+        another lemma of the synset) by the word, in a sense of the synset's part of speech."""
+        for english in (headword, *synset.lemmas_in("en")):
+            senses = self.forward_dictionary.get((lang, normalise_gloss(english)))
+            if senses:
+                return any(sense.fits(synset.pos) and word in sense.glosses for sense in senses)
+        return False
+
+    def evidence(self, word: str, lang: str, synset: Synset, headword: str) -> frozenset[str]:
+        """The independent sources that give the word as the translation of the headword's sense:
+        the wordnets and Wiktionary lists that hold it in the synset, the X→English dictionary when
+        the word's glosses lead back to the concept, the English→X dictionary when it lists the word
+        for the headword. Derived candidate lists count for nothing."""
+        found = set(synset.sources(word, lang) - DERIVED_SOURCES)
+        if lang in self.dictionary_source and self.dictionary_round_trip(word, lang, synset, headword) > ROUND_TRIP_NONE:
+            found.add(self.dictionary_source[lang])
+        if lang in self.forward_source and self.forward_lists(word, lang, synset, headword):
+            found.add(self.forward_source[lang])
+        return frozenset(found)
 
     def confirms(self, word: str, lang: str, synset: Synset) -> bool:
         """Whether the dictionary translates the word by one of the synset's English lemmas in a
@@ -139,7 +243,7 @@ class Lexicon:
 
     def english_equivalents(self, word: str, lang: str) -> frozenset[str]:
         """English words a word can translate to: itself for English; otherwise the English
-        lemmas of every synset holding it, plus its bilingual-dictionary glosses."""
+        lemmas of every synset holding it, plus its dictionary glosses in both directions."""
         if lang == "en":
             return frozenset({normalise_gloss(word)})
         if (lang, word) not in self._equivalents:  # asked for again and again while building
@@ -149,15 +253,44 @@ class Lexicon:
             self._equivalents[(lang, word)] = frozenset(equivalents)
         return self._equivalents[(lang, word)]
 
+    def translations(self, word: str, src: str, tgt: str) -> frozenset[str]:
+        """Words of ``tgt`` the word may translate to: the ``tgt`` lemmas of every synset holding
+        it, plus, from English, what the English→X dictionary gives."""
+        found = {lemma for synset_id in self.synsets_containing(word, src)
+                 for lemma in self.synsets[synset_id].lemmas_in(tgt)}
+        if src == "en":
+            found.update(gloss for sense in self.forward_dictionary.get((tgt, normalise_gloss(word)), ())
+                         for gloss in sense.glosses)
+        if tgt == "en":
+            found.update(self.english_equivalents(word, src))
+        return frozenset(found)
+
 
 _PARENTHESISED = re.compile(r"\([^)]*\)")
 
 
+# A verb gloss "look at", "take care of": its verb stands for it when matching a headword.
+PHRASAL_PARTICLES = frozenset({"about", "after", "at", "away", "down", "for", "in", "into", "of", "off", "on",
+                               "out", "over", "to", "up", "with"})
+
+
+def _glossed_by(sense: DictionarySense, english: Collection[str]) -> bool:
+    """Whether one of the sense's glosses is one of the ``english`` words, a phrasal gloss by its verb."""
+    for gloss in sense.glosses:
+        words = gloss.split(" ")
+        if gloss in english or (len(words) == 2 and words[1] in PHRASAL_PARTICLES and words[0] in english):
+            return True
+    return False
+
+
+_LEADING_PARTICLE = re.compile(r"^(?:to|a|an|the) ")
+
+
 def normalise_gloss(text: str) -> str:
-    """Comparable form of an English word or gloss: lower case, no parentheses, no infinitive 'to'."""
+    """Comparable form of an English word or gloss: lower case, no parentheses, no leading
+    infinitive 'to' or article."""
     text = _PARENTHESISED.sub(" ", text.replace("_", " ")).lower()
-    text = " ".join(text.split())
-    return text[3:] if text.startswith("to ") else text
+    return _LEADING_PARTICLE.sub("", " ".join(text.split()))
 
 
 @dataclass(frozen=True)
@@ -195,7 +328,7 @@ def _parse_data_line(line: str, usage_domains: dict[str, str]) -> Synset:
     return Synset(
         id=f"{offset}-{id_letter}",
         pos=POS_OF_SYNSET_TYPE[synset_type],
-        lemmas={"en": dict.fromkeys(words, 1)},
+        lemmas={"en": dict.fromkeys(words, frozenset({"princeton"}))},
         relations=tuple(relations),
         tags=frozenset(tags),
     )
@@ -333,17 +466,17 @@ def read_omw_tab(path: Path, normalise: Callable[[str], str] = str) -> dict[str,
     return dict(lemmas)
 
 
-def merge_lemmas(sources: Iterable[Mapping[str, Iterable[str]]]) -> dict[str, dict[str, int]]:
-    """Combine several sources' lemmas per synset, counting the sources that list each lemma;
-    better-supported lemmas first, ties in source order."""
-    support: dict[str, dict[str, int]] = defaultdict(dict)
-    for source in sources:
+def merge_lemmas(sources: Mapping[str, Mapping[str, Iterable[str]]]) -> dict[str, dict[str, frozenset[str]]]:
+    """Combine named sources' lemmas per synset, recording which sources list each lemma;
+    lemmas listed by more sources first, ties in source order."""
+    listed_by: dict[str, dict[str, set[str]]] = defaultdict(dict)
+    for name, source in sources.items():
         for synset_id, lemmas in source.items():
             for lemma in lemmas:
-                support[synset_id][lemma] = support[synset_id].get(lemma, 0) + 1
+                listed_by[synset_id].setdefault(lemma, set()).add(name)
     return {
-        synset_id: {lemma: counts[lemma] for lemma in sorted(counts, key=lambda lemma: -counts[lemma])}
-        for synset_id, counts in support.items()
+        synset_id: {lemma: frozenset(names[lemma]) for lemma in sorted(names, key=lambda lemma: -len(names[lemma]))}
+        for synset_id, names in listed_by.items()
     }
 
 
@@ -351,7 +484,7 @@ def translates(senses: Iterable[DictionarySense], synset: Synset) -> bool:
     """Whether some dictionary sense, of the synset's part of speech, has one of its English lemmas
     as a gloss."""
     english = {normalise_gloss(lemma) for lemma in synset.lemmas_in("en")}
-    return any(synset.pos in sense.pos and not sense.glosses.isdisjoint(english) for sense in senses)
+    return any(sense.fits(synset.pos) and not sense.glosses.isdisjoint(english) for sense in senses)
 
 
 def monosemous_translations(synsets: Mapping[str, Synset], english_senses: Mapping[tuple[str, str], tuple[Sense, ...]],
@@ -374,7 +507,7 @@ def cognate_translations(synsets: Mapping[str, Synset], cognate_lang: str, spell
                          dictionary: Mapping[str, tuple[DictionarySense, ...]]) -> dict[str, list[str]]:
     """Synset id → words spelled like one of the synset's ``cognate_lang`` lemmas (after ``spell``,
     e.g. simplified Chinese → Japanese kanji) that the dictionary also translates by one of its
-    English lemmas: two resources agree on them."""
+    English lemmas: candidates only, since the dictionary is the one judge of their meaning."""
     found: dict[str, list[str]] = {}
     for synset_id, synset in synsets.items():
         words = list(dict.fromkeys(spell(cognate) for cognate in synset.lemmas_in(cognate_lang)))
@@ -384,7 +517,8 @@ def cognate_translations(synsets: Mapping[str, Synset], cognate_lang: str, spell
     return found
 
 
-def with_lemmas(synsets: Mapping[str, Synset], lang: str, lemmas: Mapping[str, Mapping[str, int]]) -> dict[str, Synset]:
+def with_lemmas(synsets: Mapping[str, Synset], lang: str,
+                lemmas: Mapping[str, Mapping[str, frozenset[str]]]) -> dict[str, Synset]:
     """A copy of ``synsets`` with ``lang`` lemmas added (ids absent from ``synsets`` are ignored)."""
     updated = dict(synsets)
     for synset_id, words in lemmas.items():

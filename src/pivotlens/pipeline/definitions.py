@@ -31,7 +31,7 @@ class StudyOptions:
     """The top-level keys of a study config, shared by the stages."""
 
     model: str = option("gemma-3-270m", "packaged short name, local model directory, or hub id")
-    dataset: str = option("clwtd", "CLWTD JSONL path or bundled name (clwtd, sample)")
+    dataset: str = option("clwtd", "CLWTD JSONL path or bundled name (clwtd, clwtd-v1, sample)")
     corpus: str | list[str] = option("bundled", "JSONL(.gz/.zst) / Parquet files, globs, directories, or 'bundled'")
     seed: int = option(0, "shot draws, samples and training")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = option("auto", "auto = bfloat16 on GPU, float32 on CPU")
@@ -128,7 +128,7 @@ def run_counts(ctx: StageContext, o: CountOptions) -> dict:
     plan = plan_counts(ctx.dataset(), ctx.pairs(), count_config(o, ctx.config["seed"]))
     with tqdm(unit="doc", desc="counts", unit_scale=True) as bar:
         count(plan, ctx.stage_dir, engine=o.engine, shards=resolve_corpus(ctx.config["corpus"]),
-              dataset=ctx.config["dataset"], ray_address=o.ray_address, progress=bar.update)
+              dataset=ctx.dataset().identity(), ray_address=o.ray_address, progress=bar.update)
     pair_counts = read_pair_counts(ctx.stage_dir)
     documents = json.loads((ctx.stage_dir / "manifest.json").read_text())["documents"]  # also when already counted
     return {"facts": {"documents": documents, "words": len(plan.terms), "pairs_counted": len(pair_counts)},

@@ -119,15 +119,17 @@ def selected_stages(config: dict) -> list[Stage]:
 def input_contents(config: dict) -> dict[str, str]:
     """The study's inputs by content, so that a dataset edited in place, a corpus file replaced or a
     model retrained at the same path reruns the stages that read it (hashes are cached by size and
-    mtime: a rerun does not read the inputs again)."""
-    from pivotlens.clwtd.schema import BUNDLED_DATASETS
+    mtime: a rerun does not read the inputs again). A bundled dataset counts by content too: a
+    rebuilt ``clwtd`` is a different input."""
+    from pivotlens.clwtd.schema import BUNDLED_DATASETS, dataset_sha256
     from pivotlens.corpus.readers import fingerprint, resolve_corpus
     from pivotlens.models.registry import model_sha256
 
     dataset = str(config["dataset"])
     return {
         "model": model_sha256(str(config["model"])),
-        "dataset": dataset if dataset in BUNDLED_DATASETS else file_sha256(dataset) if Path(dataset).is_file() else "",
+        "dataset": (dataset_sha256(dataset) if dataset in BUNDLED_DATASETS
+                    else file_sha256(dataset) if Path(dataset).is_file() else ""),
         "corpus": hashlib.sha256("".join(fingerprint(shard)["sha256"] for shard in resolve_corpus(config["corpus"]))
                                  .encode()).hexdigest(),
     }

@@ -122,7 +122,7 @@ def score_dataset(
     """Score every requested pair into ``out_dir`` (resuming item by item), then write the summaries
     and the completion marker."""
     out = Path(out_dir)
-    directory = StageDirectory(out, "score").claim(config.identity(), {"config": asdict(config), "dataset": dataset.source})
+    directory = StageDirectory(out, "score").claim(config.identity(), {"config": asdict(config), "dataset": dataset.identity()})
     directory.reopen()  # the pairs or the limit may differ from the completed run's
     item_ids = [entry.id for entry in dataset.entries[: config.limit]]  # limit None: all
 

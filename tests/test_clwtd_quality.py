@@ -1,0 +1,177 @@
+"""One fixture per cause of the CLWTD v1 audit's errors (issue 16): each builder rule on the
+smallest lexicon that shows it, with the expected word worked out by hand."""
+
+from pivotlens.clwtd.builder import BuildConfig, Candidate, ClwtdBuilder, choose_word, excluded_words, headword_problem
+from pivotlens.clwtd.lexicon import (
+    ROUND_TRIP_PRIMARY,
+    ROUND_TRIP_SECONDARY,
+    DictionarySense,
+    Sense,
+)
+from test_clwtd_builder import BODY, hand_entry, make_lexicon, synset
+
+CONFIG = BuildConfig()
+
+
+def senses(word, *glosses, pos="n", first_primary=True):
+    """Dictionary senses of ``word``, one per gloss, the first one primary."""
+    return tuple(DictionarySense(word, frozenset({gloss}), frozenset({pos}), primary=first_primary and i == 0)
+                 for i, gloss in enumerate(glosses))
+
+
+def test_a_name_bans_its_sense_not_the_string():
+    # v1 banned "rouge" everywhere because the Red River (a proper-noun synset) lists it.
+    red = synset("red.a", "adj", {"en": "red", "fr": "rouge"})
+    river = synset("red-river.n", "n", {"en": "Red River", "fr": "rouge"}, tags=["instance"])
+    lexicon = make_lexicon([red, river])
+    assert "rouge" not in excluded_words(lexicon, "fr")
+    assert choose_word(lexicon, red, "fr", "red", CONFIG) == "rouge"
+
+
+def test_a_dictionary_marks_offensive_strings_everywhere():
+    lexicon = make_lexicon(offensive=frozenset({("fr", "con")}))
+    assert "con" in excluded_words(lexicon, "fr")
+    fool = synset("fool.n", "n", {"en": "fool", "fr": ["con", "idiot"]})
+    assert choose_word(lexicon, fool, "fr", "fool", CONFIG, excluded=excluded_words(lexicon, "fr")) == "idiot"
+
+
+def test_a_stray_gloss_loses_to_a_primary_one():
+    # ミス is first "Miss" and only later "mistake": 誤り is glossed "mistake" first.
+    mistake = synset("mistake.n", "n", {"en": "mistake", "ja": ["ミス", "誤り"]})
+    lexicon = make_lexicon([mistake], frequency={("ja", "ミス"): 5.0, ("ja", "誤り"): 4.0},
+                           dictionary={("ja", "ミス"): senses("ミス", "miss", "mistake"),
+                                       ("ja", "誤り"): senses("誤り", "mistake")})
+    assert lexicon.round_trip("ミス", "ja", mistake, "mistake") == ROUND_TRIP_SECONDARY
+    assert lexicon.round_trip("誤り", "ja", mistake, "mistake") == ROUND_TRIP_PRIMARY
+    assert choose_word(lexicon, mistake, "ja", "mistake", CONFIG) == "誤り"
+
+
+def test_a_derived_or_automatic_listing_is_no_second_source():
+    # A spelling shared with Chinese (cognate) proposes a word; only the dictionary vouches for it.
+    face = synset("face.n", "n", {"en": "face", "ja": {"顔": {"cognate"}}, "zh": {"脸": {"wolf", "cow"}}})
+    lexicon = make_lexicon([face], dictionary={("ja", "顔"): senses("顔", "face"), ("zh", "脸"): senses("脸", "face")})
+    assert lexicon.evidence("顔", "ja", face, "face") == {"dictionary"}
+    assert choose_word(lexicon, face, "ja", "face", CONFIG) is None
+    # two machine-built wordnets and the dictionary make three sources, one of them human-made
+    assert choose_word(lexicon, face, "zh", "face", CONFIG) == "脸"
+    machine_only = make_lexicon([synset("face.n", "n", {"en": "face", "zh": {"脸": {"wolf", "cow"}}})])
+    assert choose_word(machine_only, machine_only.synsets["face.n"], "zh", "face", CONFIG) is None
+
+
+def test_no_round_trip_no_translation():
+    # Two wordnets list 主意 (idea) for "mind", but the dictionary glosses it "idea; plan" only.
+    mind = synset("mind.n", "n", {"en": ["mind", "brain"], "zh": ["主意"]})
+    lexicon = make_lexicon([mind], dictionary={("zh", "主意"): senses("主意", "idea", "plan")})
+    assert choose_word(lexicon, mind, "zh", "mind", CONFIG) is None
+
+
+def test_a_polysemous_word_loses_to_one_that_means_just_this():
+    # 面 is a little more frequent than 脸, but over ten senses; both are glossed "face" first.
+    face = synset("face.n", "n", {"en": "face", "zh": ["面", "脸"]})
+    many = senses("面", "face", *[f"sense {i}" for i in range(9)])
+    frequency = {("zh", "面"): 5.1, ("zh", "脸"): 5.0}
+    lexicon = make_lexicon([face], frequency=frequency,
+                           dictionary={("zh", "面"): many, ("zh", "脸"): senses("脸", "face")})
+    assert choose_word(lexicon, face, "zh", "face", CONFIG) == "脸"
+    few = make_lexicon([face], frequency=frequency, dictionary={("zh", "面"): many[:2], ("zh", "脸"): senses("脸", "face")})
+    assert choose_word(few, face, "zh", "face", CONFIG) == "面"  # two senses are no handicap
+
+
+def test_native_word_over_a_transliteration_unless_the_loanword_dominates():
+    gun = synset("gun.n", "n", {"en": "gun", "ja": ["ガン", "銃"]})
+    dictionary = {("ja", "ガン"): senses("ガン", "gun", "cancer", "goose", "gan", "gun (spray)", "stare", "guns"),
+                  ("ja", "銃"): senses("銃", "gun")}
+    lexicon = make_lexicon([gun], frequency={("ja", "ガン"): 4.95, ("ja", "銃"): 4.7}, dictionary=dictionary)
+    assert choose_word(lexicon, gun, "ja", "gun", CONFIG) == "銃"  # ガン's frequency is mostly "cancer"
+    game = synset("game.n", "n", {"en": "game", "ja": ["ゲーム", "遊戯"]})
+    lexicon = make_lexicon([game], frequency={("ja", "ゲーム"): 5.6, ("ja", "遊戯"): 3.0},
+                           dictionary={("ja", "ゲーム"): senses("ゲーム", "game"), ("ja", "遊戯"): senses("遊戯", "game")})
+    assert choose_word(lexicon, game, "ja", "game", CONFIG) == "ゲーム"  # the loanword is the common word
+
+
+def test_headwords_that_are_abbreviations_names_minor_senses_or_vulgar():
+    lab = synset("lab.n", "n", {"en": ["lab", "laboratory"]})
+    john = synset("john.n", "n", {"en": "john"})
+    despite = synset("despite.n", "n", {"en": "despite"})
+    tagged = {("john", "n"): (Sense("john.n", 2),), ("despite", "n"): (Sense("despite.n", 0),),
+              ("billion", "n"): (Sense("trillion.n", 1), Sense("thousand-million.n", 9))}
+    billion = synset("trillion.n", "n", {"en": "billion"})
+    lexicon = make_lexicon([lab, john, despite, billion], english_senses=tagged, proper_names=frozenset({"john"}),
+                           forward_dictionary={("fr", "despite"): (DictionarySense("despite", frozenset({"malgré"}),
+                                                                                   frozenset({"prep"})),)})
+    assert "abbreviation of 'laboratory'" in headword_problem(lexicon, "lab", lab)
+    assert "too short" in headword_problem(lexicon, "km", synset("km.n", "n", {"en": "km"}))
+    assert "mostly a name" in headword_problem(lexicon, "john", john)
+    assert "1 of 10 tagged uses" in headword_problem(lexicon, "billion", billion)  # 10¹² is the rare reading
+    assert "give it as prep" in headword_problem(lexicon, "despite", despite)
+    assert headword_problem(lexicon, "bitch", synset("bitch.n", "n", {"en": "bitch"})) == "offensive"
+    hand = BODY[0]
+    assert headword_problem(make_lexicon(), "hand", hand) is None
+
+
+def distractor_problem(word, src, tgt, chosen=(), lexicon=None, words=None):
+    builder = ClwtdBuilder(lexicon or make_lexicon(), CONFIG)
+    candidate = Candidate(BODY[0], words or {"en": "hand", "fr": "main", "zh": "手", "ja": "手"})
+    return builder.distractor_problem(word, src, tgt, candidate, chosen)
+
+
+def test_distractor_inflections_and_variants_of_the_source_or_of_each_other():
+    assert distractor_problem("hands", "en", "fr") == "a variant of the source word 'hand'"
+    assert distractor_problem("doigts", "fr", "en", chosen=["doigt"]) == "a variant of the distractor 'doigt'"
+    assert distractor_problem("手手", "zh", "en") == "a variant of the source word '手'"  # reduplication (看看)
+    assert distractor_problem("fingers", "en", "fr") is None  # an inflection of no chosen word
+
+
+def test_distractor_function_words_wrong_spellings_and_wrong_languages():
+    assert distractor_problem("了", "zh", "en") == "a function word or generic verb"
+    assert distractor_problem("する", "ja", "en") == "a function word or generic verb"
+    assert distractor_problem("rien", "fr", "en") == "a function word or generic verb"
+    traditional = make_lexicon(simplified=lambda word: word.replace("頭", "头"), nonstandard=frozenset({("ja", "結束")}))
+    assert distractor_problem("拳頭", "zh", "en", lexicon=traditional) == "not the standard modern spelling"
+    assert distractor_problem("結束", "ja", "en", lexicon=traditional) == "not the standard modern spelling"
+    english = make_lexicon(frequency={("fr", "cool"): 3.0, ("en", "cool"): 5.0})
+    assert distractor_problem("cool", "fr", "en", lexicon=english) == "an English word"
+
+
+def test_a_distractor_that_may_translate_to_the_answer_is_rejected():
+    # Any dictionary, not only the wordnet: 手儿 is glossed "hand".
+    lexicon = make_lexicon(dictionary={("zh", "手儿"): senses("手儿", "hand"), ("zh", "拳头"): senses("拳头", "fist")})
+    assert distractor_problem("手儿", "zh", "en", lexicon=lexicon) == "a dictionary translates it as the answer"
+    assert distractor_problem("拳头", "zh", "en", lexicon=lexicon) is None
+    # A compound whose translation starts with the answer: 手すり → "main courante" for the answer "main".
+    rail = synset("handrail.n", "n", {"en": "handrail", "fr": "main courante", "ja": "手すり"})
+    lexicon = make_lexicon([*BODY, rail])
+    assert distractor_problem("手すり", "ja", "fr", lexicon=lexicon) == (
+        "translates to 'main courante', which starts with the answer")
+    # A kind of the answer by its gloss's head: "left hand".
+    gloss = make_lexicon(dictionary={("ja", "左手"): senses("左手", "left hand")})
+    assert distractor_problem("左手", "ja", "en", lexicon=gloss).startswith("a kind of the answer")
+
+
+def test_the_shipped_entries_keep_these_rules():
+    # The rebuilt hand entry: every pair has 9 distractors and none fails a rule.
+    builder, candidate = hand_entry()
+    entry = builder.entry(candidate)
+    for key, words in entry.distractors.items():
+        src, tgt = key.split("-")
+        chosen = []
+        for word in words:
+            assert builder.distractor_problem(word, src, tgt, candidate, chosen) is None
+            chosen.append(word)
+
+
+def test_the_audit_finds_what_the_rules_reject_in_a_hand_edited_entry():
+    builder, candidate = hand_entry()
+    entry = builder.entry(candidate)
+    assert builder.entry_problems(entry) == []
+    record = entry.to_json()
+    record["word"]["fr"] = "labeur"  # a word no source gives for the hand
+    record["distractors"]["en-fr"] = ["hands", *record["distractors"]["en-fr"][1:]]
+    import json
+
+    from pivotlens.clwtd import parse_entries
+    edited = parse_entries([json.dumps(record, ensure_ascii=False)], "edited.jsonl")[0]
+    problems = builder.entry_problems(edited)
+    assert problems[0].startswith("fr 'labeur': not supported in the headword's sense (sources none")
+    assert "the rules choose 'main'" in problems[0]
+    assert "en-fr distractor 'hands': a variant of the source word 'hand'" in problems
