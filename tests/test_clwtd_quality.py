@@ -1,12 +1,17 @@
 """One fixture per cause of the CLWTD v1 audit's errors (issue 16): each builder rule on the
 smallest lexicon that shows it, with the expected word worked out by hand."""
 
+from dataclasses import replace
+
 from pivotlens.clwtd.builder import BuildConfig, Candidate, ClwtdBuilder, choose_word, excluded_words, headword_problem
 from pivotlens.clwtd.lexicon import (
+    ROUND_TRIP_LEAD,
     ROUND_TRIP_PRIMARY,
     ROUND_TRIP_SECONDARY,
     DictionarySense,
     Sense,
+    dictionary_sense,
+    split_glosses,
 )
 from test_clwtd_builder import BODY, hand_entry, make_lexicon, synset
 
@@ -175,3 +180,37 @@ def test_the_audit_finds_what_the_rules_reject_in_a_hand_edited_entry():
     assert problems[0].startswith("fr 'labeur': not supported in the headword's sense (sources none")
     assert "the rules choose 'main'" in problems[0]
     assert "en-fr distractor 'hands': a variant of the source word 'hand'" in problems
+
+
+def test_a_gloss_parenthesis_must_fit_the_sense():
+    # JMdict: 鉋 "plane (for working with wood)", 飛行機 "aeroplane; airplane; aircraft".
+    airplane = synset("airplane.n", "n", {"en": ["airplane", "aeroplane", "plane"], "ja": ["鉋", "飛行機"]})
+    airplane = replace(airplane, definition="an aircraft that has a fixed wing and is powered by propellers or jets")
+    dictionary = {("ja", "鉋"): (dictionary_sense("鉋", ["plane (for working with wood)"], frozenset({"n"})),),
+                  ("ja", "飛行機"): (dictionary_sense("飛行機", ["aeroplane", "airplane", "aircraft"], frozenset({"n"})),)}
+    lexicon = make_lexicon([airplane], frequency={("ja", "鉋"): 3.0, ("ja", "飛行機"): 5.0}, dictionary=dictionary)
+    assert lexicon.round_trip("鉋", "ja", airplane, "plane") == ROUND_TRIP_SECONDARY  # the tool, not the aircraft
+    assert lexicon.round_trip("飛行機", "ja", airplane, "plane") == ROUND_TRIP_SECONDARY  # another lemma, first sense
+    assert choose_word(lexicon, airplane, "ja", "plane", CONFIG) == "飛行機"  # then the more frequent
+    tool = replace(airplane, id="plane-tool.n", definition="a carpenter's hand tool with an adjustable blade for smoothing wood")
+    assert lexicon.round_trip("鉋", "ja", tool, "plane") == ROUND_TRIP_LEAD  # "wood" fits this sense
+    # a parenthesis of examples says nothing of the sense: 寒い "cold (e.g. weather)"
+    cold = dictionary_sense("寒い", ["cold (e.g. weather)", "lame"], frozenset({"adj"}))
+    assert cold.qualifiers == () and cold.lead == "cold"
+
+
+def test_the_first_gloss_of_the_first_sense_ranks_above_a_later_one():
+    # 缶 is "can; tin", 錫 "tin (Sn)": for the metal, 錫 leads with it.
+    metal = replace(synset("tin.n", "n", {"en": ["tin", "Sn"], "ja": ["缶", "錫"]}), definition="a silvery malleable metal")
+    dictionary = {("ja", "缶"): (dictionary_sense("缶", ["can", "tin"], frozenset({"n"})),),
+                  ("ja", "錫"): (dictionary_sense("錫", ["tin (Sn)"], frozenset({"n"})),)}
+    lexicon = make_lexicon([metal], frequency={("ja", "缶"): 4.6, ("ja", "錫"): 3.3}, dictionary=dictionary)
+    assert lexicon.round_trip("缶", "ja", metal, "tin") == ROUND_TRIP_PRIMARY
+    assert lexicon.round_trip("錫", "ja", metal, "tin") == ROUND_TRIP_LEAD  # "Sn" is a lemma of the synset
+    assert choose_word(lexicon, metal, "ja", "tin", CONFIG) == "錫"
+
+
+def test_glosses_split_outside_parentheses():
+    assert split_glosses("stage (theatre, theater); scene, setting") == ["stage (theatre, theater)", "scene", "setting"]
+    sense = dictionary_sense("舞台", split_glosses("stage (theatre, theater); scene"), frozenset({"n"}), primary=True)
+    assert sense.glosses == {"stage", "scene"} and sense.qualifier("stage") == {"theatre", "theater"}

@@ -12,7 +12,7 @@ import re
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 # Builder part of speech ← WordNet synset type (satellites are adjectives).
@@ -66,6 +66,7 @@ class Synset:
     lemmas: Mapping[str, Mapping[str, frozenset[str]]]
     relations: tuple[tuple[str, str], ...] = ()  # (relation, synset id)
     tags: frozenset[str] = frozenset()  # "instance", "usage:<domain>" (e.g. usage:slang)
+    definition: str = ""  # WordNet's gloss, lower case
 
     def lemmas_in(self, lang: str) -> tuple[str, ...]:
         return tuple(self.lemmas.get(lang, ()))
@@ -95,13 +96,56 @@ class DictionarySense:
     # The first sense of one of the word's entries (readings, parts of speech); when no sense of a
     # word is marked, its first sense is its primary one.
     primary: bool = False
+    # The sense's first gloss, the translation the dictionary puts first (JMdict's 缶 is "can; tin").
+    lead: str = ""
+    # gloss → content words of the parenthesis that restricted it ("plane (for working with wood)").
+    qualifiers: tuple[tuple[str, frozenset[str]], ...] = ()
 
     def fits(self, pos: str) -> bool:
         return not self.pos or pos in self.pos
 
+    def qualifier(self, gloss: str) -> frozenset[str]:
+        return next((words for qualified, words in self.qualifiers if qualified == gloss), frozenset())
+
+
+# Words of a gloss's parenthesis that say nothing of its sense.
+QUALIFIER_STOPWORDS = frozenset({
+    "a", "an", "and", "as", "at", "by", "e.g", "eg", "esp", "etc", "for", "from", "i.e", "ie", "in", "into",
+    "is", "it", "its", "of", "on", "one", "one's", "or", "oneself", "sb", "sth", "someone", "something",
+    "somebody", "the", "to", "usu", "used", "with",
+})
+# A parenthesis opening with these gives examples or usage, not the sense: "cold (e.g. weather)".
+EXAMPLE_MARKERS = frozenset({"e.g", "eg", "esp", "usu", "i.e", "ie", "in", "incl", "including", "also", "often"})
+_QUALIFIER = re.compile(r"\(([^)]*)\)")
+_GLOSS_SEPARATOR = re.compile(r"[,;] (?![^(]*\))")  # a comma or semicolon outside parentheses
+
+
+def split_glosses(text: str) -> list[str]:
+    """The glosses of a definition line, keeping each one's parenthesis with it."""
+    return [part.strip() for part in _GLOSS_SEPARATOR.split(text) if part.strip()]
+
+
+def dictionary_sense(word: str, glosses: Iterable[str], pos: frozenset[str], primary: bool = False) -> DictionarySense:
+    """A sense from raw English glosses: normalised, its lead kept, each parenthesis recorded."""
+    normalised: list[str] = []
+    qualifiers: dict[str, frozenset[str]] = {}
+    for gloss in glosses:
+        key = normalise_gloss(gloss)
+        if not key or key in normalised:
+            continue
+        normalised.append(key)
+        words = frozenset(word for text in _QUALIFIER.findall(gloss.lower())
+                          for found in [[word.rstrip(".") for word in re.findall(r"[a-z][a-z.']*", text)]]
+                          if found and found[0] not in EXAMPLE_MARKERS
+                          for word in found if word not in QUALIFIER_STOPWORDS)
+        if words:
+            qualifiers[key] = words
+    return DictionarySense(word, frozenset(normalised), pos, primary, normalised[0] if normalised else "",
+                           tuple(sorted(qualifiers.items())))
+
 
 # How well a word's own dictionary glosses lead back to a concept (`Lexicon.round_trip`).
-ROUND_TRIP_NONE, ROUND_TRIP_OTHER_LEMMA, ROUND_TRIP_SECONDARY, ROUND_TRIP_PRIMARY = range(4)
+ROUND_TRIP_NONE, ROUND_TRIP_OTHER_LEMMA, ROUND_TRIP_SECONDARY, ROUND_TRIP_PRIMARY, ROUND_TRIP_LEAD = range(5)
 
 
 @dataclass
@@ -143,6 +187,7 @@ class Lexicon:
     _dictionary_languages: frozenset[str] = field(init=False, repr=False)
     _forward_inverse: dict[tuple[str, str], frozenset[str]] = field(init=False, repr=False)
     _equivalents: dict[tuple[str, str], frozenset[str]] = field(init=False, repr=False, default_factory=dict)
+    _context: dict[str, frozenset[str]] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         containing: dict[tuple[str, str], list[str]] = defaultdict(list)
@@ -193,22 +238,43 @@ class Lexicon:
         return found
 
     def dictionary_round_trip(self, word: str, lang: str, synset: Synset, headword: str) -> int:
-        """`round_trip` by the dictionaries alone."""
+        """`round_trip` by the dictionaries alone; ROUND_TRIP_LEAD when the headword is the first
+        gloss of a primary sense. A gloss restricted by a parenthesis counts as primary only when
+        the parenthesis fits the synset (`sense_context`), else as a secondary sense: "plane (for
+        working with wood)" is no airplane, "tin (Sn)" is the metal."""
         headword = normalise_gloss(headword)
         lemmas = {normalise_gloss(lemma) for lemma in synset.lemmas_in("en")}
         senses = self.dictionary.get((lang, word), ())
         if not senses:
             return ROUND_TRIP_NONE
+        context = self.sense_context(synset)
         primary = [sense for sense in senses if sense.primary] or senses[:1]
         primary = [sense for sense in primary if sense.fits(synset.pos)]
         fitting = [sense for sense in senses if sense.fits(synset.pos)]
-        if any(_glossed_by(sense, {headword}) for sense in primary):
+
+        def glossed(sense: DictionarySense, english: Collection[str]) -> bool:
+            return _glossed_by(sense, english, context)
+
+        if any(sense.lead == headword and glossed(sense, {headword}) for sense in primary):
+            return ROUND_TRIP_LEAD
+        if any(glossed(sense, {headword}) for sense in primary):
             return ROUND_TRIP_PRIMARY
-        if any(_glossed_by(sense, {headword}) for sense in fitting) or any(_glossed_by(sense, lemmas) for sense in primary):
+        if any(_glossed_by(sense, {headword}) for sense in fitting) or any(glossed(sense, lemmas) for sense in primary):
             return ROUND_TRIP_SECONDARY
         if any(_glossed_by(sense, lemmas) for sense in fitting):
             return ROUND_TRIP_OTHER_LEMMA
         return ROUND_TRIP_NONE
+
+    def sense_context(self, synset: Synset) -> frozenset[str]:
+        """Word stems that describe the synset: its definition, its English lemmas, its hypernyms'
+        lemmas and definitions (a parenthesis in a gloss must share one to fit it)."""
+        if synset.id not in self._context:
+            parents = [self.synsets[target] for relation, target in synset.relations
+                       if relation == "hypernym" and target in self.synsets]
+            text = " ".join([synset.definition, *synset.lemmas_in("en"),
+                             *(part for parent in parents for part in (parent.definition, *parent.lemmas_in("en")))])
+            self._context[synset.id] = frozenset(_stem(word) for word in re.findall(r"[a-z][a-z']*", text.lower()))
+        return self._context[synset.id]
 
     def forward_translations(self, headword: str, lang: str, pos: str) -> tuple[str, ...]:
         """What the English→X dictionary gives for the headword in senses of part of speech ``pos``."""
@@ -274,12 +340,21 @@ PHRASAL_PARTICLES = frozenset({"about", "after", "at", "away", "down", "for", "i
                                "out", "over", "to", "up", "with"})
 
 
-def _glossed_by(sense: DictionarySense, english: Collection[str]) -> bool:
-    """Whether one of the sense's glosses is one of the ``english`` words, a phrasal gloss by its verb."""
+def _stem(word: str) -> str:
+    """Five letters stand for a word when comparing a parenthesis with a definition (theatre and
+    theatrical, wood and wooden)."""
+    return word[:5]
+
+
+def _glossed_by(sense: DictionarySense, english: Collection[str], context: frozenset[str] | None = None) -> bool:
+    """Whether one of the sense's glosses is one of the ``english`` words, a phrasal gloss by its
+    verb; with a synset's ``context``, a gloss whose parenthesis shares no stem with it does not count."""
     for gloss in sense.glosses:
         words = gloss.split(" ")
         if gloss in english or (len(words) == 2 and words[1] in PHRASAL_PARTICLES and words[0] in english):
-            return True
+            qualifier = sense.qualifier(gloss)
+            if context is None or not qualifier or any(_stem(word) in context for word in qualifier):
+                return True
     return False
 
 
@@ -331,6 +406,7 @@ def _parse_data_line(line: str, usage_domains: dict[str, str]) -> Synset:
         lemmas={"en": dict.fromkeys(words, frozenset({"princeton"}))},
         relations=tuple(relations),
         tags=frozenset(tags),
+        definition=gloss.strip(),
     )
 
 
@@ -404,18 +480,15 @@ def read_wordnet(wordnet_dir: Path, reference_ids: Collection[str] = ()) -> Word
                 pertained[target].append(("pertainym", synset.id))
     for target, inverse in pertained.items():
         synset = synsets[target]
-        synsets[target] = Synset(synset.id, synset.pos, synset.lemmas, synset.relations + tuple(dict.fromkeys(inverse)),
-                                 synset.tags)
+        synsets[target] = replace(synset, relations=synset.relations + tuple(dict.fromkeys(inverse)))
     for synset_id, domain_id in usage_domains.items():
         domain_name = synsets[domain_id].lemmas_in("en")[0].lower()
         synset = synsets[synset_id]
-        synsets[synset_id] = Synset(synset.id, synset.pos, synset.lemmas, synset.relations,
-                                    synset.tags | {f"usage:{domain_name}"})
+        synsets[synset_id] = replace(synset, tags=synset.tags | {f"usage:{domain_name}"})
     if rename:
         synsets = {
-            rename[synset.id]: Synset(rename[synset.id], synset.pos, synset.lemmas,
-                                      tuple((relation, rename[target]) for relation, target in synset.relations),
-                                      synset.tags)
+            rename[synset.id]: replace(synset, id=rename[synset.id],
+                                       relations=tuple((relation, rename[target]) for relation, target in synset.relations))
             for synset in synsets.values()
         }
 
@@ -524,6 +597,5 @@ def with_lemmas(synsets: Mapping[str, Synset], lang: str,
     for synset_id, words in lemmas.items():
         synset = updated.get(synset_id)
         if synset is not None and words:
-            updated[synset_id] = Synset(synset.id, synset.pos, {**synset.lemmas, lang: words},
-                                        synset.relations, synset.tags)
+            updated[synset_id] = replace(synset, lemmas={**synset.lemmas, lang: words})
     return updated

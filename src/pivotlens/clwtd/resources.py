@@ -22,11 +22,13 @@ from pivotlens.clwtd.lexicon import (
     DictionarySense,
     Lexicon,
     cognate_translations,
+    dictionary_sense,
     merge_lemmas,
     monosemous_translations,
     normalise_gloss,
     read_omw_tab,
     read_wordnet,
+    split_glosses,
     with_lemmas,
 )
 from pivotlens.errors import LexicalResourceError
@@ -191,7 +193,7 @@ def read_freedict(stem: Path) -> dict[str, list[tuple[frozenset[str], list[str],
             else:
                 senses = numbered or lines[:1]
             for number, sense in enumerate(senses):
-                words = [word.strip() for word in re.split(r"[,;] ", sense) if word.strip()]
+                words = split_glosses(sense)
                 if words:
                     entries[headword].append((pos, words, number == 0))
     return dict(entries)
@@ -199,8 +201,7 @@ def read_freedict(stem: Path) -> dict[str, list[tuple[frozenset[str], list[str],
 
 def freedict_senses(stem: Path) -> dict[str, tuple[DictionarySense, ...]]:
     """X→English FreeDict (fra-eng) as word → senses with normalised English glosses."""
-    return {word: tuple(DictionarySense(word, frozenset(normalise_gloss(gloss) for gloss in glosses), pos, primary)
-                        for pos, glosses, primary in senses)
+    return {word: tuple(dictionary_sense(word, glosses, pos, primary) for pos, glosses, primary in senses)
             for word, senses in read_freedict(stem).items()}
 
 
@@ -270,14 +271,13 @@ def read_jmdict() -> JmdictData:
             for word, idseq, sense_id, gloss, pos in connection.execute(
                     query.format(form=form, priority=priority, condition=condition)):
                 glosses, tags = grouped[word].setdefault(sense_id, ([], set()))
-                if normalise_gloss(gloss) not in glosses:
-                    glosses.append(normalise_gloss(gloss))
+                glosses.append(gloss)
                 if pos:
                     tags.add(pos)
                 entries[word].add(str(idseq))
             nonstandard.update(word for (word,) in connection.execute(
                 f"SELECT f.text FROM {form} f JOIN {info} i ON i.kid = f.ID WHERE i.text IN ({marked})"))
-    senses = {word: tuple(DictionarySense(word, frozenset(glosses), _jmdict_pos(tags)) for glosses, tags in by_id.values())
+    senses = {word: tuple(dictionary_sense(word, glosses, _jmdict_pos(tags)) for glosses, tags in by_id.values())
               for word, by_id in grouped.items()}
     # A form is non-standard only if it is never the standard spelling of another entry.
     standard = {word for word in entries if word not in nonstandard}
@@ -317,8 +317,7 @@ def cedict_senses(simplify: Callable[[str], str]) -> dict[str, tuple[DictionaryS
             ):
                 continue
             pos = frozenset({"v"}) if definition.startswith("to ") else frozenset({"n", "adj"})
-            glosses = {normalise_gloss(gloss) for gloss in re.split(r"[,;] ", _PARENTHESES.sub("", definition))}
-            senses[word].append(DictionarySense(word, frozenset(gloss for gloss in glosses if gloss), pos, primary=first))
+            senses[word].append(dictionary_sense(word, split_glosses(definition), pos, primary=first))
             first = False
     return {word: tuple(word_senses) for word, word_senses in senses.items()}
 
