@@ -3,7 +3,16 @@ smallest lexicon that shows it, with the expected word worked out by hand."""
 
 from dataclasses import replace
 
-from pivotlens.clwtd.builder import BuildConfig, Candidate, ClwtdBuilder, choose_word, excluded_words, headword_problem
+from pivotlens.clwtd.builder import (
+    BuildConfig,
+    Candidate,
+    ClwtdBuilder,
+    choose_word,
+    excluded_words,
+    headword_problem,
+    is_excluded,
+    related_synsets,
+)
 from pivotlens.clwtd.lexicon import (
     ROUND_TRIP_LEAD,
     ROUND_TRIP_PRIMARY,
@@ -214,3 +223,28 @@ def test_glosses_split_outside_parentheses():
     assert split_glosses("stage (theatre, theater); scene, setting") == ["stage (theatre, theater)", "scene", "setting"]
     sense = dictionary_sense("舞台", split_glosses("stage (theatre, theater); scene"), frozenset({"n"}), primary=True)
     assert sense.glosses == {"stage", "scene"} and sense.qualifier("stage") == {"theatre", "theater"}
+
+
+def test_register_variants_are_no_distractors():
+    # WordNet marks "passing, going, release" a euphemism for death: such a neighbour may translate
+    # to the answer (mort), so it is no neighbour; the plain hyponym "martyrdom" stays.
+    death = synset("death.n", "n", {"en": "death", "fr": "mort"},
+                   [("hyponym", "passing.n"), ("hyponym", "martyrdom.n")])
+    passing = synset("passing.n", "n", {"en": ["passing", "going"]}, tags=["usage:euphemism"])
+    martyrdom = synset("martyrdom.n", "n", {"en": "martyrdom"})
+    lexicon = make_lexicon([death, passing, martyrdom])
+    assert [s.id for _, s in related_synsets(lexicon, death) if not is_excluded(s)] == ["martyrdom.n"]
+
+
+def test_a_distractor_sharing_the_source_words_stem_is_rejected():
+    lexicon = make_lexicon([synset("incredible.a", "adj", {"en": "incredible"})])
+    words = {"en": "incredible", "fr": "incroyable", "zh": "难以置信", "ja": "信じられない"}
+    assert distractor_problem("incredulous", "en", "fr", lexicon=lexicon, words=words) == (
+        "shares its stem with the source word 'incredible'")
+    assert distractor_problem("inconceivable", "en", "fr", lexicon=lexicon, words=words) is None  # "inc" only
+
+
+def test_spelling_variants_of_another_distractor_are_rejected():
+    assert distractor_problem("marvellous", "en", "fr", chosen=["marvelous"]) == "a variant of the distractor 'marvelous'"
+    assert distractor_problem("ambiance", "en", "fr", chosen=["ambience"]) == "a variant of the distractor 'ambience'"
+    assert distractor_problem("board", "en", "fr", chosen=["beard"]) is None  # short words one edit apart differ

@@ -49,13 +49,20 @@ WORD_PATTERNS = {
 }
 # Senses marked with these WordNet usage domains make neither concepts nor distractors; the
 # mark belongs to the sense, so the same string stays usable in its other senses (rouge is the Red
-# River too, nuit the goddess Nox).
+# River too, nuit the goddess Nox). Register variants (colloquialism, euphemism, formality …) are
+# other ways to say a neighbouring concept, so as distractors they may translate to the answer:
+# "passing" (euphemism) for death, "peeper" for eye, "epistle" for letter.
 EXCLUDED_USAGES = frozenset(
     f"usage:{domain}" for domain in (
-        "acronym", "abbreviation", "archaism", "combining form", "disparagement", "ethnic slur",
-        "obscenity", "plural", "slang", "trade name", "trademark", "vulgarism",
+        "acronym", "abbreviation", "archaism", "colloquialism", "combining form", "dialect", "disparagement",
+        "ethnic slur", "euphemism", "formality", "idiom", "intensifier", "irony", "obscenity", "plural",
+        "regionalism", "slang", "street name", "trade name", "trademark", "trope", "vulgarism", "wit",
     )
 )
+# A distractor starting with the same letters as the source word is a derivational relative more
+# often than not, and may translate to the answer (skilled for skilful).
+SHARED_STEM = 5
+SPELLING_VARIANT_LENGTH = 6  # shorter words one edit apart are mostly different words (cat/cut)
 # Usages that make the English string itself unfit for a prompt, whatever sense it is read in.
 OFFENSIVE_USAGES = frozenset(f"usage:{domain}" for domain in ("disparagement", "ethnic slur", "obscenity", "vulgarism"))
 # Relations by closeness: direct links, then siblings through a shared parent, then the rest of
@@ -245,7 +252,21 @@ def base_forms(lexicon: Lexicon, word: str, lang: str) -> frozenset[str]:
     return frozenset(form for form in forms if form)
 
 
+def _one_edit_apart(first: str, second: str) -> bool:
+    """One letter replaced, added or dropped: marvelous/marvellous, ambience/ambiance, colour/color."""
+    if abs(len(first) - len(second)) > 1 or first == second:
+        return False
+    short, long = sorted((first, second), key=len)
+    if len(short) == len(long):
+        return sum(a != b for a, b in zip(short, long)) == 1
+    return any(long[:i] + long[i + 1:] == short for i in range(len(long)))
+
+
 def are_variants(lexicon: Lexicon, first: str, second: str, lang: str) -> bool:
+    """Whether two words share a base form, or (Latin script, 6 letters or more) are one edit apart,
+    as spelling variants are."""
+    if lang in ("en", "fr") and min(len(first), len(second)) >= SPELLING_VARIANT_LENGTH and _one_edit_apart(first, second):
+        return True
     return not base_forms(lexicon, first, lang).isdisjoint(base_forms(lexicon, second, lang))
 
 
@@ -457,6 +478,8 @@ class ClwtdBuilder:
             return "too rare"
         if are_variants(lexicon, word, source, src):
             return f"a variant of the source word {source!r}"
+        if src in ("en", "fr") and min(len(word), len(source)) >= SHARED_STEM and word[:SHARED_STEM] == source[:SHARED_STEM]:
+            return f"shares its stem with the source word {source!r}"
         variant_of = next((other for other in chosen if are_variants(lexicon, word, other, src)), None)
         if variant_of is not None:
             return f"a variant of the distractor {variant_of!r}"
