@@ -49,7 +49,7 @@ def synset(synset_id, pos, lemmas, relations=(), tags=()):
 
 
 # The hand's neighbourhood: 5 meronyms, a hyponym, a hypernym, a holonym, and 2 co-hyponyms
-# (through the hypernym "extremity"), and a third one, "paw". Japanese 手首 (wrist) starts with the answer 手, so "wrist"
+# (through the hypernym "extremity"), and two more, "paw" and "hoof". Japanese 手首 (wrist) starts with the answer 手, so "wrist"
 # is no en→ja distractor.
 BODY = [
     synset("hand.n", "n", {"en": "hand", "fr": "main", "zh": "手", "ja": "手"},
@@ -63,11 +63,13 @@ BODY = [
     synset("fist.n", "n", {"en": "fist", "fr": "poing", "zh": "拳头", "ja": "拳"}),
     # WOLF-style noise: "main" listed for the hypernym too.
     synset("extremity.n", "n", {"en": "extremity", "fr": ["extrémité", "main"], "zh": "肢体", "ja": "肢"},
-           [("hyponym", "hand.n"), ("hyponym", "foot.n"), ("hyponym", "leg.n"), ("hyponym", "paw.n")]),
+           [("hyponym", "hand.n"), ("hyponym", "foot.n"), ("hyponym", "leg.n"), ("hyponym", "paw.n"),
+            ("hyponym", "hoof.n")]),
     synset("arm.n", "n", {"en": "arm", "fr": "bras", "zh": "胳膊", "ja": "腕"}),
     synset("foot.n", "n", {"en": "foot", "fr": "pied", "zh": "脚", "ja": "足"}),
     synset("leg.n", "n", {"en": "leg", "fr": "jambe", "zh": "腿", "ja": "すね"}),
     synset("paw.n", "n", {"en": "paw", "fr": "patte", "zh": "爪子", "ja": "前足"}),
+    synset("hoof.n", "n", {"en": "hoof", "fr": "sabot", "zh": "蹄", "ja": "ひづめ"}),
     # Unrelated to the hand, but French "bras" and Chinese "手" share it: "bras" might translate 手.
     synset("labour.n", "n", {"en": "labour", "fr": "bras", "zh": "手"}),
 ]
@@ -184,13 +186,14 @@ def test_distractors_rank_trusted_then_by_relation_then_frequency():
     entry = builder.entry(candidate)
     # English: the hyponym, meronyms by frequency, hypernym, holonym, co-hyponyms by frequency;
     # "Knuckle bone" is not one lowercase word, and the 10th candidate, "leg", is cut.
+    # "extremity" shares extremity.n with French "main" (WOLF noise), so it may translate to 手 too.
     assert entry.distractors_for("en", "zh") == ("fist", "finger", "palm", "thumb", "wrist", "knuckle",
-                                                 "extremity", "arm", "foot")
+                                                 "arm", "foot", "leg")
     # French: the same relation order (ties in frequency alphabetically), but "jointure", with one
     # source, comes after every word with two and is cut; extremity.n lists the source word "main"
     # (WOLF noise), so "extrémité" counts as its synonym.
-    assert entry.distractors_for("fr", "en") == ("poing", "doigt", "paume", "poignet", "pouce", "bras",
-                                                 "jambe", "patte", "pied")
+    assert entry.distractors_for("fr", "en") == ("poing", "doigt", "paume", "poignet", "pouce", "jambe",
+                                                 "patte", "pied", "sabot")
     assert entry.meta["synset"] == "hand.n"
     assert entry.meta["distractor_relations"]["en"]["foot"] == "co-hyponym"
     assert entry.meta["distractor_relations"]["fr"]["doigt"] == "meronym"
@@ -200,10 +203,12 @@ def test_answer_uniqueness_excludes_even_close_words():
     builder, candidate = hand_entry()
     entry = builder.entry(candidate)
     # "bras" (the holonym: arm) shares the synset labour.n with Chinese 手, the answer of fr→zh:
-    # it might translate 手, so it is no fr→zh distractor, though it stays one for fr→en.
-    assert "bras" in entry.distractors_for("fr", "en")
-    assert "bras" not in entry.distractors_for("fr", "zh")
-    assert entry.distractors_for("fr", "zh")[-1] == "jointure"  # the next candidate moves up
+    # it might translate 手; and for fr→en, 手 is the concept's Chinese word, so "bras" may mean
+    # "hands" there too: it is no distractor in any French pair.
+    assert builder.distractor_problem("bras", "fr", "zh", candidate) == "shares a synset with the answer"
+    assert builder.distractor_problem("bras", "fr", "en", candidate) == "shares a synset with the zh word '手'"
+    assert all("bras" not in entry.distractors_for("fr", tgt) for tgt in ("en", "zh", "ja"))
+    assert entry.distractors_for("fr", "zh")[-1] == "sabot"  # the next candidate moves up
     # extremity.n lists French "main", the answer of en→fr: "extremity" might translate it.
     assert "extremity" not in entry.distractors_for("en", "fr") and entry.distractors_for("en", "fr")[-1] == "leg"
 

@@ -248,3 +248,17 @@ def test_spelling_variants_of_another_distractor_are_rejected():
     assert distractor_problem("marvellous", "en", "fr", chosen=["marvelous"]) == "a variant of the distractor 'marvelous'"
     assert distractor_problem("ambiance", "en", "fr", chosen=["ambience"]) == "a variant of the distractor 'ambience'"
     assert distractor_problem("board", "en", "fr", chosen=["beard"]) is None  # short words one edit apart differ
+
+
+def test_a_distractor_the_lexicon_equates_with_the_concept_in_a_third_language_is_rejected():
+    # "rascal" shares a synset with Chinese 坏人, the villain's word: for en→ja it may translate to
+    # the answer 悪人 as well. The concept's own synset does not count (it holds every word).
+    villain = synset("villain.n", "n", {"en": "villain", "fr": "scélérat", "zh": "坏人", "ja": "悪人"},
+                     [("hypernym", "person.n")])
+    rascal = synset("rascal.n", "n", {"en": ["rascal", "rogue"], "zh": "坏人"})
+    lexicon = make_lexicon([villain, rascal, synset("person.n", "n", {"en": "person"})])
+    builder = ClwtdBuilder(lexicon, CONFIG)
+    candidate = Candidate(villain, {"en": "villain", "fr": "scélérat", "zh": "坏人", "ja": "悪人"})
+    assert builder.distractor_problem("rascal", "en", "ja", candidate) == "shares a synset with the zh word '坏人'"
+    assert builder.distractor_problem("rascal", "en", "zh", candidate) == "shares a synset with the answer"
+    assert builder.distractor_problem("person", "en", "ja", candidate) is None

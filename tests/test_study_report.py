@@ -5,7 +5,7 @@ import pytest
 from pivotlens.errors import PivotlensError
 from pivotlens.languages import ALL_PAIRS, LANGUAGE_CODES, pair_key
 from pivotlens.records import BehaviourRecord, ItemScore, TranslationItem, write_behaviours, write_item_scores
-from pivotlens.report.study import auc_brief, common_item_scores, curve_shape, lens_brief, study_markdown, symmetry
+from pivotlens.report.study import auc_brief, common_item_scores, curve_shape, lens_brief, main, study_markdown, symmetry
 
 
 def _matrix(values: dict[tuple[str, str], float]) -> dict:
@@ -85,3 +85,21 @@ def test_study_markdown_on_two_run_directories(tmp_path):
     assert "| 0.600 | 1 of 1 |" in text
     with pytest.raises(PivotlensError, match="missing"):
         common_item_scores([tmp_path / "nowhere"], None)
+
+
+def test_scores_only_compares_two_dataset_versions_on_shared_ids(tmp_path, capsys):
+    # v1 scored w0, w1, w2; v2 scored w1, w2, w3 (w0 left, w3 is new): the pairs are w1 and w2.
+    runs = []
+    for name, ids, score in (("v1", (0, 1, 2), 0.3), ("v2", (1, 2, 3), 0.5)):
+        run = tmp_path / name
+        (run / "score" / "items").mkdir(parents=True)
+        (run / "score" / "matrix.json").write_text(json.dumps({"matrix": _matrix({p: score for p in ALL_PAIRS}), "mean": score}))
+        (run / "score" / "manifest.json").write_text(json.dumps({"identity": {"model": "m"}}))
+        for pair in ALL_PAIRS:
+            items = [ItemScore(TranslationItem(f"w{i}", *pair, "word", "mot"), ("a",), score + 0.01 * i, ()) for i in ids]
+            write_item_scores(run / "score" / "items" / f"{pair_key(*pair)}.jsonl", items)
+        runs.append(run)
+    main([str(runs[0]), str(runs[1]), "--scores-only"])
+    text = capsys.readouterr().out
+    assert "### v2 − v1 on the items both scored" in text
+    assert "24 (pair, item) cells; mean difference **+0.2000**" in text  # 12 pairs × {w1, w2}

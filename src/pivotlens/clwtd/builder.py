@@ -485,8 +485,14 @@ class ClwtdBuilder:
             return f"a variant of the distractor {variant_of!r}"
         if set(lexicon.synsets_containing(word, src)) & {candidate.synset.id, *lexicon.synsets_containing(source, src)}:
             return "a synonym of the source word"
-        if set(lexicon.synsets_containing(answer, tgt)) & set(lexicon.synsets_containing(word, src)):
+        own_synsets = set(lexicon.synsets_containing(word, src))
+        if set(lexicon.synsets_containing(answer, tgt)) & own_synsets:
             return "shares a synset with the answer"
+        # A third language's word of the concept listed for one of the distractor's senses: the
+        # lexicons hold them equivalent somewhere, so it may translate to the answer (rascal and 坏人).
+        for lang, other in candidate.word.items():
+            if lang not in (src, tgt) and set(lexicon.synsets_containing(other, lang)) & own_synsets - {candidate.synset.id}:
+                return f"shares a synset with the {lang} word {other!r}"
         answer_meanings = lexicon.english_equivalents(answer, tgt) | {normalise_gloss(lemma)
                                                                       for lemma in candidate.synset.lemmas_in("en")}
         equivalents = lexicon.english_equivalents(word, src)

@@ -1,6 +1,8 @@
 """Numbers that compare finished study runs against the paper's qualitative claims.
 
     python -m pivotlens.report.study RUN_DIR [RUN_DIR …] [--common-items N]
+    python -m pivotlens.report.study BASELINE_RUN OTHER_RUN --scores-only
+
 
 reads the `score`, `auc` and `pivot_curve` results of `pivotlens run` directories and prints
 markdown: (1) how symmetric each score matrix is, (2) a paired comparison of the models on the
@@ -52,6 +54,45 @@ def common_item_scores(run_dirs: list[Path], limit: int | None) -> dict[str, Ite
     return found
 
 
+def shared_item_scores(run_dirs: list[Path]) -> dict[str, ItemScores]:
+    """run name → pair → item id → score, over the item ids every run scored for that pair: two
+    dataset versions compared on the headwords they share."""
+    pairs = [pair_key(src, tgt) for src, tgt in ALL_PAIRS]
+    by_run = {run.name: scores_by_pair(run / "score", pairs) for run in run_dirs}
+    shared = {pair: set.intersection(*(set(scores[pair]) for scores in by_run.values())) for pair in pairs}
+    return {name: {pair: {i: s for i, s in scores[pair].items() if i in shared[pair]} for pair in pairs}
+            for name, scores in by_run.items()}
+
+
+def symmetry_table(run_dirs: list[Path]) -> list[str]:
+    lines = ["| run | model | mean score | r(M, Mᵀ) | mean abs(M−Mᵀ) | relative asymmetry |", "|---|---|---|---|---|---|"]
+    for run in run_dirs:
+        matrix = json.loads((run / "score" / "matrix.json").read_text())
+        sym = symmetry(matrix["matrix"])
+        lines.append(f"| {run.name} | {_model(run)} | {matrix['mean']:.4f} | {sym.correlation:.3f} "
+                     f"| {sym.mean_abs_difference:.4f} | {sym.relative_asymmetry:.3f} |")
+    return lines
+
+
+def paired_section(title: str, scores: dict[str, ItemScores], baseline: str, other: str) -> list[str]:
+    comparison = compare_item_scores(scores, baseline, [pair_key(s, t) for s, t in ALL_PAIRS])
+    average = comparison.cell(other, AVG)
+    higher = sum(comparison.cell(other, pair).delta > 0 for pair in comparison.pairs if pair != AVG)
+    return [f"### {title}", "",
+            f"{average.n_items * len(ALL_PAIRS)} (pair, item) cells; mean difference **{average.delta:+.4f}** "
+            f"(95% bootstrap CI {average.ci_low:+.4f} … {average.ci_high:+.4f}, items resampled jointly "
+            f"across pairs); {higher} of {len(ALL_PAIRS)} pairs higher.", "", comparison_markdown(comparison)]
+
+
+def scores_markdown(baseline: Path, other: Path) -> str:
+    """Score matrices of two runs and their paired difference on the items both scored (e.g. the
+    same model on two versions of a dataset)."""
+    out = ["### Symmetry of the score matrix", "", *symmetry_table([baseline, other]), ""]
+    out += paired_section(f"{other.name} − {baseline.name} on the items both scored",
+                          shared_item_scores([baseline, other]), baseline.name, other.name)
+    return "\n".join(out) + "\n"
+
+
 def lens_brief(run_dir: Path, top: int = 5) -> dict:
     """Semantic-pivot items over all pairs, and the most frequent pivot tokens with their peak layers."""
     records = read_lens_behaviours(run_dir / "lens")
@@ -89,23 +130,11 @@ def auc_brief(auc_dir: Path) -> dict:
 
 
 def study_markdown(run_dirs: list[Path], common_items: int | None) -> str:
-    lines = ["| run | model | mean score | r(M, Mᵀ) | mean abs(M−Mᵀ) | relative asymmetry |", "|---|---|---|---|---|---|"]
-    for run in run_dirs:
-        matrix = json.loads((run / "score" / "matrix.json").read_text())
-        sym = symmetry(matrix["matrix"])
-        lines.append(f"| {run.name} | {_model(run)} | {matrix['mean']:.4f} | {sym.correlation:.3f} "
-                     f"| {sym.mean_abs_difference:.4f} | {sym.relative_asymmetry:.3f} |")
-    out = ["### (1) Symmetry of the score matrix", "", *lines, ""]
+    out = ["### (1) Symmetry of the score matrix", "", *symmetry_table(run_dirs), ""]
     if len(run_dirs) >= 2:
         baseline, other = (run.name for run in run_dirs[:2])
-        scores = common_item_scores(run_dirs[:2], common_items)
-        comparison = compare_item_scores(scores, baseline, [pair_key(s, t) for s, t in ALL_PAIRS])
-        average = comparison.cell(other, AVG)
-        higher = sum(comparison.cell(other, pair).delta > 0 for pair in comparison.pairs if pair != AVG)
-        out += [f"### (2) {_model(run_dirs[1])} − {_model(run_dirs[0])} on the same items and shot draws", "",
-                f"{average.n_items * len(ALL_PAIRS)} (pair, item) cells; mean difference **{average.delta:+.4f}** "
-                f"(95% bootstrap CI {average.ci_low:+.4f} … {average.ci_high:+.4f}, items resampled jointly "
-                f"across pairs); {higher} of {len(ALL_PAIRS)} pairs higher.", "", comparison_markdown(comparison)]
+        out += paired_section(f"(2) {_model(run_dirs[1])} − {_model(run_dirs[0])} on the same items and shot draws",
+                              common_item_scores(run_dirs[:2], common_items), baseline, other)
     out += ["### Lens behaviours", "", "| run | items | semantic-pivot | share | most frequent pivots "
             "(count; peak layers) |", "|---|---|---|---|---|"]
     for run in run_dirs:
@@ -140,7 +169,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--common-items", type=int, default=None,
                         help="compare the first N items of each pair (the smaller run's size)")
+    parser.add_argument("--scores-only", action="store_true",
+                        help="two runs: their score matrices and paired difference on the item ids both scored")
     args = parser.parse_args(argv)
+    if args.scores_only:
+        if len(args.runs) != 2:
+            parser.error("--scores-only compares exactly two runs")
+        print(scores_markdown(*args.runs), end="")
+        return
     print(study_markdown(args.runs, args.common_items), end="")
 
 
