@@ -333,11 +333,11 @@ def choose_word(lexicon: Lexicon, synset: Synset, lang: str, headword: str, conf
                 taken: Collection[str] = (), excluded: Collection[str] = ()) -> str | None:
     """The best qualifying single word for the synset in ``lang``, or None when there is none or
     another entry has ``taken`` it (its runner-up would be a worse translation), among its lemmas
-    and the English→X dictionary's translations of the headword: the best round
-    trip, then a native word before a loanword whose frequency per sense does not exceed the native
-    word's whole frequency (a loanword's stray senses must not carry it), then the most
-    independent sources, then the most frequent per dictionary sense (a word that means little
-    else is the safer translation)."""
+    and the English→X dictionary's translations of the headword: a native word before a loanword
+    whose frequency per sense does not exceed the native word's whole frequency (a loanword's
+    stray senses must not carry it), then the best round trip, then the most independent sources,
+    then the most frequent per dictionary sense (a word that means little else is the safer
+    translation)."""
     proposed = dict.fromkeys([*synset.lemmas_in(lang), *lexicon.forward_translations(headword, lang, synset.pos)])
     choices = [
         word_choice(lexicon, synset, lemma, lang, headword) for lemma in proposed
@@ -483,9 +483,9 @@ class ClwtdBuilder:
         variant_of = next((other for other in chosen if are_variants(lexicon, word, other, src)), None)
         if variant_of is not None:
             return f"a variant of the distractor {variant_of!r}"
-        if set(lexicon.synsets_containing(word, src)) & {candidate.synset.id, *lexicon.synsets_containing(source, src)}:
-            return "a synonym of the source word"
         own_synsets = set(lexicon.synsets_containing(word, src))
+        if own_synsets & {candidate.synset.id, *lexicon.synsets_containing(source, src)}:
+            return "a synonym of the source word"
         if set(lexicon.synsets_containing(answer, tgt)) & own_synsets:
             return "shares a synset with the answer"
         # A third language's word of the concept listed for one of the distractor's senses: the

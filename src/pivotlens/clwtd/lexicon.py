@@ -188,6 +188,7 @@ class Lexicon:
     _forward_inverse: dict[tuple[str, str], frozenset[str]] = field(init=False, repr=False)
     _equivalents: dict[tuple[str, str], frozenset[str]] = field(init=False, repr=False, default_factory=dict)
     _context: dict[str, frozenset[str]] = field(init=False, repr=False, default_factory=dict)
+    _round_trips: dict[tuple[str, str, str, str], int] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         containing: dict[tuple[str, str], list[str]] = defaultdict(list)
@@ -221,8 +222,9 @@ class Lexicon:
                 or (lang, word) in self._forward_inverse)
 
     def round_trip(self, word: str, lang: str, synset: Synset, headword: str) -> int:
-        """How the word's own dictionary senses lead back to the concept: ROUND_TRIP_PRIMARY when
-        a primary sense is glossed by the headword; ROUND_TRIP_SECONDARY when a later sense of the
+        """How the word's own dictionary senses lead back to the concept: ROUND_TRIP_LEAD when the
+        headword is the first gloss of a primary sense; ROUND_TRIP_PRIMARY when a primary sense is
+        glossed by the headword elsewhere; ROUND_TRIP_SECONDARY when a later sense of the
         concept's part of speech is, or a primary sense by another lemma of the synset;
         ROUND_TRIP_OTHER_LEMMA when only a later sense is glossed by another lemma; else
         ROUND_TRIP_NONE. Only the X→English direction counts: an English→X entry listing the word
@@ -241,8 +243,14 @@ class Lexicon:
         """`round_trip` by the dictionaries alone; ROUND_TRIP_LEAD when the headword is the first
         gloss of a primary sense. A gloss restricted by a parenthesis counts as primary only when
         the parenthesis fits the synset (`sense_context`), else as a secondary sense: "plane (for
-        working with wood)" is no airplane, "tin (Sn)" is the metal."""
-        headword = normalise_gloss(headword)
+        working with wood)" is no airplane, "tin (Sn)" is the metal. Memoised: the evidence and the
+        ranking of a word both ask."""
+        key = (word, lang, synset.id, headword)
+        if key not in self._round_trips:
+            self._round_trips[key] = self._dictionary_round_trip(word, lang, synset, normalise_gloss(headword))
+        return self._round_trips[key]
+
+    def _dictionary_round_trip(self, word: str, lang: str, synset: Synset, headword: str) -> int:
         lemmas = {normalise_gloss(lemma) for lemma in synset.lemmas_in("en")}
         senses = self.dictionary.get((lang, word), ())
         if not senses:

@@ -74,7 +74,6 @@ _JMDICT_UNWANTED_MISC = (
     "manga slang", "vulgar expression or word", "derogatory", "sensitive", "historical term", "poetical term",
 )
 _USUALLY_KANA = "word usually written using kana alone"
-_PARENTHESES = re.compile(r"\([^)]*\)")
 _JMDICT_OFFENSIVE_MISC = ("vulgar expression or word", "derogatory")
 _CEDICT_OFFENSIVE_MARKERS = ("(vulgar)", "(derog.)", "(offensive)")
 _JMDICT_NOUN_TAGS = frozenset({
