@@ -20,6 +20,7 @@ from pivotlens.clwtd.lexicon import (
     DictionarySense,
     Sense,
     dictionary_sense,
+    read_wordnet,
     split_glosses,
 )
 from test_clwtd_builder import BODY, hand_entry, make_lexicon, synset
@@ -262,3 +263,89 @@ def test_a_distractor_the_lexicon_equates_with_the_concept_in_a_third_language_i
     assert builder.distractor_problem("rascal", "en", "ja", candidate) == "shares a synset with the zh word '坏人'"
     assert builder.distractor_problem("rascal", "en", "zh", candidate) == "shares a synset with the answer"
     assert builder.distractor_problem("person", "en", "ja", candidate) is None
+
+
+def test_a_dictionary_gloss_in_another_sense_of_the_headword_is_no_translation():
+    # FreeDict eng-jpn gives 硬い for "hard", and JMdict glosses it "hard; solid; tough" first; but
+    # that is hard = not soft. Wiktionary lists 難しい for hard = difficult.
+    difficult = replace(synset("difficult.a", "adj", {"en": ["difficult", "hard"], "ja": ["難しい"]}),
+                        definition="not easy; requiring great physical or mental effort")
+    solid = replace(synset("hard.a", "adj", {"en": ["hard"]}), definition="resisting weight or pressure; solid")
+    dictionary = {("ja", "硬い"): (dictionary_sense("硬い", ["hard", "solid", "tough"], frozenset({"adj"})),),
+                  ("ja", "難しい"): (dictionary_sense("難しい", ["difficult", "hard"], frozenset({"adj"})),),
+                  ("ja", "年"): (dictionary_sense("年", ["hard"], frozenset({"adj"})),)}
+    forward = {("ja", "hard"): (DictionarySense("hard", frozenset({"硬い", "年"}), frozenset({"adj"})),)}
+    tagged = {("hard", "adj"): (Sense("difficult.a", 12), Sense("hard.a", 1))}
+    lexicon = make_lexicon([difficult, solid], english_senses=tagged, dictionary=dictionary, forward_dictionary=forward,
+                           frequency={("ja", "硬い"): 4.5, ("ja", "難しい"): 4.4})
+    assert lexicon.round_trip("硬い", "ja", difficult, "hard") == ROUND_TRIP_LEAD  # the gloss alone cannot tell
+    assert lexicon.evidence("硬い", "ja", difficult, "hard") == {"dictionary", "forward"}
+    assert not lexicon.confirms_sense("硬い", "ja", difficult, "hard")  # "solid" is the other sense
+    assert lexicon.confirms_sense("硬い", "ja", solid, "hard")
+    assert lexicon.confirms_sense("年", "ja", difficult, "hard")  # a bare gloss means the dominant sense
+    assert lexicon.confirms_sense("難しい", "ja", difficult, "hard")
+    assert choose_word(lexicon, difficult, "ja", "hard", CONFIG) == "難しい"
+    # Without a listed word, the dictionary-only word that says nothing else wins; 硬い still does not.
+    unlisted = replace(difficult, lemmas={"en": difficult.lemmas["en"]})
+    assert choose_word(make_lexicon([unlisted, solid], english_senses=tagged, dictionary=dictionary,
+                                    forward_dictionary=forward), unlisted, "ja", "hard", CONFIG) == "年"
+
+
+def test_a_word_a_lemma_list_gives_for_the_sense_ranks_before_a_dictionary_proposal():
+    # 量 "amount; quantity" leads with the headword, 金額 is listed for "a sum of money" by Wiktionary.
+    money = replace(synset("sum.n", "n", {"en": ["sum", "amount", "amount of money"], "ja": ["金額"]}), definition="a quantity of money")
+    dictionary = {("ja", "量"): (dictionary_sense("量", ["amount", "volume"], frozenset({"n"})),),
+                  ("ja", "金額"): (dictionary_sense("金額", ["amount of money", "sum of money"], frozenset({"n"})),)}
+    forward = {("ja", "amount"): (DictionarySense("amount", frozenset({"量"}), frozenset({"n"})),)}
+    lexicon = make_lexicon([money], dictionary=dictionary, forward_dictionary=forward,
+                           frequency={("ja", "量"): 5.0, ("ja", "金額"): 4.0})
+    assert lexicon.round_trip("量", "ja", money, "amount") > lexicon.round_trip("金額", "ja", money, "amount")
+    assert choose_word(lexicon, money, "ja", "amount", CONFIG) == "金額"
+
+
+def english_distractor_problem(word, lexicon, concept, words):
+    builder = ClwtdBuilder(lexicon, CONFIG)
+    return {tgt: builder.distractor_problem(word, "en", tgt, Candidate(concept, words)) for tgt in ("fr", "zh", "ja")}
+
+
+def test_an_english_distractor_means_what_its_synsets_lemmas_mean():
+    # bonny shares a synset with "fair", a lemma of beautiful's synset.
+    beautiful = synset("beautiful.a", "adj", {"en": ["beautiful", "fair"], "fr": "beau", "zh": "美", "ja": "美しい"})
+    comely = synset("comely.a", "adj", {"en": ["comely", "bonny", "fair"]})
+    stunning = synset("stunning.a", "adj", {"en": ["stunning"]})
+    lexicon = make_lexicon([beautiful, comely, stunning])
+    words = {"en": "beautiful", "fr": "beau", "zh": "美", "ja": "美しい"}
+    assert set(english_distractor_problem("bonny", lexicon, beautiful, words).values()) == {
+        "a synonym of 'fair', which the answer means"}
+    assert set(english_distractor_problem("stunning", lexicon, beautiful, words).values()) == {None}
+
+
+def test_a_kind_of_the_concept_is_no_distractor_where_the_target_has_no_word_for_it():
+    owner = synset("owner.n", "n", {"en": ["owner", "proprietor"], "fr": "propriétaire", "zh": "物主", "ja": "持ち主"})
+    proprietress = replace(synset("proprietress.n", "n", {"en": "proprietress", "ja": "女将"}),
+                           definition="a woman proprietor")
+    landlord = replace(synset("landlord.n", "n", {"en": "landlord"}), definition="a landowner who leases to others")
+    patron = replace(synset("patron.n", "n", {"en": "patron"}), definition="the proprietor of an inn")
+    lexicon = make_lexicon([owner, proprietress, landlord, patron])
+    words = {"en": "owner", "fr": "propriétaire", "zh": "物主", "ja": "持ち主"}
+    no_word = "a kind of the concept with no {} word of its own"
+    assert english_distractor_problem("proprietress", lexicon, owner, words) == {
+        "fr": no_word.format("fr"), "zh": no_word.format("zh"), "ja": None}  # Japanese says 女将
+    assert english_distractor_problem("patron", lexicon, owner, words)["fr"] == no_word.format("fr")
+    assert set(english_distractor_problem("landlord", lexicon, owner, words).values()) == {None}  # landowner ≠ owner
+
+
+def test_names_and_register_glosses_make_no_distractors(tmp_path):
+    two = synset("two.n", "n", {"en": "two", "fr": "deux", "zh": "二", "ja": "二"})
+    lexicon = make_lexicon([two, synset("pair.n", "n", {"en": ["pair", "twain"]})], proper_names=frozenset({"twain"}))
+    words = {"en": "two", "fr": "deux", "zh": "二", "ja": "二"}
+    assert english_distractor_problem("twain", lexicon, two, words)["fr"] == "mostly a name"
+    assert english_distractor_problem("pair", lexicon, two, words)["fr"] is None
+    # WordNet says "archaic" in the gloss of bourn, with no usage domain: the sense is a register variant.
+    bourn = "08513072 15 n 02 bourn 0 bourne 0 000 | an archaic term for a boundary\n"
+    line = "08512736 15 n 01 boundary 0 000 | the line or plane indicating the limit or extent of something\n"
+    for name in ("data.noun", "data.verb", "data.adj", "data.adv", "index.noun", "index.verb", "index.adj", "index.adv",
+                 "cntlist.rev", "noun.exc", "verb.exc", "adj.exc"):
+        (tmp_path / name).write_text(line + bourn if name == "data.noun" else "")
+    synsets = read_wordnet(tmp_path).synsets
+    assert is_excluded(synsets["08513072-n"]) and not is_excluded(synsets["08512736-n"])

@@ -27,6 +27,7 @@ from pivotlens.clwtd.lexicon import (
     AUTOMATIC_SOURCES,
     CROSS_POS_RELATIONS,
     DERIVED_SOURCES,
+    REGISTER_TAG,
     ROUND_TRIP_PRIMARY,
     ROUND_TRIP_SECONDARY,
     Lexicon,
@@ -58,10 +59,14 @@ EXCLUDED_USAGES = frozenset(
         "ethnic slur", "euphemism", "formality", "idiom", "intensifier", "irony", "obscenity", "plural",
         "regionalism", "slang", "street name", "trade name", "trademark", "trope", "vulgarism", "wit",
     )
-)
+) | {REGISTER_TAG}
 # A distractor starting with the same letters as the source word is a derivational relative more
 # often than not, and may translate to the answer (skilled for skilful).
 SHARED_STEM = 5
+GENUS_MODIFIERS = 2  # words before the genus of a definition: "a small young dog"
+# Words that end a definition's genus: "a young dog that …", "a friendly understanding between …".
+GENUS_FOLLOWERS = ("who", "that", "which", "whose", "of", "for", "in", "with", "from", "by", "to", "as", "on", "at",
+                   "between", "among", "about", "against", "under", "over")
 SPELLING_VARIANT_LENGTH = 6  # shorter words one edit apart are mostly different words (cat/cut)
 # Usages that make the English string itself unfit for a prompt, whatever sense it is read in.
 OFFENSIVE_USAGES = frozenset(f"usage:{domain}" for domain in ("disparagement", "ethnic slur", "obscenity", "vulgarism"))
@@ -144,8 +149,8 @@ _KATAKANA = re.compile("[\u30a1-\u30fa\u30fc]+")
 @dataclass(frozen=True)
 class BuildConfig:
     n_entries: int = 2000
-    # Minimum Zipf frequency (wordfreq) of an entry's words: 2.2 ≈ once per 6 million words.
-    min_word_zipf: float = 2.2
+    # Minimum Zipf frequency (wordfreq) of an entry's words: 2.1 ≈ once per 8 million words.
+    min_word_zipf: float = 2.1
     # Minimum Zipf frequency of a distractor: 1.5 ≈ once per 30 million words.
     min_distractor_zipf: float = 1.5
     # Independent sources (`Lexicon.evidence`) an entry word needs, one of them human-made; a
@@ -172,6 +177,9 @@ class Candidate:
     word: dict[str, str]
 
 
+NO_LIST, MACHINE_LIST, HUMAN_LIST = range(3)
+
+
 @dataclass(frozen=True)
 class WordChoice:
     """Why a lemma is, or is not, the word of a concept in a language."""
@@ -181,6 +189,11 @@ class WordChoice:
     round_trip: int
     frequency: float
     senses: int  # in the word's dictionary
+    # Which lemma lists hold the word for the synset: HUMAN_LIST (Wiktionary's), MACHINE_LIST (a
+    # machine-built wordnet only) or NO_LIST (the dictionaries alone propose it: see `qualifies`).
+    listing: int = 0
+    # The dictionaries say which of the headword's senses the word translates (`Lexicon.confirms_sense`).
+    sense_confirmed: bool = True
 
     @property
     def frequency_per_sense(self) -> float:
@@ -190,8 +203,11 @@ class WordChoice:
         return self.frequency - math.log10(max(1.0, self.senses / FEW_SENSES))
 
     def qualifies(self, config: BuildConfig) -> bool:
+        """Two sources, one human-made, a round trip, and, for a word no lemma list gives for the
+        synset, the dictionaries' word on which sense it translates: a list is made per sense, a
+        dictionary gloss is not."""
         return (len(self.sources) >= config.min_sources and bool(self.sources - AUTOMATIC_SOURCES)
-                and self.round_trip >= config.min_round_trip)
+                and self.round_trip >= config.min_round_trip and (self.listing > NO_LIST or self.sense_confirmed))
 
 
 def pos_quotas(n_entries: int) -> dict[str, int]:
@@ -325,8 +341,11 @@ def headword_problem(lexicon: Lexicon, word: str, synset: Synset) -> str | None:
 
 
 def word_choice(lexicon: Lexicon, synset: Synset, lemma: str, lang: str, headword: str) -> WordChoice:
+    listed = synset.sources(lemma, lang) - DERIVED_SOURCES
+    listing = HUMAN_LIST if listed - AUTOMATIC_SOURCES else MACHINE_LIST if listed else NO_LIST
     return WordChoice(lemma, lexicon.evidence(lemma, lang, synset, headword), lexicon.round_trip(lemma, lang, synset, headword),
-                      lexicon.frequency(lemma, lang), len(lexicon.dictionary.get((lang, lemma), ())))
+                      lexicon.frequency(lemma, lang), len(lexicon.dictionary.get((lang, lemma), ())), listing,
+                      listing > NO_LIST or lexicon.confirms_sense(lemma, lang, synset, headword))
 
 
 def choose_word(lexicon: Lexicon, synset: Synset, lang: str, headword: str, config: BuildConfig,
@@ -335,9 +354,10 @@ def choose_word(lexicon: Lexicon, synset: Synset, lang: str, headword: str, conf
     another entry has ``taken`` it (its runner-up would be a worse translation), among its lemmas
     and the English→X dictionary's translations of the headword: a native word before a loanword
     whose frequency per sense does not exceed the native word's whole frequency (a loanword's
-    stray senses must not carry it), then the best round trip, then the most independent sources,
-    then the most frequent per dictionary sense (a word that means little else is the safer
-    translation)."""
+    stray senses must not carry it), then a word a lemma list gives for this very sense before one
+    the dictionaries alone propose (量 "amount; quantity" leads with the headword, but 金額 is
+    listed for a sum of money), then the best round trip, then the most independent sources, then
+    the most frequent per dictionary sense (a word that means little else is the safer translation)."""
     proposed = dict.fromkeys([*synset.lemmas_in(lang), *lexicon.forward_translations(headword, lang, synset.pos)])
     choices = [
         word_choice(lexicon, synset, lemma, lang, headword) for lemma in proposed
@@ -350,7 +370,8 @@ def choose_word(lexicon: Lexicon, synset: Synset, lang: str, headword: str, conf
 
     def rank(choice: WordChoice) -> tuple:
         transliterated = is_loanword_spelling(choice.lemma, lang) and native is not None and choice.frequency_per_sense <= native
-        return transliterated, -choice.round_trip, -len(choice.sources), -choice.frequency_per_sense, choice.lemma
+        return (transliterated, choice.listing == NO_LIST, -choice.round_trip, -len(choice.sources),
+                -choice.frequency_per_sense, choice.lemma)
 
     best = min(qualifying, key=rank, default=None)
     return None if best is None or best.lemma in taken else best.lemma
@@ -434,6 +455,7 @@ class ClwtdBuilder:
         self.lexicon = lexicon
         self.config = config
         self._excluded = {lang: excluded_words(lexicon, lang) for lang in LANGUAGE_CODES}
+        self._genus_patterns: dict[str, re.Pattern[str]] = {}
 
     def candidate(self, headword: str, taken: Mapping[str, Collection[str]]) -> Candidate | None:
         """The headword's dominant concept with a qualifying word in every language, none of them
@@ -483,9 +505,16 @@ class ClwtdBuilder:
         variant_of = next((other for other in chosen if are_variants(lexicon, word, other, src)), None)
         if variant_of is not None:
             return f"a variant of the distractor {variant_of!r}"
+        if src == "en" and word in lexicon.proper_names and sum(
+                _tag_count(lexicon, word, pos) for pos in POS_PREFERENCE) < NAME_MIN_TAGS:
+            return "mostly a name"  # twain: Mark Twain, and otherwise the archaic "two"
         own_synsets = set(lexicon.synsets_containing(word, src))
         if own_synsets & {candidate.synset.id, *lexicon.synsets_containing(source, src)}:
             return "a synonym of the source word"
+        genus = self._genus_pattern(candidate.synset)
+        if any(genus.match(lexicon.synsets[synset_id].definition) and not lexicon.synsets[synset_id].lemmas_in(tgt)
+               for synset_id in own_synsets):
+            return f"a kind of the concept with no {tgt} word of its own"  # proprietress: "a woman proprietor"
         if set(lexicon.synsets_containing(answer, tgt)) & own_synsets:
             return "shares a synset with the answer"
         # A third language's word of the concept listed for one of the distractor's senses: the
@@ -498,12 +527,32 @@ class ClwtdBuilder:
         equivalents = lexicon.english_equivalents(word, src)
         if equivalents & answer_meanings:
             return "a dictionary translates it as the answer"
+        if src == "en":
+            # An English word, like the others, may mean what its synsets' lemmas mean: bonny is
+            # "fair", a lemma of beautiful's synset.
+            synonyms = {normalise_gloss(lemma) for synset_id in own_synsets
+                        for lemma in lexicon.synsets[synset_id].lemmas_in("en")}
+            if synonyms & answer_meanings:
+                return f"a synonym of {sorted(synonyms & answer_meanings)[0]!r}, which the answer means"
+            equivalents |= synonyms
         if any(" " in gloss and gloss.rsplit(" ", 1)[1] in answer_meanings for gloss in equivalents):
             return "a kind of the answer (the head of one of its glosses)"
         for translation in lexicon.translations(word, src, tgt):
             if translation == answer or _starts_with_word(translation, answer, tgt):
                 return f"translates to {translation!r}, which starts with the answer"
         return None
+
+    def _genus_pattern(self, synset: Synset) -> re.Pattern[str]:
+        """A definition whose genus is one of the concept's English lemmas: "a woman proprietor", "a
+        young dog that …" (not "a father or mother"). A language without a word of its own for the
+        species says the genus, the answer, so such a word may translate to it."""
+        if synset.id not in self._genus_patterns:
+            lemmas = sorted({normalise_gloss(lemma) for lemma in synset.lemmas_in("en")}, key=len, reverse=True)
+            self._genus_patterns[synset.id] = re.compile(
+                rf"(?:(?:a|an|the|any|one) )?(?:(?!(?:or|and|of) )[\w'-]+ ){{0,{GENUS_MODIFIERS}}}"
+                rf"(?:{'|'.join(map(re.escape, lemmas))})"
+                rf"(?:$|[;,(]| (?:{'|'.join(GENUS_FOLLOWERS)})\b)")
+        return self._genus_patterns[synset.id]
 
     def distractors(self, candidate: Candidate, src: str, tgt: str,
                     neighbours: list[tuple[str, Synset]]) -> list[Distractor]:

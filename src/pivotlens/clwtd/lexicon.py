@@ -46,6 +46,11 @@ USAGE_DOMAIN_POINTER = ";u"
 # WordNet marks few offensive senses with a usage domain; their glosses say so more often.
 OFFENSIVE_GLOSS_MARKERS = ("obscene", "vulgar", "offensive term", "offensive name", "offensive word", "derogatory",
                            "disparaging", "ethnic slur")
+# WordNet says a sense's register in its gloss more often than with a usage domain: "an archaic term
+# for a boundary" (bourn), "informal terms for a friend". Such a sense is tagged as if it had one.
+REGISTER_GLOSS = re.compile(r"\b(?:archaic|obsolete|old-fashioned|informal|literary|slang|colloquial) (?:term|name|word)s?\b"
+                            r"|\((?:archaic|obsolete|informal|literary|slang)\)")
+REGISTER_TAG = "usage:register"
 INSTANCE_POINTER = "@i"
 _ADJECTIVE_MARKER = re.compile(r"\((a|p|ip)\)$")
 
@@ -284,6 +289,41 @@ class Lexicon:
             self._context[synset.id] = frozenset(_stem(word) for word in re.findall(r"[a-z][a-z']*", text.lower()))
         return self._context[synset.id]
 
+    def sense_fit(self, sense: DictionarySense, synset: Synset, headword: str) -> int:
+        """How many of a dictionary sense's glosses, other than the headword, share a content word's
+        stem with the synset's description (`sense_context`): a simplified Lesk overlap, telling
+        which of the headword's senses a dictionary sense glossed by it means. 量 "amount; quantity;
+        volume" is the measure (quantity is its lemma), not a sum of money."""
+        context = self.sense_context(synset) - {_stem(word) for word in headword.split()}
+        return sum(any(_stem(word) in context for word in _content_words(gloss))
+                   for gloss in sense.glosses if gloss != headword)
+
+    def fits_another_sense(self, sense: DictionarySense, synset: Synset, headword: str) -> bool:
+        """Whether the dictionary sense fits another WordNet sense of the headword, of the synset's
+        part of speech, better than the synset: 郵便 "mail; postal service; post" is the postal
+        system, not a sentry's post."""
+        others = [meaning.synset_id for meaning in self.english_senses.get((headword, synset.pos), ())
+                  if meaning.synset_id != synset.id and meaning.synset_id in self.synsets]
+        if not others:
+            return False
+        own = self.sense_fit(sense, synset, headword)
+        return any(self.sense_fit(sense, self.synsets[other], headword) > own for other in others)
+
+    def confirms_sense(self, word: str, lang: str, synset: Synset, headword: str) -> bool:
+        """Whether the dictionary says in which sense the word translates the headword, as a word no
+        lemma list gives for the synset must show: the headword has one sense of this part of
+        speech, or a sense of the word glossed by it (or by another lemma of the synset) fits this
+        sense and no other better (`fits_another_sense`). Fitting is sharing a stem with the
+        synset's description, or saying nothing else: 年 "year" alone is the headword's dominant
+        sense, which the synset is. 硬い "hard; solid; tough" says solid, not difficult."""
+        headword = normalise_gloss(headword)
+        if len(self.english_senses.get((headword, synset.pos), ())) <= 1:
+            return True
+        english = {headword, *(normalise_gloss(lemma) for lemma in synset.lemmas_in("en"))}
+        return any(_glossed_by(sense, english) and (sense.glosses <= english or self.sense_fit(sense, synset, headword) > 0)
+                   and not self.fits_another_sense(sense, synset, headword)
+                   for sense in self.dictionary.get((lang, word), ()))
+
     def forward_translations(self, headword: str, lang: str, pos: str) -> tuple[str, ...]:
         """What the English→X dictionary gives for the headword in senses of part of speech ``pos``."""
         senses = self.forward_dictionary.get((lang, normalise_gloss(headword)), ())
@@ -354,6 +394,10 @@ def _stem(word: str) -> str:
     return word[:5]
 
 
+def _content_words(text: str) -> list[str]:
+    return [word for word in re.findall(r"[a-z][a-z']+", text.lower()) if word not in QUALIFIER_STOPWORDS and len(word) > 2]
+
+
 def _glossed_by(sense: DictionarySense, english: Collection[str], context: frozenset[str] | None = None) -> bool:
     """Whether one of the sense's glosses is one of the ``english`` words, a phrasal gloss by its
     verb; with a synset's ``context``, a gloss whose parenthesis shares no stem with it does not count."""
@@ -398,6 +442,8 @@ def _parse_data_line(line: str, usage_domains: dict[str, str]) -> Synset:
     gloss = line.partition(" | ")[2].lower()
     if any(marker in gloss for marker in OFFENSIVE_GLOSS_MARKERS):
         tags.add("offensive")
+    if REGISTER_GLOSS.search(gloss):
+        tags.add(REGISTER_TAG)
     for i in range(n_pointers):
         symbol, target, target_type = fields[cursor + 1 + 4 * i: cursor + 4 + 4 * i]
         target_id = f"{target}-{'a' if target_type == 's' else target_type}"
