@@ -100,6 +100,21 @@ def test_hand_counted_document_frequencies_and_pairs(plan):
     ("手指", "手", "zh", True),
     ("ＨＡＮＤ", "hand", "en", True),
     ("ﬁsh", "fish", "en", True),  # NFKC folds the ligature
+    ("STRASSE", "straße", "en", True),  # casefold: ß → ss on both sides
+    ("l'eau's", "eau", "fr", True),  # apostrophes are not word characters
+    ("x2 water", "x2", "en", True),  # digits are word characters
+    ("ax2", "x2", "en", False),
+    ("ice cream cone", "ice cream", "en", True),  # a term holding a space: its own boundary check
+    ("nice cream", "ice cream", "en", False),
+    ("ice creamy, then ice cream", "ice cream", "en", True),  # a later occurrence counts
+    ("la main-d'œuvre", "main-d'œuvre", "fr", True),
+    ("😀main-d'œuvre", "main-d'œuvre", "fr", True),  # an astral non-word character before it
+    ("𠀀main-d'œuvre", "main-d'œuvre", "fr", False),  # CJK extension B is outside the CJK ranges: a letter
+    ("手順", "手", "ja", True),
+    ("手", "手指", "zh", False),
+    ("人々が", "人々", "ja", True),
+    ("okay", "ok", "ja", True),  # substring rule for Japanese whatever the script
+    ("okay", "ok", "en", False),
 ])
 def test_matching_rules(text, word, lang, found):
     plan = make_plan([], extra_words=[(lang, word)])
@@ -107,6 +122,20 @@ def test_matching_rules(text, word, lang, found):
     # the per-word regular expression of the benchmark agrees
     term = plan.terms[0]
     assert (word_pattern(term.text, term.rule).search(normalize(text)) is not None) == found
+
+
+def test_every_rule_at_once_agrees_with_one_regex_per_word():
+    """Terms of every kind in one matcher (overlapping occurrences, one text under two rules) find
+    exactly what one regular expression per term finds."""
+    words = [("en", "ok"), ("ja", "ok"), ("en", "ice cream"), ("en", "cream"), ("fr", "main-d'œuvre"),
+             ("fr", "main"), ("zh", "手"), ("zh", "手指"), ("ja", "指"), ("en", "hand"), ("fr", "l'"), ("en", "-ish")]
+    texts = ["okay ok", "ice cream手指", "main-d'œuvre, l'eau", "handok", "boy-ish hand", "xl' y", "指"]
+    plan = make_plan([], extra_words=words)
+    patterns = [word_pattern(term.text, term.rule) for term in plan.terms]
+    for text in map(normalize, texts):
+        assert plan.matcher.find(text) == {i for i, pattern in enumerate(patterns) if pattern.search(text)}, text
+    by_text = {(plan.terms[i].text, plan.terms[i].rule) for i in plan.matcher.find(normalize("okay ok hand ice cream"))}
+    assert by_text == {("ok", "word"), ("ok", "substring"), ("hand", "word"), ("ice cream", "word"), ("cream", "word")}
 
 
 def test_case_sensitive_option():
