@@ -1,4 +1,5 @@
 import gzip
+import hashlib
 import json
 import math
 from collections import Counter
@@ -8,13 +9,16 @@ import pytest
 import zstandard
 
 from pivotlens.cli import main
+from pivotlens.clwtd import load_dataset
 from pivotlens.corpus import (
     CountConfig,
     Document,
     RecordFields,
     auc_table,
     count_batch,
+    counting,
     make_plan,
+    plan_counts,
     read_corpus,
     resolve_corpus,
     run_local,
@@ -24,6 +28,7 @@ from pivotlens.corpus import (
 from pivotlens.corpus.matching import word_pattern
 from pivotlens.corpus.results import CountResult
 from pivotlens.errors import CorpusError, RecordError
+from pivotlens.languages import ALL_PAIRS
 from pivotlens.records import BehaviourRecord, TranslationItem, read_lens_behaviours
 from pivotlens.text import normalize
 
@@ -150,16 +155,57 @@ def test_case_sensitive_option():
 
 # --- map/reduce, reservoir, engines --------------------------------------------------------------
 
-def test_results_do_not_depend_on_batches_or_shards(plan, shards):
+@pytest.mark.parametrize("workers", [1, 3])
+def test_results_do_not_depend_on_batches_shards_or_workers(plan, shards, workers):
     whole = count_batch(plan, DOCS)
+    assert _doc_freq(plan, whole) == EXPECTED_DOC_FREQ
     for batch_size in (1, 2, 1000):
         split = make_plan(REQUESTS, CountConfig(reservoir=2, seed=7, batch_size=batch_size))
-        local = run_local(split, resolve_corpus([str(p) for p in shards]))
+        progress = []
+        local = run_local(split, resolve_corpus([str(p) for p in shards]), progress.append, workers=workers)
         assert local.doc_freq.tolist() == whole.doc_freq.tolist()
         assert local.cooccurrence.tolist() == whole.cooccurrence.tolist()
         assert local.samples == whole.samples
+        assert (local.documents, local.characters, sum(progress)) == (len(DOCS), whole.characters, len(DOCS))
     assert [f["path"] for f in local.inputs] == sorted(map(str, shards))
     assert all(len(f["sha256"]) == 64 and f["bytes"] > 0 for f in local.inputs)
+
+
+def test_workers_count_skipped_records_and_raise_reader_errors(plan, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "text": "hand"}\nnot json\n{"id": "b", "text": "main"}\n')
+    skip = make_plan(REQUESTS, CountConfig(fields=RecordFields(skip_bad_records=True)))
+    counts = run_local(skip, resolve_corpus(str(bad)), workers=2)
+    assert (counts.documents, dict(counts.skipped)) == (2, {"invalid JSON": 1})
+    with pytest.raises(CorpusError, match="bad.jsonl:2"):
+        run_local(plan, resolve_corpus(str(bad)), workers=2)
+
+
+def test_batches_end_at_a_size_or_an_amount_of_text(monkeypatch):
+    monkeypatch.setattr(counting, "BATCH_CHARACTERS", 10)
+    documents = [Document(str(i), "x" * n) for i, n in enumerate([4, 4, 4, 30, 1, 1, 1])]
+    sizes = [[len(d.text) for d in batch] for batch in counting.document_batches(documents, 2)]
+    assert sizes == [[4, 4], [4, 30], [1, 1], [1]]
+
+
+@pytest.mark.slow
+def test_full_clwtd_on_the_bundled_corpus_counts_as_the_previous_engine():
+    """The whole CLWTD (7,407 words, 10,319 word pairs) over the bundled corpus gives, with one
+    worker and with two, the document frequencies, pair counts and samples of the per-occurrence
+    pyahocorasick matcher that came before (digests of its output at commit 05bd0e0)."""
+    dataset = load_dataset("clwtd")
+    assert dataset.sha256.startswith("7ffb794caa38c7e6")  # the dataset the digests were taken on
+    plan = plan_counts(dataset, ALL_PAIRS, CountConfig(reservoir=100))
+    for workers in (1, 2):
+        counts = run_local(plan, resolve_corpus("bundled"), workers=workers)
+        assert (len(plan.terms), len(plan.term_pairs), counts.documents) == (7407, 10319, 14749)
+        assert (int(counts.doc_freq.sum()), int(counts.cooccurrence.sum())) == (167400, 4012)
+        assert ((counts.doc_freq > 0).sum(), (counts.cooccurrence > 0).sum()) == (4475, 465)
+        both = counts.doc_freq.astype("<i8").tobytes() + counts.cooccurrence.astype("<i8").tobytes()
+        assert hashlib.sha256(both).hexdigest() == "53b164442a35539d3987b9d1d28ae3baef801f13358cd59c493f86d7d1ea858a"
+        samples = sorted((plan.terms[t].text, plan.terms[t].rule, [d for _, d in s]) for t, s in counts.samples.items())
+        digest = hashlib.sha256(json.dumps(samples, ensure_ascii=False).encode()).hexdigest()
+        assert digest.startswith("445866644e70993e")
 
 
 def test_reservoir_is_the_seeded_bottom_k(plan):

@@ -7,8 +7,13 @@ The work is a map/reduce over document batches, so the *same* functions run in-p
 * reduce — :meth:`PartialCounts.merge`: sums and bottom-k merges, commutative and associative, so
   the result does not depend on batch size, shard order or engine.
 
-:func:`count_shard` maps one input file batch by batch; the ``local`` engine runs it shard after
-shard, the ``ray`` engine as one Ray task per shard, reducing results as they arrive.
+:class:`DocumentCounter` is the map's state: it folds batch after batch into running counts and
+samples, so a shard (Ray) or a worker process (local) merges nothing until it is done. The ``ray``
+engine runs :func:`count_shard` as one task per shard; the ``local`` engine reads the shards in
+this process and hands batches to ``workers`` processes (:func:`pivotlens.engine.fold_in_processes`),
+or counts them here with one worker. Per batch the counting is vectorised: document frequencies
+and pair counts are numpy operations over the (document, term) incidences, and only documents
+that can still enter a term's sample reach Python code.
 
 Reservoir samples are **bottom-k by a keyed hash**: every document gets the priority
 ``blake2b(id, key=seed)`` and each word keeps the k documents of lowest priority. That is a uniform
@@ -21,17 +26,17 @@ from __future__ import annotations
 import hashlib
 import heapq
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import chain
 
 import numpy as np
 
-from pivotlens.batching import batched
 from pivotlens.clwtd import Dataset
 from pivotlens.corpus.matching import Term, TermMatcher, rule_for
 from pivotlens.corpus.readers import Document, RecordFields, Shard, fingerprint, read_shard
-from pivotlens.engine import CountEngine, Progress, map_shards
+from pivotlens.engine import CountEngine, Progress, available_cores, fold_in_processes, map_shards
 from pivotlens.errors import CorpusError, PivotlensError
 from pivotlens.options import option
 from pivotlens.records import TranslationItem
@@ -48,6 +53,7 @@ class CountOptions:
     reservoir: int = option(100, "documents sampled per word (bottom-k; the paper mines pivots from 2,000)")
     case_sensitive: bool = option(False, "match words case-sensitively (default: casefold)")
     batch_size: int = option(1000, "documents per map call; does not change results")
+    workers: int = option(0, "processes of the local engine (0: one per core); does not change results")
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,16 @@ class CountConfig:
     def __post_init__(self) -> None:
         if self.reservoir < 0 or self.batch_size < 1:
             raise PivotlensError("--reservoir must be ≥ 0 and the batch size ≥ 1")
+
+
+BATCH_CHARACTERS = 4_000_000  # a batch also ends at this much text: memory follows the largest document
+
+
+def local_workers(workers: int) -> int:
+    """The local engine's process count: ``workers``, or one per available core for 0."""
+    if workers < 0:
+        raise PivotlensError(f"--workers must be ≥ 0 (0: one per core), not {workers}")
+    return workers or available_cores()
 
 
 def count_config(options: CountOptions, seed: int, fields: RecordFields = RecordFields()) -> CountConfig:
@@ -83,12 +99,12 @@ class CountPlan:
         return TermMatcher(self.terms)
 
     @cached_property
-    def partners(self) -> tuple[tuple[tuple[int, int], ...], ...]:
-        """For each term a, the (b, pair index) of the counted pairs (a, b) with a < b."""
-        by_term: list[list[tuple[int, int]]] = [[] for _ in self.terms]
-        for index, (a, b) in enumerate(self.term_pairs):
-            by_term[a].append((b, index))
-        return tuple(tuple(pairs) for pairs in by_term)
+    def partner_ranges(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(first, second)``: the counted pairs (a, b), a < b, of term a are the indices
+        ``first[a]:first[a + 1]`` of ``term_pairs`` (sorted), and ``second`` holds their b."""
+        firsts = np.array([a for a, _ in self.term_pairs], np.int64)
+        second = np.array([b for _, b in self.term_pairs], np.int64)
+        return np.searchsorted(firsts, np.arange(len(self.terms) + 1)), second
 
     def pair_index(self, a: int, b: int) -> int | None:
         """Index of the term pair {a, b} in ``term_pairs`` (None for a == b)."""
@@ -174,54 +190,138 @@ class PartialCounts:
         return self.documents
 
 
-def count_batch(plan: CountPlan, documents: Iterable[Document]) -> PartialCounts:
+class DocumentCounter:
+    """Map state: counts, per term, the documents holding it and, per term pair, holding both;
+    keeps the bottom-k sample of each term as a heap across batches."""
+
+    def __init__(self, plan: CountPlan) -> None:
+        self.plan = plan
+        self.documents = self.characters = 0
+        self.doc_freq = np.zeros(len(plan.terms), np.int64)
+        self.cooccurrence = np.zeros(len(plan.term_pairs), np.int64)
+        # per term: a max-heap of the k lowest (−priority, id) and the ids in it
+        self._samples: dict[int, tuple[list[tuple[int, str]], set[str]]] = {}
+        # Per term, the top 64 bits of its sample's highest priority once the sample is full: a
+        # document above it cannot enter, so only the others are looked at one by one.
+        self._ceiling = np.full(len(plan.terms), np.iinfo(np.uint64).max, np.uint64)
+
+    def add(self, documents: Sequence[Document]) -> None:
+        """Count a batch of documents."""
+        case_sensitive = self.plan.config.case_sensitive
+        found = [self.plan.matcher.find(normalize(document.text, case_sensitive)) for document in documents]
+        self.documents += len(documents)
+        self.characters += sum(len(document.text) for document in documents)
+        sizes = np.fromiter(map(len, found), np.int64, len(found))
+        terms = np.fromiter(chain.from_iterable(found), np.int64, int(sizes.sum()))
+        holders = np.repeat(np.arange(len(found)), sizes)  # the document of each (document, term) incidence
+        self.doc_freq += np.bincount(terms, minlength=len(self.doc_freq))
+        self._count_pairs(holders, terms)
+        if self.plan.config.reservoir and len(terms):
+            self._sample(documents, holders, terms)
+
+    def _count_pairs(self, holders: np.ndarray, terms: np.ndarray) -> None:
+        """For every incidence (d, a) and counted pair (a, b): +1 for the pair when d also holds b."""
+        first, second = self.plan.partner_ranges
+        starts, degrees = first[terms], first[terms + 1] - first[terms]
+        total = int(degrees.sum())
+        if not total:
+            return
+        # the pair indices first[a]:first[a+1] of every incidence, concatenated
+        offsets = np.cumsum(degrees) - degrees
+        pairs = np.repeat(starts - offsets, degrees) + np.arange(total)
+        width = len(self.doc_freq)
+        wanted = np.repeat(holders, degrees) * width + second[pairs]
+        held = np.isin(wanted, holders * width + terms)
+        self.cooccurrence += np.bincount(pairs[held], minlength=len(self.cooccurrence))
+
+    def _sample(self, documents: Sequence[Document], holders: np.ndarray, terms: np.ndarray) -> None:
+        k, seed = self.plan.config.reservoir, self.plan.config.seed
+        holding = np.unique(holders)
+        priorities = {d: sample_priority(documents[d].id, seed) for d in holding.tolist()}
+        top_bits = np.zeros(len(documents), np.uint64)
+        top_bits[holding] = [priorities[d] >> 64 for d in holding.tolist()]
+        candidates = top_bits[holders] <= self._ceiling[terms]
+        for d, term in zip(holders[candidates].tolist(), terms[candidates].tolist()):
+            heap, members = self._samples.get(term) or self._samples.setdefault(term, ([], set()))
+            doc_id = documents[d].id
+            if doc_id in members:  # a duplicated document is sampled once
+                continue
+            entry = (-priorities[d], doc_id)
+            if len(heap) < k:
+                heapq.heappush(heap, entry)
+            elif entry > heap[0]:
+                members.discard(heapq.heapreplace(heap, entry)[1])
+            else:
+                continue
+            members.add(doc_id)
+            if len(heap) == k:
+                self._ceiling[term] = -heap[0][0] >> 64
+
+    def partial(self) -> PartialCounts:
+        samples = {term: sorted((-negative, doc_id) for negative, doc_id in heap) for term, (heap, _) in self._samples.items()}
+        return PartialCounts(self.documents, self.characters, self.doc_freq.copy(), self.cooccurrence.copy(), samples,
+                             reservoir=self.plan.config.reservoir)
+
+
+def count_batch(plan: CountPlan, documents: Sequence[Document]) -> PartialCounts:
     """Map: the counts of one batch of documents."""
-    matcher, partners = plan.matcher, plan.partners
-    case_sensitive, k, seed = plan.config.case_sensitive, plan.config.reservoir, plan.config.seed
-    doc_freq = [0] * len(plan.terms)
-    cooccurrence = [0] * len(plan.term_pairs)
-    heaps: dict[int, list[tuple[int, str]]] = {}  # max-heaps of the k lowest (−priority, id)
-    documents_seen = characters = 0
+    counter = DocumentCounter(plan)
+    counter.add(documents)
+    return counter.partial()
+
+
+def count_batches(plan: CountPlan, batches: Iterable[Sequence[Document]]) -> PartialCounts:
+    """Map a stream of batches into one result (a local worker's whole share)."""
+    counter = DocumentCounter(plan)
+    for batch in batches:
+        counter.add(batch)
+    return counter.partial()
+
+
+def document_batches(documents: Iterable[Document], size: int) -> Iterator[list[Document]]:
+    """Lists of at most ``size`` documents, ended early at :data:`BATCH_CHARACTERS` of text."""
+    batch: list[Document] = []
+    characters = 0
     for document in documents:
-        documents_seen += 1
+        batch.append(document)
         characters += len(document.text)
-        found = matcher.find(normalize(document.text, case_sensitive))
-        if not found:
-            continue
-        for term in found:
-            doc_freq[term] += 1
-            for other, pair in partners[term]:
-                if other in found:
-                    cooccurrence[pair] += 1
-        if k:
-            entry = (-sample_priority(document.id, seed), document.id)
-            for term in found:
-                heap = heaps.setdefault(term, [])
-                full = len(heap) >= k
-                if full and entry <= heap[0]:
-                    continue
-                if entry in heap:  # the same id twice (a duplicated document) is sampled once
-                    continue
-                (heapq.heapreplace if full else heapq.heappush)(heap, entry)
-    samples = {term: sorted((-negative, doc_id) for negative, doc_id in heap) for term, heap in heaps.items()}
-    return PartialCounts(documents_seen, characters, np.array(doc_freq, np.int64),
-                         np.array(cooccurrence, np.int64), samples, reservoir=k)
+        if len(batch) >= size or characters >= BATCH_CHARACTERS:
+            yield batch
+            batch, characters = [], 0
+    if batch:
+        yield batch
 
 
 def count_shard(plan: CountPlan, shard: Shard, progress: Progress | None = None) -> PartialCounts:
-    """Map one input file batch by batch and reduce it; records its fingerprint and skipped records."""
+    """Map one input file batch by batch; records its fingerprint and skipped records."""
     skipped: Counter = Counter()
-    total = PartialCounts.empty(plan)
-    for batch in batched(read_shard(shard, plan.config.fields, skipped), plan.config.batch_size):
-        total = total.merge(count_batch(plan, batch))
+    counter = DocumentCounter(plan)
+    for batch in document_batches(read_shard(shard, plan.config.fields, skipped), plan.config.batch_size):
+        counter.add(batch)
         if progress:
             progress(len(batch))
+    total = counter.partial()
     total.skipped, total.inputs = skipped, [fingerprint(shard)]
     return total
 
 
-def run_local(plan: CountPlan, shards: Sequence[Shard], progress: Progress | None = None) -> PartialCounts:
-    return _map_and_merge(plan, shards, "local", None, progress)
+def run_local(plan: CountPlan, shards: Sequence[Shard], progress: Progress | None = None,
+              workers: int = 1) -> PartialCounts:
+    """Count in this process (``workers`` 1) or in ``workers`` processes (0: one per core) fed with
+    batches read here; the same counts and samples either way."""
+    workers = local_workers(workers)
+    if workers == 1:
+        return _map_and_merge(plan, shards, "local", None, progress)
+    plan.matcher, plan.partner_ranges  # noqa: B018 - built once here, shared by forked workers
+    skipped: Counter = Counter()
+    batches = (batch for shard in shards
+               for batch in document_batches(read_shard(shard, plan.config.fields, skipped), plan.config.batch_size))
+    parts = fold_in_processes(count_batches, plan, batches, workers, on_item=progress and (lambda batch: progress(len(batch))))
+    total = PartialCounts.empty(plan)
+    for part in parts:
+        total = total.merge(part)
+    total.skipped, total.inputs = skipped, sorted(map(fingerprint, shards), key=lambda f: f["path"])
+    return total
 
 
 def run_ray(plan: CountPlan, shards: Sequence[Shard], address: str | None = None,
