@@ -220,6 +220,23 @@ def test_reservoir_is_the_seeded_bottom_k(plan):
     assert sorted(d for _, d in other_seed.samples[hand]) == containing  # k ≥ n: every document
 
 
+def test_samples_stay_exact_when_thinned_often(monkeypatch):
+    """Thinning after every few offers (ceilings, duplicates, many batches) keeps exactly the
+    seeded bottom-k of each word."""
+    monkeypatch.setattr(counting.BottomK, "THIN_AT", 3)
+    words = ["dog", "cat", "eau"]
+    documents = [Document(f"d{i % 37}", " ".join(w for j, w in enumerate(words) if i % (j + 2) == 0) or "none")
+                 for i in range(120)]  # ids repeat: d0 … d36, each a duplicated document
+    plan = make_plan([], CountConfig(reservoir=4, seed=3, batch_size=7), extra_words=[("en", w) for w in words])
+    counter = counting.DocumentCounter(plan)
+    for batch in counting.document_batches(documents, 7):
+        counter.add(batch)
+    samples = counter.partial().samples
+    for index, term in enumerate(plan.terms):
+        holders = {d.id for d in documents if term.text in d.text.split()}
+        assert samples[index] == sorted((sample_priority(i, 3), i) for i in holders)[:4], term.text
+
+
 def test_duplicate_document_ids_are_sampled_once():
     plan = make_plan([], CountConfig(reservoir=3), extra_words=[("en", "dog")])
     counts = count_batch(plan, [Document("a", "dog"), Document("a", "dog"), Document("b", "dog")])

@@ -11,9 +11,10 @@ The work is a map/reduce over document batches, so the *same* functions run in-p
 samples, so a shard (Ray) or a worker process (local) merges nothing until it is done. The ``ray``
 engine runs :func:`count_shard` as one task per shard; the ``local`` engine reads the shards in
 this process and hands batches to ``workers`` processes (:func:`pivotlens.engine.fold_in_processes`),
-or counts them here with one worker. Per batch the counting is vectorised: document frequencies
-and pair counts are numpy operations over the (document, term) incidences, and only documents
-that can still enter a term's sample reach Python code.
+or counts them here with one worker. Per batch the counting is vectorised: document frequencies,
+pair counts and the filtering of sample candidates (:class:`BottomK`) are numpy operations over
+the (document, term) incidences; Python code runs per document and per found term, never per
+occurrence.
 
 Reservoir samples are **bottom-k by a keyed hash**: every document gets the priority
 ``blake2b(id, key=seed)`` and each word keeps the k documents of lowest priority. That is a uniform
@@ -190,20 +191,71 @@ class PartialCounts:
         return self.documents
 
 
+class BottomK:
+    """Per term, the k documents of lowest ``(priority, id)`` among those offered, duplicates once.
+
+    Offers are filtered and kept as numpy arrays: a term's *ceiling* is the top 64 bits of its
+    k-th lowest distinct priority so far, and an offer above it can never enter (k distinct
+    documents are below it). The offers kept are thinned to their ceilings when they outgrow
+    those already thinned, so memory stays near k per term, and only :meth:`samples` sorts the
+    survivors exactly (full 128-bit priority, then id) in Python.
+    """
+
+    THIN_AT = 1 << 18  # offers pending before the first thinning
+
+    def __init__(self, n_terms: int, k: int) -> None:
+        self.k = k
+        self.ceiling = np.full(n_terms, np.iinfo(np.uint64).max, np.uint64)
+        self._terms, self._bits, self._documents = [np.zeros(0, np.int64)], [np.zeros(0, np.uint64)], [np.zeros(0, np.int64)]
+        self._pending = self._thinned = 0
+        self._entries: dict[int, tuple[int, str]] = {}  # document number → (priority, id), for those kept
+
+    def offer(self, terms: np.ndarray, bits: np.ndarray, documents: np.ndarray, entries: dict[int, tuple[int, str]]) -> None:
+        """Offer document ``documents[i]`` (a number; ``bits[i]``, the top 64 bits of its priority)
+        for term ``terms[i]``; ``entries`` maps the numbers to ``(priority, id)``."""
+        below = bits <= self.ceiling[terms]
+        self._terms.append(terms[below])
+        self._bits.append(bits[below])
+        self._documents.append(documents[below])
+        self._entries.update((d, entries[d]) for d in np.unique(documents[below]).tolist())
+        self._pending += int(below.sum())
+        if self._pending > max(self.THIN_AT, self._thinned):
+            self._thin()
+
+    def _thin(self) -> None:
+        terms, bits, documents = (np.concatenate(parts) for parts in (self._terms, self._bits, self._documents))
+        order = np.lexsort((bits, terms))
+        terms, bits, documents = terms[order], bits[order], documents[order]
+        distinct = np.ones(len(terms), bool)
+        distinct[1:] = (terms[1:] != terms[:-1]) | (bits[1:] != bits[:-1])  # duplicate documents count once
+        distinct_terms, distinct_bits = terms[distinct], bits[distinct]
+        rank = np.arange(len(distinct_terms)) - np.searchsorted(distinct_terms, distinct_terms)
+        kth = rank == self.k - 1
+        self.ceiling[distinct_terms[kth]] = np.minimum(self.ceiling[distinct_terms[kth]], distinct_bits[kth])
+        keep = bits <= self.ceiling[terms]
+        self._terms, self._bits, self._documents = [terms[keep]], [bits[keep]], [documents[keep]]
+        self._pending = self._thinned = int(keep.sum())
+        self._entries = {d: self._entries[d] for d in np.unique(documents[keep]).tolist()}
+
+    def samples(self) -> dict[int, Sample]:
+        """Per term offered at least once, its sample in ascending (priority, id) order."""
+        self._thin()
+        offered: dict[int, set[tuple[int, str]]] = {}
+        for term, document in zip(self._terms[0].tolist(), self._documents[0].tolist()):
+            offered.setdefault(term, set()).add(self._entries[document])
+        return {term: heapq.nsmallest(self.k, entries) for term, entries in offered.items()}
+
+
 class DocumentCounter:
     """Map state: counts, per term, the documents holding it and, per term pair, holding both;
-    keeps the bottom-k sample of each term as a heap across batches."""
+    keeps the bottom-k samples across batches."""
 
     def __init__(self, plan: CountPlan) -> None:
         self.plan = plan
         self.documents = self.characters = 0
         self.doc_freq = np.zeros(len(plan.terms), np.int64)
         self.cooccurrence = np.zeros(len(plan.term_pairs), np.int64)
-        # per term: a max-heap of the k lowest (−priority, id) and the ids in it
-        self._samples: dict[int, tuple[list[tuple[int, str]], set[str]]] = {}
-        # Per term, the top 64 bits of its sample's highest priority once the sample is full: a
-        # document above it cannot enter, so only the others are looked at one by one.
-        self._ceiling = np.full(len(plan.terms), np.iinfo(np.uint64).max, np.uint64)
+        self._samples = BottomK(len(plan.terms), plan.config.reservoir)
 
     def add(self, documents: Sequence[Document]) -> None:
         """Count a batch of documents."""
@@ -235,30 +287,16 @@ class DocumentCounter:
         self.cooccurrence += np.bincount(pairs[held], minlength=len(self.cooccurrence))
 
     def _sample(self, documents: Sequence[Document], holders: np.ndarray, terms: np.ndarray) -> None:
-        k, seed = self.plan.config.reservoir, self.plan.config.seed
-        holding = np.unique(holders)
-        priorities = {d: sample_priority(documents[d].id, seed) for d in holding.tolist()}
+        seed, first = self.plan.config.seed, self.documents - len(documents)  # documents are numbered in order
+        holding = np.unique(holders).tolist()
+        priorities = [sample_priority(documents[d].id, seed) for d in holding]
         top_bits = np.zeros(len(documents), np.uint64)
-        top_bits[holding] = [priorities[d] >> 64 for d in holding.tolist()]
-        candidates = top_bits[holders] <= self._ceiling[terms]
-        for d, term in zip(holders[candidates].tolist(), terms[candidates].tolist()):
-            heap, members = self._samples.get(term) or self._samples.setdefault(term, ([], set()))
-            doc_id = documents[d].id
-            if doc_id in members:  # a duplicated document is sampled once
-                continue
-            entry = (-priorities[d], doc_id)
-            if len(heap) < k:
-                heapq.heappush(heap, entry)
-            elif entry > heap[0]:
-                members.discard(heapq.heapreplace(heap, entry)[1])
-            else:
-                continue
-            members.add(doc_id)
-            if len(heap) == k:
-                self._ceiling[term] = -heap[0][0] >> 64
+        top_bits[holding] = [priority >> 64 for priority in priorities]
+        entries = {first + d: (priority, documents[d].id) for d, priority in zip(holding, priorities)}
+        self._samples.offer(terms, top_bits[holders], holders + first, entries)
 
     def partial(self) -> PartialCounts:
-        samples = {term: sorted((-negative, doc_id) for negative, doc_id in heap) for term, (heap, _) in self._samples.items()}
+        samples = self._samples.samples() if self.plan.config.reservoir else {}
         return PartialCounts(self.documents, self.characters, self.doc_freq.copy(), self.cooccurrence.copy(), samples,
                              reservoir=self.plan.config.reservoir)
 
