@@ -155,7 +155,7 @@ def test_case_sensitive_option():
 
 # --- map/reduce, reservoir, engines --------------------------------------------------------------
 
-@pytest.mark.parametrize("workers", [1, 3])
+@pytest.mark.parametrize("workers", [1, 2, 4])  # 2 workers read 3 files themselves; 4 get batches read here
 def test_results_do_not_depend_on_batches_shards_or_workers(plan, shards, workers):
     whole = count_batch(plan, DOCS)
     assert _doc_freq(plan, whole) == EXPECTED_DOC_FREQ
@@ -175,10 +175,12 @@ def test_workers_count_skipped_records_and_raise_reader_errors(plan, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "a", "text": "hand"}\nnot json\n{"id": "b", "text": "main"}\n')
     skip = make_plan(REQUESTS, CountConfig(fields=RecordFields(skip_bad_records=True)))
-    counts = run_local(skip, resolve_corpus(str(bad)), workers=2)
-    assert (counts.documents, dict(counts.skipped)) == (2, {"invalid JSON": 1})
-    with pytest.raises(CorpusError, match="bad.jsonl:2"):
-        run_local(plan, resolve_corpus(str(bad)), workers=2)
+    for files in ([bad], [bad, _write_jsonl(tmp_path / "good.jsonl", DOCS[:1])]):  # batches, then whole files
+        counts = run_local(skip, resolve_corpus([str(f) for f in files]), workers=2)
+        assert (counts.documents, dict(counts.skipped)) == (len(files) + 1, {"invalid JSON": 1})
+        assert [f["path"] for f in counts.inputs] == sorted(map(str, files))
+        with pytest.raises(CorpusError, match="bad.jsonl:2"):
+            run_local(plan, resolve_corpus([str(f) for f in files]), workers=2)
 
 
 def test_batches_end_at_a_size_or_an_amount_of_text(monkeypatch):

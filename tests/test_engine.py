@@ -40,24 +40,26 @@ def test_local_map_hands_every_result_back_with_its_index():
         map_shards(lambda *_: None, None, [1], seen.__setitem__, stage="selection", engine="spark")
 
 
-def _sum_share(offset: int, items) -> tuple[int, int]:
-    """A fold for the worker tests: (items seen, offset + their sum); fails on a negative item."""
+def _sum_share(offset: int, items, progress) -> tuple[int, int]:
+    """A fold for the worker tests: (items seen, offset + their sum), reporting each item as
+    progress; fails on a negative item."""
     seen = total = 0
     for item in items:
         if item < 0:
             raise PivotlensError(f"negative item {item}")
         seen, total = seen + 1, total + item
+        progress(item)
     return seen, offset + total
 
 
-def _die(_shared, items) -> None:
+def _die(_shared, items, _progress) -> None:
     os._exit(3)
 
 
 def test_worker_processes_fold_every_item_exactly_once():
-    handed = []
-    parts = fold_in_processes(_sum_share, 1000, range(1, 101), 3, on_item=handed.append)
-    assert len(parts) == 3 and handed == list(range(1, 101))
+    reported = []
+    parts = fold_in_processes(_sum_share, 1000, range(1, 101), 3, progress=reported.append)
+    assert len(parts) == 3 and sorted(reported) == list(range(1, 101))
     assert sum(seen for seen, _ in parts) == 100
     assert sum(total for _, total in parts) == 3 * 1000 + 5050
 

@@ -308,11 +308,13 @@ def count_batch(plan: CountPlan, documents: Sequence[Document]) -> PartialCounts
     return counter.partial()
 
 
-def count_batches(plan: CountPlan, batches: Iterable[Sequence[Document]]) -> PartialCounts:
-    """Map a stream of batches into one result (a local worker's whole share)."""
+def count_batches(plan: CountPlan, batches: Iterable[Sequence[Document]], progress: Progress | None = None) -> PartialCounts:
+    """Map a stream of batches into one result (a local worker's share of batches read elsewhere)."""
     counter = DocumentCounter(plan)
     for batch in batches:
         counter.add(batch)
+        if progress:
+            progress(len(batch))
     return counter.partial()
 
 
@@ -330,35 +332,50 @@ def document_batches(documents: Iterable[Document], size: int) -> Iterator[list[
         yield batch
 
 
-def count_shard(plan: CountPlan, shard: Shard, progress: Progress | None = None) -> PartialCounts:
-    """Map one input file batch by batch; records its fingerprint and skipped records."""
+def count_shards(plan: CountPlan, shards: Iterable[Shard], progress: Progress | None = None) -> PartialCounts:
+    """Map input files, read here batch by batch, into one result; records their fingerprints and
+    skipped records."""
     skipped: Counter = Counter()
-    counter = DocumentCounter(plan)
-    for batch in document_batches(read_shard(shard, plan.config.fields, skipped), plan.config.batch_size):
-        counter.add(batch)
-        if progress:
-            progress(len(batch))
-    total = counter.partial()
-    total.skipped, total.inputs = skipped, [fingerprint(shard)]
+    read: list[Shard] = []
+
+    def batches() -> Iterator[list[Document]]:
+        for shard in shards:
+            yield from document_batches(read_shard(shard, plan.config.fields, skipped), plan.config.batch_size)
+            read.append(shard)
+
+    total = count_batches(plan, batches(), progress)
+    total.skipped, total.inputs = skipped, sorted(map(fingerprint, read), key=lambda f: f["path"])
     return total
+
+
+def count_shard(plan: CountPlan, shard: Shard, progress: Progress | None = None) -> PartialCounts:
+    """Map one input file (a Ray task)."""
+    return count_shards(plan, [shard], progress)
 
 
 def run_local(plan: CountPlan, shards: Sequence[Shard], progress: Progress | None = None,
               workers: int = 1) -> PartialCounts:
-    """Count in this process (``workers`` 1) or in ``workers`` processes (0: one per core) fed with
-    batches read here; the same counts and samples either way."""
+    """Count in this process (``workers`` 1) or in ``workers`` processes (0: one per core): each
+    worker reads whole input files while there are as many files as workers, else this process
+    reads them and hands out batches. The same counts and samples either way."""
     workers = local_workers(workers)
     if workers == 1:
         return _map_and_merge(plan, shards, "local", None, progress)
     plan.matcher, plan.partner_ranges  # noqa: B018 - built once here, shared by forked workers
+    if len(shards) >= workers:
+        return _merged(fold_in_processes(count_shards, plan, shards, workers, progress), plan)
     skipped: Counter = Counter()
     batches = (batch for shard in shards
                for batch in document_batches(read_shard(shard, plan.config.fields, skipped), plan.config.batch_size))
-    parts = fold_in_processes(count_batches, plan, batches, workers, on_item=progress and (lambda batch: progress(len(batch))))
+    total = _merged(fold_in_processes(count_batches, plan, batches, workers, progress), plan)
+    total.skipped, total.inputs = skipped, sorted(map(fingerprint, shards), key=lambda f: f["path"])
+    return total
+
+
+def _merged(parts: Iterable[PartialCounts], plan: CountPlan) -> PartialCounts:
     total = PartialCounts.empty(plan)
     for part in parts:
         total = total.merge(part)
-    total.skipped, total.inputs = skipped, sorted(map(fingerprint, shards), key=lambda f: f["path"])
     return total
 
 
