@@ -82,7 +82,7 @@ class Term:
 
 
 class TermMatcher:
-    """Finds, in one pass over a normalised text, the indices of the terms it contains."""
+    """Finds in a normalised text the indices of the terms it contains (the rules above)."""
 
     def __init__(self, terms: tuple[Term, ...]) -> None:
         if any(not term.text for term in terms):
