@@ -128,8 +128,8 @@ def fold_in_processes(fold: Callable[[Shared, Iterable[Item], Progress], Folded]
     Workers are forked where the OS can (they start in milliseconds, share ``shared`` as it is, and
     need no ``if __name__ == "__main__"`` guard in the caller's script; they run only ``fold``, never
     the parent's other threads' code), else spawned (then ``fold`` must be importable and ``shared``
-    picklable). Items are pickled. A worker's exception is raised here; a worker that dies is an
-    :class:`EngineError`.
+    picklable). Items are pickled and never None (the end marker). A worker's exception is raised
+    here; a worker that dies is an :class:`EngineError`.
     """
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     tasks = context.Queue(maxsize=QUEUED_PER_WORKER * workers)
