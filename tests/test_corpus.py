@@ -1,4 +1,5 @@
 import gzip
+import hashlib
 import json
 import math
 from collections import Counter
@@ -8,13 +9,16 @@ import pytest
 import zstandard
 
 from pivotlens.cli import main
+from pivotlens.clwtd import load_dataset
 from pivotlens.corpus import (
     CountConfig,
     Document,
     RecordFields,
     auc_table,
     count_batch,
+    counting,
     make_plan,
+    plan_counts,
     read_corpus,
     resolve_corpus,
     run_local,
@@ -24,6 +28,7 @@ from pivotlens.corpus import (
 from pivotlens.corpus.matching import word_pattern
 from pivotlens.corpus.results import CountResult
 from pivotlens.errors import CorpusError, RecordError
+from pivotlens.languages import ALL_PAIRS
 from pivotlens.records import BehaviourRecord, TranslationItem, read_lens_behaviours
 from pivotlens.text import normalize
 
@@ -100,6 +105,21 @@ def test_hand_counted_document_frequencies_and_pairs(plan):
     ("手指", "手", "zh", True),
     ("ＨＡＮＤ", "hand", "en", True),
     ("ﬁsh", "fish", "en", True),  # NFKC folds the ligature
+    ("STRASSE", "straße", "en", True),  # casefold: ß → ss on both sides
+    ("l'eau's", "eau", "fr", True),  # apostrophes are not word characters
+    ("x2 water", "x2", "en", True),  # digits are word characters
+    ("ax2", "x2", "en", False),
+    ("ice cream cone", "ice cream", "en", True),  # a term holding a space: its own boundary check
+    ("nice cream", "ice cream", "en", False),
+    ("ice creamy, then ice cream", "ice cream", "en", True),  # a later occurrence counts
+    ("la main-d'œuvre", "main-d'œuvre", "fr", True),
+    ("😀main-d'œuvre", "main-d'œuvre", "fr", True),  # an astral non-word character before it
+    ("𠀀main-d'œuvre", "main-d'œuvre", "fr", False),  # CJK extension B is outside the CJK ranges: a letter
+    ("手順", "手", "ja", True),
+    ("手", "手指", "zh", False),
+    ("人々が", "人々", "ja", True),
+    ("okay", "ok", "ja", True),  # substring rule for Japanese whatever the script
+    ("okay", "ok", "en", False),
 ])
 def test_matching_rules(text, word, lang, found):
     plan = make_plan([], extra_words=[(lang, word)])
@@ -107,6 +127,20 @@ def test_matching_rules(text, word, lang, found):
     # the per-word regular expression of the benchmark agrees
     term = plan.terms[0]
     assert (word_pattern(term.text, term.rule).search(normalize(text)) is not None) == found
+
+
+def test_every_rule_at_once_agrees_with_one_regex_per_word():
+    """Terms of every kind in one matcher (overlapping occurrences, one text under two rules) find
+    exactly what one regular expression per term finds."""
+    words = [("en", "ok"), ("ja", "ok"), ("en", "ice cream"), ("en", "cream"), ("fr", "main-d'œuvre"),
+             ("fr", "main"), ("zh", "手"), ("zh", "手指"), ("ja", "指"), ("en", "hand"), ("fr", "l'"), ("en", "-ish")]
+    texts = ["okay ok", "ice cream手指", "main-d'œuvre, l'eau", "handok", "boy-ish hand", "xl' y", "指"]
+    plan = make_plan([], extra_words=words)
+    patterns = [word_pattern(term.text, term.rule) for term in plan.terms]
+    for text in map(normalize, texts):
+        assert plan.matcher.find(text) == {i for i, pattern in enumerate(patterns) if pattern.search(text)}, text
+    by_text = {(plan.terms[i].text, plan.terms[i].rule) for i in plan.matcher.find(normalize("okay ok hand ice cream"))}
+    assert by_text == {("ok", "word"), ("ok", "substring"), ("hand", "word"), ("ice cream", "word"), ("cream", "word")}
 
 
 def test_case_sensitive_option():
@@ -121,16 +155,59 @@ def test_case_sensitive_option():
 
 # --- map/reduce, reservoir, engines --------------------------------------------------------------
 
-def test_results_do_not_depend_on_batches_or_shards(plan, shards):
+@pytest.mark.parametrize("workers", [1, 2, 4])  # 2 workers read 3 files themselves; 4 get batches read here
+def test_results_do_not_depend_on_batches_shards_or_workers(plan, shards, workers):
     whole = count_batch(plan, DOCS)
+    assert _doc_freq(plan, whole) == EXPECTED_DOC_FREQ
     for batch_size in (1, 2, 1000):
         split = make_plan(REQUESTS, CountConfig(reservoir=2, seed=7, batch_size=batch_size))
-        local = run_local(split, resolve_corpus([str(p) for p in shards]))
+        progress = []
+        local = run_local(split, resolve_corpus([str(p) for p in shards]), progress.append, workers=workers)
         assert local.doc_freq.tolist() == whole.doc_freq.tolist()
         assert local.cooccurrence.tolist() == whole.cooccurrence.tolist()
         assert local.samples == whole.samples
+        assert (local.documents, local.characters, sum(progress)) == (len(DOCS), whole.characters, len(DOCS))
     assert [f["path"] for f in local.inputs] == sorted(map(str, shards))
     assert all(len(f["sha256"]) == 64 and f["bytes"] > 0 for f in local.inputs)
+
+
+def test_workers_count_skipped_records_and_raise_reader_errors(plan, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "text": "hand"}\nnot json\n{"id": "b", "text": "main"}\n')
+    skip = make_plan(REQUESTS, CountConfig(fields=RecordFields(skip_bad_records=True)))
+    for files in ([bad], [bad, _write_jsonl(tmp_path / "good.jsonl", DOCS[:1])]):  # batches, then whole files
+        counts = run_local(skip, resolve_corpus([str(f) for f in files]), workers=2)
+        assert (counts.documents, dict(counts.skipped)) == (len(files) + 1, {"invalid JSON": 1})
+        assert [f["path"] for f in counts.inputs] == sorted(map(str, files))
+        with pytest.raises(CorpusError, match="bad.jsonl:2"):
+            run_local(plan, resolve_corpus([str(f) for f in files]), workers=2)
+
+
+def test_batches_end_at_a_size_or_an_amount_of_text(monkeypatch):
+    monkeypatch.setattr(counting, "BATCH_CHARACTERS", 10)
+    documents = [Document(str(i), "x" * n) for i, n in enumerate([4, 4, 4, 30, 1, 1, 1])]
+    sizes = [[len(d.text) for d in batch] for batch in counting.document_batches(documents, 2)]
+    assert sizes == [[4, 4], [4, 30], [1, 1], [1]]
+
+
+@pytest.mark.slow
+def test_full_clwtd_on_the_bundled_corpus_counts_as_the_previous_engine():
+    """The whole CLWTD (7,407 words, 10,319 word pairs) over the bundled corpus gives, with one
+    worker and with two, the document frequencies, pair counts and samples of the per-occurrence
+    pyahocorasick matcher that came before (digests of its output at commit 05bd0e0)."""
+    dataset = load_dataset("clwtd")
+    assert dataset.sha256.startswith("7ffb794caa38c7e6")  # the dataset the digests were taken on
+    plan = plan_counts(dataset, ALL_PAIRS, CountConfig(reservoir=100))
+    for workers in (1, 2):
+        counts = run_local(plan, resolve_corpus("bundled"), workers=workers)
+        assert (len(plan.terms), len(plan.term_pairs), counts.documents) == (7407, 10319, 14749)
+        assert (int(counts.doc_freq.sum()), int(counts.cooccurrence.sum())) == (167400, 4012)
+        assert ((counts.doc_freq > 0).sum(), (counts.cooccurrence > 0).sum()) == (4475, 465)
+        both = counts.doc_freq.astype("<i8").tobytes() + counts.cooccurrence.astype("<i8").tobytes()
+        assert hashlib.sha256(both).hexdigest() == "53b164442a35539d3987b9d1d28ae3baef801f13358cd59c493f86d7d1ea858a"
+        samples = sorted((plan.terms[t].text, plan.terms[t].rule, [d for _, d in s]) for t, s in counts.samples.items())
+        digest = hashlib.sha256(json.dumps(samples, ensure_ascii=False).encode()).hexdigest()
+        assert digest.startswith("445866644e70993e")
 
 
 def test_reservoir_is_the_seeded_bottom_k(plan):
@@ -143,6 +220,23 @@ def test_reservoir_is_the_seeded_bottom_k(plan):
     assert again.samples == counts.samples
     other_seed = count_batch(make_plan(REQUESTS, CountConfig(reservoir=3, seed=8)), DOCS)
     assert sorted(d for _, d in other_seed.samples[hand]) == containing  # k ≥ n: every document
+
+
+def test_samples_stay_exact_when_thinned_often(monkeypatch):
+    """Thinning after every few offers (ceilings, duplicates, many batches) keeps exactly the
+    seeded bottom-k of each word."""
+    monkeypatch.setattr(counting.BottomK, "THIN_AT", 3)
+    words = ["dog", "cat", "eau"]
+    documents = [Document(f"d{i % 37}", " ".join(w for j, w in enumerate(words) if i % (j + 2) == 0) or "none")
+                 for i in range(120)]  # ids repeat: d0 … d36, each a duplicated document
+    plan = make_plan([], CountConfig(reservoir=4, seed=3, batch_size=7), extra_words=[("en", w) for w in words])
+    counter = counting.DocumentCounter(plan)
+    for batch in counting.document_batches(documents, 7):
+        counter.add(batch)
+    samples = counter.partial().samples
+    for index, term in enumerate(plan.terms):
+        holders = {d.id for d in documents if term.text in d.text.split()}
+        assert samples[index] == sorted((sample_priority(i, 3), i) for i in holders)[:4], term.text
 
 
 def test_duplicate_document_ids_are_sampled_once():

@@ -189,7 +189,7 @@ def library_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     found = {"pivotlens": pivotlens.__version__, "python": sys.version.split()[0]}
-    for name in ("torch", "transformers", "tokenizers", "numpy", "scipy", "pyarrow", "pyahocorasick", "ray",
+    for name in ("torch", "transformers", "tokenizers", "numpy", "scipy", "pyarrow", "ahocorasick-rs", "ray",
                  "infini-gram"):
         try:
             found[name] = version(name)

@@ -52,7 +52,7 @@ def run_count(args: argparse.Namespace) -> None:
     with tqdm(total=total, unit=unit, desc=f"counting ({args.engine})", unit_scale=True) as bar:
         result = count(plan, args.out, engine=args.engine, shards=shards, dataset=dataset.identity(),
                        ray_address=args.ray_address, index_dir=args.index, max_diff_tokens=args.max_diff_tokens,
-                       progress=bar.update)
+                       progress=bar.update, workers=args.workers)
     if result is None:
         print(f"{args.out} already holds these counts; nothing to do")
         return

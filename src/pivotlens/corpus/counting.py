@@ -7,8 +7,14 @@ The work is a map/reduce over document batches, so the *same* functions run in-p
 * reduce — :meth:`PartialCounts.merge`: sums and bottom-k merges, commutative and associative, so
   the result does not depend on batch size, shard order or engine.
 
-:func:`count_shard` maps one input file batch by batch; the ``local`` engine runs it shard after
-shard, the ``ray`` engine as one Ray task per shard, reducing results as they arrive.
+:class:`DocumentCounter` is the map's state: it folds batch after batch into running counts and
+samples, so a shard (Ray) or a worker process (local) merges nothing until it is done. The ``ray``
+engine runs :func:`count_shard` as one task per shard; the ``local`` engine reads the shards in
+this process and hands batches to ``workers`` processes (:func:`pivotlens.engine.fold_in_processes`),
+or counts them here with one worker. Per batch the counting is vectorised: document frequencies,
+pair counts and the filtering of sample candidates (:class:`BottomK`) are numpy operations over
+the (document, term) incidences; Python code runs per document and per found term, never per
+occurrence.
 
 Reservoir samples are **bottom-k by a keyed hash**: every document gets the priority
 ``blake2b(id, key=seed)`` and each word keeps the k documents of lowest priority. That is a uniform
@@ -21,17 +27,17 @@ from __future__ import annotations
 import hashlib
 import heapq
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import chain
 
 import numpy as np
 
-from pivotlens.batching import batched
 from pivotlens.clwtd import Dataset
 from pivotlens.corpus.matching import Term, TermMatcher, rule_for
 from pivotlens.corpus.readers import Document, RecordFields, Shard, fingerprint, read_shard
-from pivotlens.engine import CountEngine, Progress, map_shards
+from pivotlens.engine import CountEngine, Progress, available_cores, fold_in_processes, map_shards
 from pivotlens.errors import CorpusError, PivotlensError
 from pivotlens.options import option
 from pivotlens.records import TranslationItem
@@ -48,6 +54,7 @@ class CountOptions:
     reservoir: int = option(100, "documents sampled per word (bottom-k; the paper mines pivots from 2,000)")
     case_sensitive: bool = option(False, "match words case-sensitively (default: casefold)")
     batch_size: int = option(1000, "documents per map call; does not change results")
+    workers: int = option(0, "processes of the local engine (0: one per core); does not change results")
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,16 @@ class CountConfig:
     def __post_init__(self) -> None:
         if self.reservoir < 0 or self.batch_size < 1:
             raise PivotlensError("--reservoir must be ≥ 0 and the batch size ≥ 1")
+
+
+BATCH_CHARACTERS = 4_000_000  # a batch also ends at this much text: memory follows the largest document
+
+
+def local_workers(workers: int) -> int:
+    """The local engine's process count: ``workers``, or one per available core for 0."""
+    if workers < 0:
+        raise PivotlensError(f"--workers must be ≥ 0 (0: one per core), not {workers}")
+    return workers or available_cores()
 
 
 def count_config(options: CountOptions, seed: int, fields: RecordFields = RecordFields()) -> CountConfig:
@@ -83,12 +100,12 @@ class CountPlan:
         return TermMatcher(self.terms)
 
     @cached_property
-    def partners(self) -> tuple[tuple[tuple[int, int], ...], ...]:
-        """For each term a, the (b, pair index) of the counted pairs (a, b) with a < b."""
-        by_term: list[list[tuple[int, int]]] = [[] for _ in self.terms]
-        for index, (a, b) in enumerate(self.term_pairs):
-            by_term[a].append((b, index))
-        return tuple(tuple(pairs) for pairs in by_term)
+    def partner_ranges(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(first, second)``: the counted pairs (a, b), a < b, of term a are the indices
+        ``first[a]:first[a + 1]`` of ``term_pairs`` (sorted), and ``second`` holds their b."""
+        firsts = np.array([a for a, _ in self.term_pairs], np.int64)
+        second = np.array([b for _, b in self.term_pairs], np.int64)
+        return np.searchsorted(firsts, np.arange(len(self.terms) + 1)), second
 
     def pair_index(self, a: int, b: int) -> int | None:
         """Index of the term pair {a, b} in ``term_pairs`` (None for a == b)."""
@@ -174,54 +191,192 @@ class PartialCounts:
         return self.documents
 
 
-def count_batch(plan: CountPlan, documents: Iterable[Document]) -> PartialCounts:
+class BottomK:
+    """Per term, the k documents of lowest ``(priority, id)`` among those offered, duplicates once.
+
+    Offers are filtered and kept as numpy arrays: a term's *ceiling* is the top 64 bits of its
+    k-th lowest distinct priority so far, and an offer above it can never enter (k distinct
+    documents are below it). The offers kept are thinned to their ceilings when they outgrow
+    those already thinned, so memory stays near k per term, and only :meth:`samples` sorts the
+    survivors exactly (full 128-bit priority, then id) in Python.
+    """
+
+    THIN_AT = 1 << 18  # offers pending before the first thinning
+
+    def __init__(self, n_terms: int, k: int) -> None:
+        self.k = k
+        self.ceiling = np.full(n_terms, np.iinfo(np.uint64).max, np.uint64)
+        self._terms, self._bits, self._documents = [np.zeros(0, np.int64)], [np.zeros(0, np.uint64)], [np.zeros(0, np.int64)]
+        self._pending = self._thinned = 0
+        self._entries: dict[int, tuple[int, str]] = {}  # document number → (priority, id), for those kept
+
+    def offer(self, terms: np.ndarray, bits: np.ndarray, documents: np.ndarray, entries: dict[int, tuple[int, str]]) -> None:
+        """Offer document ``documents[i]`` (a number; ``bits[i]``, the top 64 bits of its priority)
+        for term ``terms[i]``; ``entries`` maps the numbers to ``(priority, id)``."""
+        below = bits <= self.ceiling[terms]
+        self._terms.append(terms[below])
+        self._bits.append(bits[below])
+        self._documents.append(documents[below])
+        self._entries.update((d, entries[d]) for d in np.unique(documents[below]).tolist())
+        self._pending += int(below.sum())
+        if self._pending > max(self.THIN_AT, self._thinned):
+            self._thin()
+
+    def _thin(self) -> None:
+        terms, bits, documents = (np.concatenate(parts) for parts in (self._terms, self._bits, self._documents))
+        order = np.lexsort((bits, terms))
+        terms, bits, documents = terms[order], bits[order], documents[order]
+        distinct = np.ones(len(terms), bool)
+        distinct[1:] = (terms[1:] != terms[:-1]) | (bits[1:] != bits[:-1])  # duplicate documents count once
+        distinct_terms, distinct_bits = terms[distinct], bits[distinct]
+        rank = np.arange(len(distinct_terms)) - np.searchsorted(distinct_terms, distinct_terms)
+        kth = rank == self.k - 1
+        self.ceiling[distinct_terms[kth]] = np.minimum(self.ceiling[distinct_terms[kth]], distinct_bits[kth])
+        keep = bits <= self.ceiling[terms]
+        self._terms, self._bits, self._documents = [terms[keep]], [bits[keep]], [documents[keep]]
+        self._pending = self._thinned = int(keep.sum())
+        self._entries = {d: self._entries[d] for d in np.unique(documents[keep]).tolist()}
+
+    def samples(self) -> dict[int, Sample]:
+        """Per term offered at least once, its sample in ascending (priority, id) order."""
+        self._thin()
+        offered: dict[int, set[tuple[int, str]]] = {}
+        for term, document in zip(self._terms[0].tolist(), self._documents[0].tolist()):
+            offered.setdefault(term, set()).add(self._entries[document])
+        return {term: heapq.nsmallest(self.k, entries) for term, entries in offered.items()}
+
+
+class DocumentCounter:
+    """Map state: counts, per term, the documents holding it and, per term pair, holding both;
+    keeps the bottom-k samples across batches."""
+
+    def __init__(self, plan: CountPlan) -> None:
+        self.plan = plan
+        self.documents = self.characters = 0
+        self.doc_freq = np.zeros(len(plan.terms), np.int64)
+        self.cooccurrence = np.zeros(len(plan.term_pairs), np.int64)
+        self._samples = BottomK(len(plan.terms), plan.config.reservoir)
+
+    def add(self, documents: Sequence[Document]) -> None:
+        """Count a batch of documents."""
+        case_sensitive = self.plan.config.case_sensitive
+        found = [self.plan.matcher.find(normalize(document.text, case_sensitive)) for document in documents]
+        self.documents += len(documents)
+        self.characters += sum(len(document.text) for document in documents)
+        sizes = np.fromiter(map(len, found), np.int64, len(found))
+        terms = np.fromiter(chain.from_iterable(found), np.int64, int(sizes.sum()))
+        holders = np.repeat(np.arange(len(found)), sizes)  # the document of each (document, term) incidence
+        self.doc_freq += np.bincount(terms, minlength=len(self.doc_freq))
+        self._count_pairs(holders, terms)
+        if self.plan.config.reservoir and len(terms):
+            self._sample(documents, holders, terms)
+
+    def _count_pairs(self, holders: np.ndarray, terms: np.ndarray) -> None:
+        """For every incidence (d, a) and counted pair (a, b): +1 for the pair when d also holds b."""
+        first, second = self.plan.partner_ranges
+        starts, degrees = first[terms], first[terms + 1] - first[terms]
+        total = int(degrees.sum())
+        if not total:
+            return
+        # the pair indices first[a]:first[a+1] of every incidence, concatenated
+        offsets = np.cumsum(degrees) - degrees
+        pairs = np.repeat(starts - offsets, degrees) + np.arange(total)
+        width = len(self.doc_freq)
+        wanted = np.repeat(holders, degrees) * width + second[pairs]
+        held = np.isin(wanted, holders * width + terms)
+        self.cooccurrence += np.bincount(pairs[held], minlength=len(self.cooccurrence))
+
+    def _sample(self, documents: Sequence[Document], holders: np.ndarray, terms: np.ndarray) -> None:
+        seed, first = self.plan.config.seed, self.documents - len(documents)  # documents are numbered in order
+        holding = np.unique(holders).tolist()
+        priorities = [sample_priority(documents[d].id, seed) for d in holding]
+        top_bits = np.zeros(len(documents), np.uint64)
+        top_bits[holding] = [priority >> 64 for priority in priorities]
+        entries = {first + d: (priority, documents[d].id) for d, priority in zip(holding, priorities)}
+        self._samples.offer(terms, top_bits[holders], holders + first, entries)
+
+    def partial(self) -> PartialCounts:
+        samples = self._samples.samples() if self.plan.config.reservoir else {}
+        return PartialCounts(self.documents, self.characters, self.doc_freq.copy(), self.cooccurrence.copy(), samples,
+                             reservoir=self.plan.config.reservoir)
+
+
+def count_batch(plan: CountPlan, documents: Sequence[Document]) -> PartialCounts:
     """Map: the counts of one batch of documents."""
-    matcher, partners = plan.matcher, plan.partners
-    case_sensitive, k, seed = plan.config.case_sensitive, plan.config.reservoir, plan.config.seed
-    doc_freq = [0] * len(plan.terms)
-    cooccurrence = [0] * len(plan.term_pairs)
-    heaps: dict[int, list[tuple[int, str]]] = {}  # max-heaps of the k lowest (−priority, id)
-    documents_seen = characters = 0
-    for document in documents:
-        documents_seen += 1
-        characters += len(document.text)
-        found = matcher.find(normalize(document.text, case_sensitive))
-        if not found:
-            continue
-        for term in found:
-            doc_freq[term] += 1
-            for other, pair in partners[term]:
-                if other in found:
-                    cooccurrence[pair] += 1
-        if k:
-            entry = (-sample_priority(document.id, seed), document.id)
-            for term in found:
-                heap = heaps.setdefault(term, [])
-                full = len(heap) >= k
-                if full and entry <= heap[0]:
-                    continue
-                if entry in heap:  # the same id twice (a duplicated document) is sampled once
-                    continue
-                (heapq.heapreplace if full else heapq.heappush)(heap, entry)
-    samples = {term: sorted((-negative, doc_id) for negative, doc_id in heap) for term, heap in heaps.items()}
-    return PartialCounts(documents_seen, characters, np.array(doc_freq, np.int64),
-                         np.array(cooccurrence, np.int64), samples, reservoir=k)
+    counter = DocumentCounter(plan)
+    counter.add(documents)
+    return counter.partial()
 
 
-def count_shard(plan: CountPlan, shard: Shard, progress: Progress | None = None) -> PartialCounts:
-    """Map one input file batch by batch and reduce it; records its fingerprint and skipped records."""
-    skipped: Counter = Counter()
-    total = PartialCounts.empty(plan)
-    for batch in batched(read_shard(shard, plan.config.fields, skipped), plan.config.batch_size):
-        total = total.merge(count_batch(plan, batch))
+def count_batches(plan: CountPlan, batches: Iterable[Sequence[Document]], progress: Progress | None = None) -> PartialCounts:
+    """Map a stream of batches into one result (a local worker's share of batches read elsewhere)."""
+    counter = DocumentCounter(plan)
+    for batch in batches:
+        counter.add(batch)
         if progress:
             progress(len(batch))
-    total.skipped, total.inputs = skipped, [fingerprint(shard)]
+    return counter.partial()
+
+
+def document_batches(documents: Iterable[Document], size: int) -> Iterator[list[Document]]:
+    """Lists of at most ``size`` documents, ended early at :data:`BATCH_CHARACTERS` of text."""
+    batch: list[Document] = []
+    characters = 0
+    for document in documents:
+        batch.append(document)
+        characters += len(document.text)
+        if len(batch) >= size or characters >= BATCH_CHARACTERS:
+            yield batch
+            batch, characters = [], 0
+    if batch:
+        yield batch
+
+
+def count_shards(plan: CountPlan, shards: Iterable[Shard], progress: Progress | None = None) -> PartialCounts:
+    """Map input files, read here batch by batch, into one result; records their fingerprints and
+    skipped records."""
+    skipped: Counter = Counter()
+    read: list[Shard] = []
+
+    def batches() -> Iterator[list[Document]]:
+        for shard in shards:
+            yield from document_batches(read_shard(shard, plan.config.fields, skipped), plan.config.batch_size)
+            read.append(shard)
+
+    total = count_batches(plan, batches(), progress)
+    total.skipped, total.inputs = skipped, sorted(map(fingerprint, read), key=lambda f: f["path"])
     return total
 
 
-def run_local(plan: CountPlan, shards: Sequence[Shard], progress: Progress | None = None) -> PartialCounts:
-    return _map_and_merge(plan, shards, "local", None, progress)
+def count_shard(plan: CountPlan, shard: Shard, progress: Progress | None = None) -> PartialCounts:
+    """Map one input file (a Ray task)."""
+    return count_shards(plan, [shard], progress)
+
+
+def run_local(plan: CountPlan, shards: Sequence[Shard], progress: Progress | None = None,
+              workers: int = 1) -> PartialCounts:
+    """Count in this process (``workers`` 1) or in ``workers`` processes (0: one per core): each
+    worker reads whole input files while there are as many files as workers, else this process
+    reads them and hands out batches. The same counts and samples either way."""
+    workers = local_workers(workers)
+    if workers == 1:
+        return _map_and_merge(plan, shards, "local", None, progress)
+    plan.matcher, plan.partner_ranges  # noqa: B018 - built once here, shared by forked workers
+    if len(shards) >= workers:
+        return _merged(fold_in_processes(count_shards, plan, shards, workers, progress), plan)
+    skipped: Counter = Counter()
+    batches = (batch for shard in shards
+               for batch in document_batches(read_shard(shard, plan.config.fields, skipped), plan.config.batch_size))
+    total = _merged(fold_in_processes(count_batches, plan, batches, workers, progress), plan)
+    total.skipped, total.inputs = skipped, sorted(map(fingerprint, shards), key=lambda f: f["path"])
+    return total
+
+
+def _merged(parts: Iterable[PartialCounts], plan: CountPlan) -> PartialCounts:
+    total = PartialCounts.empty(plan)
+    for part in parts:
+        total = total.merge(part)
+    return total
 
 
 def run_ray(plan: CountPlan, shards: Sequence[Shard], address: str | None = None,

@@ -16,8 +16,15 @@ Rules (docs/design.md §1.4; the same for the local, Ray and infini-gram engines
   compounds (``手`` in ``手順``) too.
 * **Document level.** A document either contains a word or not; repetitions count once.
 
-All words are found in one pass with an Aho–Corasick automaton (``pyahocorasick``) that reports
-every (overlapping) occurrence; whole-word conditions are checked only at those occurrences.
+Matching runs in compiled code, with no Python step per occurrence (docs/corpus.md, "Matching"):
+
+* a whole-word term made only of word characters is found exactly where it is a maximal run of
+  word characters, so the document's runs (one regular-expression ``findall``) are intersected
+  with those terms as a set — a hash join, as a database would split and join;
+* substring terms are found by a Rust Aho–Corasick automaton (``ahocorasick_rs``) reporting every
+  overlapping occurrence in one call; the distinct term indices are kept;
+* the rare whole-word terms that hold other characters too (``main-d'œuvre``, ``ice cream``) have
+  their own automaton, and their boundaries are checked at each of their occurrences.
 """
 
 from __future__ import annotations
@@ -25,8 +32,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import itemgetter
 
-import ahocorasick
+import ahocorasick_rs
 
 from pivotlens.errors import PivotlensError
 from pivotlens.languages import LANGUAGES
@@ -41,6 +49,8 @@ CJK_RANGES = "\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\
 # per-word regular expressions of the benchmark and tests, so both agree by construction.
 WORD_CHAR_CLASS = rf"[^\W{CJK_RANGES}]"
 _WORD_CHAR = re.compile(WORD_CHAR_CLASS)
+_WORD_RUN = re.compile(f"{WORD_CHAR_CLASS}+")
+_PATTERN_INDEX = itemgetter(0)  # of ahocorasick_rs's (pattern index, start, end)
 
 
 def rule_for(lang: str) -> str:
@@ -72,34 +82,50 @@ class Term:
 
 
 class TermMatcher:
-    """Finds, in one pass over a normalised text, the indices of the terms it contains."""
+    """Finds in a normalised text the indices of the terms it contains (the rules above)."""
 
     def __init__(self, terms: tuple[Term, ...]) -> None:
+        if any(not term.text for term in terms):
+            raise PivotlensError("cannot count an empty word")
         self.terms = terms
-        by_text: dict[str, tuple[list[int], list[int]]] = {}
-        for index, term in enumerate(terms):
-            if not term.text:
-                raise PivotlensError("cannot count an empty word")
-            whole_word, substring = by_text.setdefault(term.text, ([], []))
-            (whole_word if term.rule == WORD else substring).append(index)
-        self._automaton = ahocorasick.Automaton()
-        for text, (whole_word, substring) in by_text.items():
-            self._automaton.add_word(text, (len(text), tuple(whole_word), tuple(substring)))
-        self._automaton.make_automaton()
+        self._single_words = {t.text: i for i, t in enumerate(terms) if t.rule == WORD and _WORD_RUN.fullmatch(t.text)}
+        self._single_word_texts = frozenset(self._single_words)
+        self._substrings = _Automaton([i for i, t in enumerate(terms) if t.rule == SUBSTRING], terms)
+        self._bounded_words = _Automaton([i for i, t in enumerate(terms)
+                                          if t.rule == WORD and t.text not in self._single_words], terms)
 
     def __reduce__(self):
-        # Rebuilt from the terms where it is unpickled (a Ray worker): the automaton is derived state.
+        # Rebuilt from the terms where it is unpickled (a worker): the automata are derived state.
         return (TermMatcher, (self.terms,))
 
     def find(self, text: str) -> set[int]:
         """Indices of the terms present in ``text`` (already normalised with :func:`pivotlens.text.normalize`)."""
-        found: set[int] = set()
-        last = len(text) - 1
-        for end, (length, whole_word, substring) in self._automaton.iter(text):
-            if substring:
-                found.update(substring)
-            if whole_word and not found.issuperset(whole_word):
-                start = end - length + 1
-                if (start == 0 or not is_word_char(text[start - 1])) and (end == last or not is_word_char(text[end + 1])):
-                    found.update(whole_word)
+        single_words = self._single_words  # set.intersection walks the document's runs, in C
+        found = {single_words[run] for run in self._single_word_texts.intersection(_WORD_RUN.findall(text))}
+        found.update(self._substrings.terms_in(text))
+        for term, start, end in self._bounded_words.occurrences(text):
+            if term not in found and (start == 0 or not is_word_char(text[start - 1])) and \
+                    (end == len(text) or not is_word_char(text[end])):
+                found.add(term)
         return found
+
+
+class _Automaton:
+    """A Rust Aho–Corasick automaton over some of the terms, reporting term indices."""
+
+    def __init__(self, indices: list[int], terms: tuple[Term, ...]) -> None:
+        self._indices = indices
+        self._automaton = ahocorasick_rs.AhoCorasick([terms[i].text for i in indices]) if indices else None
+
+    def terms_in(self, text: str) -> set[int]:
+        if self._automaton is None:
+            return set()
+        indices = self._indices
+        return {indices[i] for i in set(map(_PATTERN_INDEX, self._automaton.find_matches_as_indexes(text, overlapping=True)))}
+
+    def occurrences(self, text: str) -> list[tuple[int, int, int]]:
+        """(term index, start, end) of every occurrence, overlapping ones included."""
+        if self._automaton is None:
+            return []
+        indices = self._indices
+        return [(indices[i], start, end) for i, start, end in self._automaton.find_matches_as_indexes(text, overlapping=True)]

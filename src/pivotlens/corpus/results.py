@@ -74,8 +74,10 @@ def _identity(plan: CountPlan, engine: str, inputs: list[dict], dataset: Mapping
 
 def count(plan: CountPlan, out_dir: str | Path, *, engine: str = "local", shards: Sequence[Shard] = (),
           dataset: Mapping[str, Any] | None = None, ray_address: str | None = None, index_dir: str | Path | None = None,
-          max_diff_tokens: int = 100, progress: Callable[[int], None] | None = None) -> CountResult | None:
-    """Count with an engine and write ``out_dir``; None when it already holds this run."""
+          max_diff_tokens: int = 100, progress: Callable[[int], None] | None = None,
+          workers: int = 1) -> CountResult | None:
+    """Count with an engine and write ``out_dir``; None when it already holds this run. ``workers``:
+    processes of the local engine (0: one per core)."""
     out = Path(out_dir)
     check_engine(engine, "counts")
     if engine == "infinigram":
@@ -96,7 +98,8 @@ def count(plan: CountPlan, out_dir: str | Path, *, engine: str = "local", shards
     if engine == "infinigram":
         counts, window = count_index(plan, index, max_diff_tokens, progress)
     else:
-        counts = run_ray(plan, shards, ray_address, progress) if engine == "ray" else run_local(plan, shards, progress)
+        counts = (run_ray(plan, shards, ray_address, progress) if engine == "ray"
+                  else run_local(plan, shards, progress, workers))
         window = None
     check_not_empty(counts)
     result = CountResult(plan, counts, engine, window)

@@ -128,7 +128,7 @@ def run_counts(ctx: StageContext, o: CountOptions) -> dict:
     plan = plan_counts(ctx.dataset(), ctx.pairs(), count_config(o, ctx.config["seed"]))
     with tqdm(unit="doc", desc="counts", unit_scale=True) as bar:
         count(plan, ctx.stage_dir, engine=o.engine, shards=resolve_corpus(ctx.config["corpus"]),
-              dataset=ctx.dataset().identity(), ray_address=o.ray_address, progress=bar.update)
+              dataset=ctx.dataset().identity(), ray_address=o.ray_address, progress=bar.update, workers=o.workers)
     pair_counts = read_pair_counts(ctx.stage_dir)
     documents = json.loads((ctx.stage_dir / "manifest.json").read_text())["documents"]  # also when already counted
     return {"facts": {"documents": documents, "words": len(plan.terms), "pairs_counted": len(pair_counts)},
