@@ -18,6 +18,7 @@ the first N items, as ``pivotlens score --limit N`` does.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -52,7 +53,15 @@ class ClwtdTask(Task):
         self.seed = int(metadata.get("seed", DEFAULT_SEED))
         self.tokenizer_spec = metadata.get("tokenizer") or metadata.get("pretrained")
         self._tokenizer = None
-        super().__init__()  # calls download()
+        # Task.__init__ builds a default generate_until config first, which logs a warning about
+        # generation settings this task never uses; the real config replaces it below.
+        config_logger = logging.getLogger("lm_eval.config.task")
+        level = config_logger.level
+        config_logger.setLevel(logging.ERROR)
+        try:
+            super().__init__()  # calls download()
+        finally:
+            config_logger.setLevel(level)
         # num_fewshot is the shots of every prompt: lm-eval sets an unset one to 0, --num_fewshot overrides it
         self._config = TaskConfig(task=config["task"], output_type=self.OUTPUT_TYPE, metadata=metadata,
                                   num_fewshot=DEFAULTS.shots)
