@@ -10,10 +10,12 @@ import pytest
 import yaml
 
 from pivotlens.cli import main
+from pivotlens.errors import PivotlensError
 from pivotlens.languages import ALL_PAIRS, pair_key
 from pivotlens.lmeval import GROUP, task_name, tasks_dir
 from pivotlens.records import ITEM_SCORES_DIR, read_item_scores
 from pivotlens.scoring import ScoreConfig, score_dataset
+from pivotlens.scoring.likelihood import TokenizedRequest, tokenize_request
 
 PAIRS = (("en", "fr"), ("zh", "ja"))
 ITEMS = 2
@@ -87,3 +89,19 @@ def test_the_lm_eval_command_line(tiny_model_dir, tmp_path):
                               env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")})
     assert finished.returncode == 0, finished.stderr[-2000:]
     assert "clwtd_en_fr" in finished.stdout and "score" in finished.stdout
+
+
+def test_an_item_whose_tokens_lm_eval_would_split_differently_is_refused(tiny_llama):
+    pytest.importorskip("lm_eval")
+    from pivotlens.lmeval.task import ClwtdTask
+
+    task = ClwtdTask({"task": task_name("en", "fr"), "pair": "en-fr",
+                      "metadata": {"pretrained": tiny_llama.name, "dataset": "sample"}})
+    doc = task.test_docs()[0]
+    draw = task.item_draws(doc)[0]
+    request = tokenize_request(task.tokenizer(), draw.prompts, draw.continuation)
+    task.check_same_tokens(doc, draw, request)  # the real boundary passes
+    # as if the tokenizer had merged the prompt's last token into the continuation
+    merged = TokenizedRequest(request.sequences, tuple(start - 1 for start in request.continuation_starts))
+    with pytest.raises(PivotlensError, match="merges the prompt's end"):
+        task.check_same_tokens(doc, draw, merged)

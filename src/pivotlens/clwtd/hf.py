@@ -113,7 +113,7 @@ def load_hf_dataset(spec: str) -> Dataset:
 
     try:
         rows = datasets.load_dataset(spec, split=SPLIT)
-    except Exception as error:  # noqa: BLE001 — datasets raises many kinds: offline, missing, not a dataset …
+    except Exception as error:  # datasets raises many kinds: offline, no such dataset, unknown split, bad files …
         where = "directory" if Path(spec).is_dir() else "hub dataset"
         hint = "" if Path(spec).is_dir() else " (a hub id needs the internet; offline, export a directory and give its path)"
         raise DatasetError(f"could not load CLWTD {where} {spec!r}: {type(error).__name__}: "

@@ -5,10 +5,11 @@ Each item sends, per shot draw, the source word's prompt and its 9 distractors' 
 ``scoring.draws.item_draws``, the function `pivotlens score` plans with. lm-eval answers with the
 continuation's *summed* log-probability; P = exp(sum / n) needs its token count n, which the task
 takes from pivotlens' own tokenisation of the request (``scoring.ability.plan_item``, with the
-model's tokenizer: ``pretrained`` of ``--model_args``, or ``tokenizer`` in ``--metadata``). lm-eval's
-HF backend scores the tokens of ``tok(prompt + continuation)`` after ``tok(prompt)``; pivotlens scores
-those that end past the prompt: the same tokens whenever the prompt's tokens are a prefix of the
-joint ones, as they are at the ``":" + " word"`` boundary. The score of an item is then
+model's tokenizer: ``pretrained`` of ``--model_args``, which lm-eval passes to tasks as metadata, or
+``tokenizer`` in ``--metadata``). lm-eval's HF backend scores the tokens of ``tok(prompt +
+continuation)`` after ``tok(prompt)``; pivotlens those that end past the prompt: the same tokens
+whenever the prompt's tokens start the joint ones, as they do at the ``":" + " word"`` boundary
+(``check_same_tokens`` refuses an item where they do not). The score of an item is then
 ``ItemDraws.record()``'s, the one `pivotlens score` writes.
 
 ``--metadata`` keys: ``dataset`` (anything ``clwtd.load_dataset`` takes; default ``clwtd``), ``draws``
@@ -34,6 +35,7 @@ from pivotlens.languages import parse_pairs
 from pivotlens.models.loading import load_tokenizer
 from pivotlens.scoring.ability import ScoreConfig, plan_item
 from pivotlens.scoring.draws import DrawPrompts, item_draws
+from pivotlens.scoring.likelihood import TokenizedRequest
 from pivotlens.scoring.options import ScoreOptions
 
 DEFAULT_DATASET = "clwtd"
@@ -122,11 +124,23 @@ class ClwtdTask(Task):
                              draws=self.draws, shots=self.shots, seed=self.seed)
         item = plan_item(self.tokenizer(), self.clwtd, doc["index"], self.src, self.tgt, config)
         summed = np.array([logprob for logprob, _ in results]).reshape(len(item.requests), -1)
-        for request, logprobs in zip(item.requests, summed):
+        for draw, request, logprobs in zip(self.item_draws(doc), item.requests, summed):
+            self.check_same_tokens(doc, draw, request)
             item.probabilities.append(np.exp(logprobs / np.array(request.continuation_lengths())))
         record = item.record()
         return {"score": record.score, "p_source": float(np.mean([draw.p_source for draw in record.draws])),
                 "p_distractors": float(np.mean([draw.p_distractors for draw in record.draws]))}
+
+    def check_same_tokens(self, doc: dict[str, Any], draw: DrawPrompts, request: TokenizedRequest) -> None:
+        """lm-eval's HF backend sums the tokens of tok(prompt + continuation) after tok(prompt); pivotlens
+        divides by the count of those ending past the prompt. Both are the same tokens exactly when
+        tok(prompt) is the joint sequence's start."""
+        prompt_ids = self.tokenizer()(list(draw.prompts))["input_ids"]
+        for prompt, ids, sequence, start in zip(draw.prompts, prompt_ids, request.sequences, request.continuation_starts):
+            if list(sequence[:start]) != list(ids):
+                raise PivotlensError(f"item {doc['id']!r}: this tokenizer merges the prompt's end with the continuation "
+                                     f"{draw.continuation!r}, so lm-eval would score other tokens than pivotlens; "
+                                     f"use `pivotlens score` (prompt ends {prompt[-20:]!r})")
 
     def aggregation(self) -> dict:
         return {"score": mean, "p_source": mean, "p_distractors": mean}
