@@ -1,4 +1,5 @@
-"""`pivotlens clwtd build|validate|stats|sample|audit`: build CLWTD from open resources and inspect it."""
+"""`pivotlens clwtd build|validate|stats|sample|audit|export`: build CLWTD from open resources, inspect it, and
+export it for Hugging Face `datasets`."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from pivotlens.cli.common import seed
+from pivotlens.cli.common import DATASET_HELP, seed
 from pivotlens.errors import DatasetError
 
 DEFAULT_LLM_MODEL = "gpt-4o-mini"
@@ -30,18 +31,18 @@ def register(commands: argparse._SubParsersAction) -> None:
     build.set_defaults(handler=run_build)
 
     validate = actions.add_parser("validate", help="schema and dataset-level checks (scripts, word reuse)")
-    validate.add_argument("dataset", help="CLWTD JSONL path or bundled name (clwtd, clwtd-v1, sample)")
+    validate.add_argument("dataset", help=DATASET_HELP)
     validate.set_defaults(handler=run_validate)
 
     stats = actions.add_parser("stats", help="POS mix, word lengths, distractor relation mix (JSON)")
-    stats.add_argument("dataset", nargs="?", default="clwtd", help="path or bundled name (default clwtd)")
+    stats.add_argument("dataset", nargs="?", default="clwtd", help=f"{DATASET_HELP} (default clwtd)")
     stats.add_argument("--tokenizer", default=None,
                        help="count tokens with this tokenizer: packaged model name (gemma-3-270m) or local model "
                             "dir (default: count characters)")
     stats.set_defaults(handler=run_stats)
 
     sample = actions.add_parser("sample", help="print random entries with their distractors, for inspection")
-    sample.add_argument("--dataset", default="clwtd", help="path or bundled name (default clwtd)")
+    sample.add_argument("--dataset", default="clwtd", help=f"{DATASET_HELP} (default clwtd)")
     sample.add_argument("--n", type=int, default=50)
     sample.add_argument("--seed", type=seed, default=0)
     sample.add_argument("--pairs", default=SAMPLE_PAIRS, help=f"pairs whose distractors to show ({SAMPLE_PAIRS})")
@@ -49,12 +50,19 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     audit = actions.add_parser("audit", help="list entries worth a human look: abbreviation-like words and, with "
                                              "--lexicon, every field the v2 builder rules reject")
-    audit.add_argument("dataset", nargs="?", default="clwtd", help="path or bundled name (default clwtd)")
+    audit.add_argument("dataset", nargs="?", default="clwtd", help=f"{DATASET_HELP} (default clwtd)")
     audit.add_argument("--lexicon", action="store_true",
                        help="also check headwords, words and distractors against the open lexicon (loads the build "
                             "resources, about a minute)")
     _resource_arguments(audit)
     audit.set_defaults(handler=run_audit)
+
+    export = actions.add_parser("export", help="write a dataset as Parquet + a dataset card that "
+                                               "datasets.load_dataset(DIR) reads")
+    export.add_argument("dataset", nargs="?", default="clwtd", help=f"{DATASET_HELP} (default clwtd)")
+    export.add_argument("--format", choices=["hf"], default="hf", help="hf: a Hugging Face datasets directory (the one format)")
+    export.add_argument("--out", type=Path, required=True, help="directory to write (new, empty or an earlier export)")
+    export.set_defaults(handler=run_export)
 
 
 def _resource_arguments(parser: argparse.ArgumentParser) -> None:
@@ -162,3 +170,13 @@ def run_sample(args: argparse.Namespace) -> None:
         print(f"{entry.id} ({entry.pos}): " + "  ".join(f"{lang}={entry.word[lang]}" for lang in LANGUAGE_CODES))
         for src, tgt in pairs:
             print(f"    {pair_key(src, tgt)}: {', '.join(entry.distractors_for(src, tgt))}")
+
+
+def run_export(args: argparse.Namespace) -> None:
+    from pivotlens.clwtd import load_dataset
+    from pivotlens.clwtd.hf import export_hf
+
+    dataset = load_dataset(args.dataset)
+    out = export_hf(dataset, Path(str(args.dataset)).stem, args.out)
+    print(f"wrote {len(dataset)} entries to {out} (datasets.load_dataset({str(out)!r}) reads it; "
+          f"sha256 {dataset.sha256[:16]}…)")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+DATASET_HELP = "CLWTD JSONL file, bundled name (clwtd, clwtd-v1, sample), `clwtd export --format hf` directory or its hub id"
+
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pivotlens.cli.common import seed
+from pivotlens.cli.common import DATASET_HELP, seed
 from pivotlens.corpus.auc import AucOptions
 from pivotlens.corpus.counting import CountOptions
 from pivotlens.corpus.readers import RecordFields
@@ -91,7 +91,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     count = sub.add_parser("count", help="documents containing each word and each (src, tgt) word pair")
     add_corpus_options(count, required=False, case_option=False)  # --case-sensitive is one of CountOptions
-    count.add_argument("--dataset", default="sample", help="CLWTD JSONL path or bundled name (sample)")
+    count.add_argument("--dataset", default="sample", help=f"{DATASET_HELP} (default sample)")
     count.add_argument("--pairs", default="all", help="e.g. en-fr,zh-ja (default: all 12)")
     count.add_argument("--out", type=Path, required=True)
     add_option_flags(count, CountOptions)

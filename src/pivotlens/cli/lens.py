@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from pivotlens.cli.common import seed
+from pivotlens.cli.common import DATASET_HELP, seed
 from pivotlens.errors import PivotlensError
 from pivotlens.lens.options import ClassifyOptions, CurveOptions
 from pivotlens.options import add_option_flags, options_from_args
@@ -16,7 +16,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     from pivotlens.cli.common import add_model_options
 
     add_model_options(parser)
-    parser.add_argument("--dataset", default="sample", help="CLWTD JSONL path or bundled name (shots come from it)")
+    parser.add_argument("--dataset", default="sample", help=f"{DATASET_HELP}; shots come from it (default sample)")
     parser.add_argument("--seed", type=seed, default=0, help="shot draw seed (draw 0 of `pivotlens score`)")
     parser.add_argument("--out", type=Path, required=True)
 

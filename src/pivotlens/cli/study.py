@@ -1,18 +1,18 @@
-"""`pivotlens score|run|demo|validate|tiny`: the top-level commands."""
+"""`pivotlens score|run|demo|validate|tiny|lm-eval-tasks`: the top-level commands."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from pivotlens.cli.common import add_model_options, load_model_from_args, seed
+from pivotlens.cli.common import DATASET_HELP, add_model_options, load_model_from_args, seed
 from pivotlens.errors import PivotlensError
 from pivotlens.options import add_option_flags, load_yaml, options_from_args
 from pivotlens.scoring.options import ScoreOptions
 
 
 def _add_score_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", default="clwtd", help="CLWTD JSONL path or bundled name (clwtd, clwtd-v1, sample)")
+    parser.add_argument("--dataset", default="clwtd", help=f"{DATASET_HELP} (default clwtd)")
     parser.add_argument("--pairs", default="all", help="e.g. en-fr,zh-ja (default: all 12)")
     parser.add_argument("--seed", type=seed, default=0)
     add_option_flags(parser, ScoreOptions)
@@ -90,6 +90,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     tiny.add_argument("--seed", type=seed, default=0)
     tiny.set_defaults(handler=run_tiny)
 
+    tasks = commands.add_parser("lm-eval-tasks", help="print the folder of the CLWTD lm-evaluation-harness tasks, "
+                                                      "for lm_eval --include_path")
+    tasks.set_defaults(handler=run_lm_eval_tasks)
+
 
 def run_score(args: argparse.Namespace) -> None:
     from tqdm import tqdm
@@ -125,3 +129,9 @@ def run_tiny(args: argparse.Namespace) -> None:
     from pivotlens.models.tiny import build_tiny_model
 
     print(build_tiny_model(args.arch, args.out, seed=args.seed))
+
+
+def run_lm_eval_tasks(args: argparse.Namespace) -> None:
+    from pivotlens.lmeval import tasks_dir
+
+    print(tasks_dir())

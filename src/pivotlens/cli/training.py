@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pivotlens.cli.common import seed
+from pivotlens.cli.common import DATASET_HELP, seed
 from pivotlens.errors import PivotlensError
 from pivotlens.options import add_option_flags, options_from_args
 from pivotlens.scoring.options import ScoreOptions
@@ -14,7 +14,7 @@ from pivotlens.training.trainer import TrainOptions
 
 
 def _add_word_level_options(parser: argparse.ArgumentParser, options: type[ScoreOptions]) -> None:
-    parser.add_argument("--dataset", default="sample", help="CLWTD JSONL path or bundled name (sample)")
+    parser.add_argument("--dataset", default="sample", help=f"{DATASET_HELP} (default sample)")
     parser.add_argument("--seed", type=seed, default=0, help="shot draws (the same for every model)")
     add_option_flags(parser, options)
     parser.add_argument("--out", type=Path, required=True)

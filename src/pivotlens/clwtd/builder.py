@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Callable, Collection, Mapping
@@ -34,7 +33,7 @@ from pivotlens.clwtd.lexicon import (
     Synset,
     normalise_gloss,
 )
-from pivotlens.clwtd.schema import N_DISTRACTORS, Entry
+from pivotlens.clwtd.schema import N_DISTRACTORS, Entry, entries_jsonl
 from pivotlens.errors import PivotlensError
 from pivotlens.languages import ALL_PAIRS, LANGUAGE_CODES, pair_key
 
@@ -678,8 +677,6 @@ class ClwtdBuilder:
 
 
 def write_dataset(entries: list[Entry], path: Path) -> None:
-    """JSONL with UTF-8 words as they are and a fixed key order, so rebuilds are byte-identical."""
+    """The canonical JSONL (``entries_jsonl``), so rebuilds are byte-identical."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8", newline="\n") as out:
-        for entry in entries:
-            out.write(json.dumps(entry.to_json(), ensure_ascii=False) + "\n")
+    path.write_bytes(entries_jsonl(entries).encode("utf-8"))

@@ -4,6 +4,8 @@ distractors for every ordered language pair. The loader reports every problem wi
 from __future__ import annotations
 
 import hashlib
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -197,7 +199,13 @@ def dataset_sha256(name_or_path: str | Path) -> str:
     return hashlib.sha256(dataset_bytes(name_or_path)[0]).hexdigest()
 
 
-def load_dataset(name_or_path: str | Path) -> Dataset:
+def entries_jsonl(entries: Iterable[Entry]) -> str:
+    """The canonical JSONL of entries: UTF-8 words as they are, a fixed key order, so that rebuilds
+    and round trips through other formats give the same bytes (and the same sha256)."""
+    return "".join(json.dumps(entry.to_json(), ensure_ascii=False) + "\n" for entry in entries)
+
+
+def load_jsonl_dataset(name_or_path: str | Path) -> Dataset:
     """Load and validate a CLWTD JSONL file, or a bundled dataset by name (e.g. ``"clwtd"``,
     ``"clwtd-v1"``, ``"sample"``)."""
     raw, source = dataset_bytes(name_or_path)

@@ -31,7 +31,7 @@ class StudyOptions:
     """The top-level keys of a study config, shared by the stages."""
 
     model: str = option("gemma-3-270m", "packaged short name, local model directory, or hub id")
-    dataset: str = option("clwtd", "CLWTD JSONL path or bundled name (clwtd, clwtd-v1, sample)")
+    dataset: str = option("clwtd", "CLWTD JSONL file, bundled name (clwtd, clwtd-v1, sample), HF export directory or hub id")
     corpus: str | list[str] = option("bundled", "JSONL(.gz/.zst) / Parquet files, globs, directories, or 'bundled'")
     seed: int = option(0, "shot draws, samples and training")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = option("auto", "auto = bfloat16 on GPU, float32 on CPU")

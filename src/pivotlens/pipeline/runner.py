@@ -29,6 +29,7 @@ from pivotlens.artifacts import (
     file_sha256,
     lock_directory,
     read_state_file,
+    tree_sha256,
     unlock_directory,
     write_atomic,
     write_json_atomic,
@@ -120,7 +121,7 @@ def input_contents(config: dict) -> dict[str, str]:
     """The study's inputs by content, so that a dataset edited in place, a corpus file replaced or a
     model retrained at the same path reruns the stages that read it (hashes are cached by size and
     mtime: a rerun does not read the inputs again). A bundled dataset counts by content too: a
-    rebuilt ``clwtd`` is a different input."""
+    rebuilt ``clwtd`` is a different input, and so is a re-exported Hugging Face directory."""
     from pivotlens.clwtd.schema import BUNDLED_DATASETS, dataset_sha256
     from pivotlens.corpus.readers import fingerprint, resolve_corpus
     from pivotlens.models.registry import model_sha256
@@ -129,7 +130,9 @@ def input_contents(config: dict) -> dict[str, str]:
     return {
         "model": model_sha256(str(config["model"])),
         "dataset": (dataset_sha256(dataset) if dataset in BUNDLED_DATASETS
-                    else file_sha256(dataset) if Path(dataset).is_file() else ""),
+                    else file_sha256(dataset) if Path(dataset).is_file()
+                    else tree_sha256(Path(dataset).glob("data/*"), Path(dataset)) if Path(dataset).is_dir()  # an HF export
+                    else ""),
         "corpus": hashlib.sha256("".join(fingerprint(shard)["sha256"] for shard in resolve_corpus(config["corpus"]))
                                  .encode()).hexdigest(),
     }

@@ -9,6 +9,7 @@ from importlib import import_module
 _EXPORTS = {
     "ScoreConfig": "ability", "score_config": "ability", "score_dataset": "ability", "summarize": "ability",
     "TokenizedRequest": "likelihood", "cached_probabilities": "likelihood", "tokenize_request": "likelihood",
+    "DrawPrompts": "draws", "item_draws": "draws",
     "ScoreOptions": "options",
     "build_prompt": "prompts", "continuation": "prompts",
 }

@@ -28,10 +28,9 @@ from pivotlens.languages import LANGUAGE_CODES, pair_key
 from pivotlens.models.loading import LoadedModel
 from pivotlens.models.registry import model_sha256
 from pivotlens.records import ITEM_SCORES_DIR, DrawScore, ItemScore, TranslationItem, read_item_scores, write_item_scores
-from pivotlens.scoring.draws import draw_shot_entries
+from pivotlens.scoring.draws import item_draws
 from pivotlens.scoring.likelihood import TokenizedRequest, cached_probabilities, tokenize_request
 from pivotlens.scoring.options import ScoreOptions
-from pivotlens.scoring.prompts import build_prompt, continuation
 
 
 @dataclass(frozen=True)
@@ -88,17 +87,10 @@ class ItemDraws:
 
 
 def plan_item(tokenizer, dataset: Dataset, index: int, src: str, tgt: str, config: ScoreConfig) -> ItemDraws:
-    entry = dataset.entries[index]
-    candidates = (entry.word[src], *entry.distractors_for(src, tgt))
-    seeds, shot_ids, requests = [], [], []
-    for draw in range(config.draws):
-        seed, shots = draw_shot_entries(dataset, index, entry.id, src, tgt, config.seed, draw, config.shots)
-        pairs = [(shot.word[src], shot.word[tgt]) for shot in shots]
-        prompts = [build_prompt(src, tgt, pairs, word) for word in candidates]
-        seeds.append(seed)
-        shot_ids.append([shot.id for shot in shots])
-        requests.append(tokenize_request(tokenizer, prompts, continuation(entry.word[tgt])))
-    return ItemDraws(entry, src, tgt, seeds, shot_ids, requests)
+    draws = item_draws(dataset, index, src, tgt, config.draws, config.shots, config.seed)
+    return ItemDraws(dataset.entries[index], src, tgt, [draw.seed for draw in draws],
+                     [list(draw.shot_ids) for draw in draws],
+                     [tokenize_request(tokenizer, draw.prompts, draw.continuation) for draw in draws])
 
 
 def score_items(loaded: LoadedModel, items: list[ItemDraws], batch_size: int) -> None:

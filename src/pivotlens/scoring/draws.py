@@ -4,12 +4,14 @@ depend on which other items are scored, on the batch size, or on where a resumed
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass
 
 import numpy as np
 
 from pivotlens.clwtd import Dataset, Entry
 from pivotlens.errors import DatasetError, PivotlensError
 from pivotlens.languages import pair_key
+from pivotlens.scoring.prompts import build_prompt, continuation
 
 
 def draw_seed(seed: int, pair: str, item_id: str, draw: int) -> int:
@@ -38,3 +40,27 @@ def draw_shot_entries(
     """The seed of one draw and the shot entries it picks for an item and pair."""
     item_seed = draw_seed(seed, pair_key(src, tgt), item_id, draw)
     return item_seed, [dataset.entries[i] for i in draw_shots(len(dataset), item_index, n_shots, item_seed)]
+
+
+@dataclass(frozen=True)
+class DrawPrompts:
+    """One shot draw of an item: its seed, its shots, and the texts the score compares."""
+
+    seed: int
+    shot_ids: tuple[str, ...]
+    prompts: tuple[str, ...]  # the source word's prompt first, then one per distractor, same shots
+    continuation: str  # " {target word}", scored after every prompt
+
+
+def item_draws(dataset: Dataset, index: int, src: str, tgt: str, draws: int, shots: int, seed: int) -> list[DrawPrompts]:
+    """Every draw of item ``index`` for a pair: what `pivotlens score` and the lm-eval task both score."""
+    entry = dataset.entries[index]
+    candidates = (entry.word[src], *entry.distractors_for(src, tgt))
+    planned = []
+    for draw in range(draws):
+        seed_of_draw, shot_entries = draw_shot_entries(dataset, index, entry.id, src, tgt, seed, draw, shots)
+        pairs = [(shot.word[src], shot.word[tgt]) for shot in shot_entries]
+        planned.append(DrawPrompts(seed_of_draw, tuple(shot.id for shot in shot_entries),
+                                   tuple(build_prompt(src, tgt, pairs, word) for word in candidates),
+                                   continuation(entry.word[tgt])))
+    return planned

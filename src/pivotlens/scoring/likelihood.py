@@ -27,6 +27,10 @@ class TokenizedRequest:
     sequences: tuple[tuple[int, ...], ...]  # prompt + continuation, tokenised jointly
     continuation_starts: tuple[int, ...]  # index of each sequence's first continuation token
 
+    def continuation_lengths(self) -> tuple[int, ...]:
+        """Tokens scored per sequence: the denominator of the mean token NLL."""
+        return tuple(len(sequence) - start for sequence, start in zip(self.sequences, self.continuation_starts))
+
     def shared_prefix_length(self) -> int:
         """Tokens all sequences share, stopping before the first position that predicts a
         continuation token (those positions must be in the suffix pass)."""
@@ -107,8 +111,7 @@ def cached_probabilities(loaded: LoadedModel, requests: Sequence[TokenizedReques
     rows, columns, targets = [], [], []
     row = 0
     for request, length in zip(requests, prefix_lengths):
-        for sequence, start in zip(request.sequences, request.continuation_starts):
-            n = len(sequence) - start
+        for sequence, start, n in zip(request.sequences, request.continuation_starts, request.continuation_lengths()):
             rows += [row] * n
             columns += range(start - 1 - length, len(sequence) - 1 - length)
             targets += sequence[start:]
