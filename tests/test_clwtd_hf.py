@@ -10,7 +10,7 @@ import yaml
 
 from pivotlens.cli import main
 from pivotlens.clwtd import load_dataset
-from pivotlens.clwtd.hf import CARD_FILE, SPLIT, datasheet_section, entry_row, export_hf, row_record
+from pivotlens.clwtd.hf import CARD_FILE, SPLIT, data_file, datasheet_section, entry_row, export_hf, row_record
 from pivotlens.clwtd.schema import entries_jsonl
 from pivotlens.errors import DatasetError, RunDirectoryError
 from pivotlens.languages import LANGUAGE_CODES
@@ -27,6 +27,14 @@ def with_meta(tmp_path_factory):
     path = tmp_path_factory.mktemp("clwtd") / "clwtd-head.jsonl"
     path.write_text(entries_jsonl(load_dataset("clwtd").entries[:12]), encoding="utf-8")
     return load_dataset(path)
+
+
+def test_two_exports_to_directories_of_one_name_load_apart(sample, with_meta, tmp_path):
+    # datasets caches a directory's rows by its name and the card's file pattern
+    first = datasets.load_dataset(str(export_hf(sample, "sample", tmp_path / "a" / "export")), split=SPLIT)
+    second = datasets.load_dataset(str(export_hf(with_meta, "clwtd-head", tmp_path / "b" / "export")), split=SPLIT)
+    assert [row["id"] for row in first] == [entry.id for entry in sample.entries]
+    assert [row["id"] for row in second] == [entry.id for entry in with_meta.entries]
 
 
 def test_datasets_reads_every_field_of_every_entry(with_meta, tmp_path):
@@ -74,7 +82,8 @@ def test_card_header_and_tables_come_from_the_data_and_the_datasheet(sample, exp
     meta = yaml.safe_load(header)
     assert meta["language"] == list(LANGUAGE_CODES)
     assert meta["license"] == "cc-by-sa-4.0"
-    assert meta["configs"] == [{"config_name": "default", "data_files": [{"split": SPLIT, "path": "data/test.parquet"}]}]
+    path = f"data/test-{sample.sha256[:16]}.parquet"  # named by content, so datasets' cache cannot mix exports
+    assert meta["configs"] == [{"config_name": "default", "data_files": [{"split": SPLIT, "path": path}]}]
     assert [feature["name"] for feature in meta["dataset_info"]["features"]] == [
         "schema_version", "id", "pos", "word", "distractors", "meta"]
     assert f"{len(sample)} entries" in body and sample.sha256 in body
@@ -87,9 +96,10 @@ def test_card_header_and_tables_come_from_the_data_and_the_datasheet(sample, exp
 
 
 def test_a_rerun_is_a_no_op_and_foreign_directories_are_refused(sample, exported, tmp_path):
-    before = (exported / "data" / "test.parquet").stat().st_mtime_ns
+    data = exported / data_file(sample)
+    before = data.stat().st_mtime_ns
     export_hf(sample, "sample", exported)
-    assert (exported / "data" / "test.parquet").stat().st_mtime_ns == before
+    assert data.stat().st_mtime_ns == before
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(RunDirectoryError, match="did not write"):
         export_hf(sample, "sample", tmp_path)

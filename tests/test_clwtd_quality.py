@@ -293,7 +293,8 @@ def test_a_dictionary_gloss_in_another_sense_of_the_headword_is_no_translation()
 
 def test_a_word_a_lemma_list_gives_for_the_sense_ranks_before_a_dictionary_proposal():
     # 量 "amount; quantity" leads with the headword, 金額 is listed for "a sum of money" by Wiktionary.
-    money = replace(synset("sum.n", "n", {"en": ["sum", "amount", "amount of money"], "ja": ["金額"]}), definition="a quantity of money")
+    money = replace(synset("sum.n", "n", {"en": ["sum", "amount", "amount of money"], "ja": ["金額"]}),
+                    definition="a quantity of money")
     dictionary = {("ja", "量"): (dictionary_sense("量", ["amount", "volume"], frozenset({"n"})),),
                   ("ja", "金額"): (dictionary_sense("金額", ["amount of money", "sum of money"], frozenset({"n"})),)}
     forward = {("ja", "amount"): (DictionarySense("amount", frozenset({"量"}), frozenset({"n"})),)}

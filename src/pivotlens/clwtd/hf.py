@@ -34,7 +34,6 @@ from pivotlens.languages import ALL_PAIRS, LANGUAGE_CODES, LANGUAGES, pair_key
 from pivotlens.tables import markdown_table
 
 SPLIT = "test"  # CLWTD is an evaluation set: one split
-DATA_FILE = f"data/{SPLIT}.parquet"
 CARD_FILE = "README.md"
 LICENSE = "cc-by-sa-4.0"  # docs/clwtd.md, "Sources and licences": derived from share-alike sources
 DATASHEET = "data/datasheet.md"  # docs/clwtd.md, shipped with the package
@@ -89,6 +88,13 @@ def row_record(row: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
+def data_file(dataset: Dataset) -> str:
+    """The export's Parquet file, named by the dataset's content: `datasets` caches a directory's
+    rows under its name and the card's file pattern, so two exports to directories of one name (or a
+    re-export of another version) must differ in that pattern or the second load returns the first."""
+    return f"data/{SPLIT}-{dataset.sha256[:16]}.parquet"
+
+
 def export_hf(dataset: Dataset, name: str, out_dir: str | Path) -> Path:
     """Write ``dataset`` as ``out_dir/data/test.parquet`` plus the dataset card ``README.md``, under the
     run-directory protocol (manifest first, completion marker last). ``name`` is how the card calls it."""
@@ -99,10 +105,10 @@ def export_hf(dataset: Dataset, name: str, out_dir: str | Path) -> Path:
     if directory.is_complete():
         return out
     table = datasets.Dataset.from_list([entry_row(entry) for entry in dataset.entries], features=hf_features())
-    with open_atomic(out / DATA_FILE) as handle:
+    with open_atomic(out / data_file(dataset)) as handle:
         table.to_parquet(handle)
     write_atomic(out / CARD_FILE, dataset_card(dataset, name))
-    directory.complete({"entries": len(dataset), "files": [DATA_FILE, CARD_FILE]})
+    directory.complete({"entries": len(dataset), "files": [data_file(dataset), CARD_FILE]})
     return out
 
 
@@ -165,7 +171,7 @@ def card_header(dataset: Dataset, name: str) -> dict[str, Any]:
         "size_categories": [_size_category(len(dataset))],
         "task_categories": ["translation"],
         "tags": ["word-translation", "cross-lingual", "pivotlens"],
-        "configs": [{"config_name": "default", "data_files": [{"split": SPLIT, "path": DATA_FILE}]}],
+        "configs": [{"config_name": "default", "data_files": [{"split": SPLIT, "path": data_file(dataset)}]}],
         "dataset_info": {"features": hf_features()._to_yaml_list()},
     }
 
