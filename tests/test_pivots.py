@@ -3,7 +3,10 @@ import json
 import numpy as np
 import pytest
 
+from pivotlens.artifacts import StageDirectory
 from pivotlens.cli import main
+from pivotlens.corpus.counting import CountConfig, CountOptions
+from pivotlens.corpus.readers import RecordFields
 from pivotlens.errors import PivotlensError
 from pivotlens.lens.behaviour import CO_OCCURRENCE, SEMANTIC_PIVOT
 from pivotlens.models.tiny import train_tokenizer
@@ -18,6 +21,8 @@ from pivotlens.pivots import (
     sample_frequencies,
     select_items,
 )
+from pivotlens.pivots.options import MineOptions
+from pivotlens.pivots.run import check_counted_corpus
 from pivotlens.records import BehaviourRecord, TranslationItem, write_behaviours
 
 
@@ -142,3 +147,13 @@ def test_pivots_commands(tiny_model_dir, tmp_path, capsys):
     curve = json.loads((tmp_path / "curve" / "curve.json").read_text())
     assert curve["n_items"] == 1 and len(curve["layers"]) == 3
     assert main(["pivots", "curve", "--model", model, "--pivots", str(tmp_path / "nothing"), "--out", str(tmp_path / "c")]) == 2
+
+
+def test_mining_more_documents_than_the_count_sampled_is_an_error(tmp_path):
+    corpus, _ = _corpus(tmp_path)
+    StageDirectory(tmp_path / "counts", "corpus-count").claim({"config": {"reservoir": 3}})
+    with pytest.raises(PivotlensError, match=r"--documents 8 asks for more .*`corpus count --reservoir 3`"):
+        check_counted_corpus(tmp_path / "counts", corpus, RecordFields(), 8)
+    check_counted_corpus(tmp_path / "counts", corpus, RecordFields(), 3)
+    # the defaults agree: a default count keeps what a default mining run takes
+    assert CountOptions().reservoir == CountConfig().reservoir == MineOptions().documents == 2000

@@ -51,7 +51,8 @@ class CountOptions:
     engine: CountEngine = option("local", "local: in this process; ray: one task per file; "
                                                            "infinigram: query an index (--index)")
     ray_address: str | None = option(None, "'auto', 'ray://host:10001'; default: start a local Ray")
-    reservoir: int = option(100, "documents sampled per word (bottom-k; the paper mines pivots from 2,000)")
+    reservoir: int = option(2000, "documents sampled per word (bottom-k): as many as `pivots mine --documents` "
+                                  "takes (the paper's 2,000)")
     case_sensitive: bool = option(False, "match words case-sensitively (default: casefold)")
     batch_size: int = option(1000, "documents per map call; does not change results")
     workers: int = option(0, "processes of the local engine (0: one per core); does not change results")
@@ -60,7 +61,7 @@ class CountOptions:
 @dataclass(frozen=True)
 class CountConfig:
     case_sensitive: bool = False
-    reservoir: int = 100  # documents sampled per word (the paper mines pivots from 2,000)
+    reservoir: int = 2000  # documents sampled per word: pivots mine's default --documents (the paper's N)
     seed: int = 0
     batch_size: int = 1000  # documents per map call; does not change results
     fields: RecordFields = RecordFields()

@@ -81,10 +81,16 @@ def read_word_samples(counts_dir: Path, case_sensitive: bool = False) -> dict[st
     return samples
 
 
-def check_counted_corpus(counts_dir: Path, corpus, fields: RecordFields) -> None:
+def check_counted_corpus(counts_dir: Path, corpus, fields: RecordFields, documents_per_word: int) -> None:
     """The documents mined must be the ones counted: same files (by content) and same record fields,
-    else the counted document ids point nowhere."""
+    else the counted document ids point nowhere; and the count must have kept as many documents per
+    word as are mined, else fewer are mined than asked, silently."""
     identity = StageDirectory(counts_dir, "corpus-count").manifest().get("identity") or {}
+    reservoir = (identity.get("config") or {}).get("reservoir")
+    if reservoir is not None and documents_per_word > reservoir:
+        raise PivotlensError(f"--documents {documents_per_word} asks for more documents per word than {counts_dir} "
+                             f"sampled (`corpus count --reservoir {reservoir}`): count again with --reservoir "
+                             f"{documents_per_word} or more, or mine with --documents {reservoir} or fewer")
     counted = sorted(entry["sha256"] for entry in identity.get("inputs", []) if "sha256" in entry)
     if counted and counted != sorted(fingerprint(shard)["sha256"] for shard in resolve_corpus(corpus)):
         raise PivotlensError(f"the corpus {corpus} is not the one counted in {counts_dir} (its files differ by "
@@ -167,7 +173,7 @@ def run_mining(
     """Select the items from a lens run, read the word samples of a counting run, and mine; a rerun
     with the same config and inputs returns the finished result."""
     lens_dir, counts_dir, out = Path(lens_dir), Path(counts_dir), Path(out_dir)
-    check_counted_corpus(counts_dir, corpus, fields)
+    check_counted_corpus(counts_dir, corpus, fields, config.documents_per_word)
     digest = hashlib.sha256(str(corpus).encode())
     for path in [*behaviour_files(lens_dir), counts_dir / "terms.parquet"]:
         if path.is_file():
