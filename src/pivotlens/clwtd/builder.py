@@ -190,8 +190,9 @@ class WordChoice:
     senses: int  # in the word's dictionary
     # Which lemma lists hold the word for the synset: HUMAN_LIST (Wiktionary's), MACHINE_LIST (a
     # machine-built wordnet only) or NO_LIST (the dictionaries alone propose it: see `qualifies`).
-    listing: int = 0
-    # The dictionaries say which of the headword's senses the word translates (`Lexicon.confirms_sense`).
+    listing: int = NO_LIST
+    # Known to translate the headword in this sense: a lemma list gives it for the synset, or the
+    # dictionaries say which of the headword's senses it translates (`Lexicon.confirms_sense`).
     sense_confirmed: bool = True
 
     @property
@@ -206,7 +207,7 @@ class WordChoice:
         synset, the dictionaries' word on which sense it translates: a list is made per sense, a
         dictionary gloss is not."""
         return (len(self.sources) >= config.min_sources and bool(self.sources - AUTOMATIC_SOURCES)
-                and self.round_trip >= config.min_round_trip and (self.listing > NO_LIST or self.sense_confirmed))
+                and self.round_trip >= config.min_round_trip and self.sense_confirmed)
 
 
 def pos_quotas(n_entries: int) -> dict[str, int]:

@@ -55,6 +55,8 @@ class ClwtdTask(Task):
         self.seed = int(metadata.get("seed", DEFAULT_SEED))
         self.tokenizer_spec = metadata.get("tokenizer") or metadata.get("pretrained")
         self._tokenizer = None
+        # per (item index, shots): every step of a doc asks again; --num_fewshot may change the shots
+        self._draws: dict[tuple[int, int], list[DrawPrompts]] = {}
         # Task.__init__ builds a default generate_until config first, which logs a warning about
         # generation settings this task never uses; the real config replaces it below.
         config_logger = logging.getLogger("lm_eval.config.task")
@@ -90,7 +92,10 @@ class ClwtdTask(Task):
                 for index, entry in enumerate(self.clwtd.entries)]
 
     def item_draws(self, doc: dict[str, Any]) -> list[DrawPrompts]:
-        return item_draws(self.clwtd, doc["index"], self.src, self.tgt, self.draws, self.shots, self.seed)
+        key = (doc["index"], self.shots)
+        if key not in self._draws:
+            self._draws[key] = item_draws(self.clwtd, key[0], self.src, self.tgt, self.draws, self.shots, self.seed)
+        return self._draws[key]
 
     def doc_to_text(self, doc: dict[str, Any]) -> str:
         return self.item_draws(doc)[0].prompts[0]
