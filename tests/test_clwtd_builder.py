@@ -54,12 +54,14 @@ def synset(synset_id, pos, lemmas, relations=(), tags=()):
 BODY = [
     synset("hand.n", "n", {"en": "hand", "fr": "main", "zh": "手", "ja": "手"},
            [("meronym", "finger.n"), ("meronym", "palm.n"), ("meronym", "thumb.n"), ("meronym", "wrist.n"),
-            ("meronym", "knuckle.n"), ("hyponym", "fist.n"), ("hypernym", "extremity.n"), ("holonym", "arm.n")]),
+            ("meronym", "knuckle.n"), ("meronym", "nail.n"), ("hyponym", "fist.n"), ("hypernym", "extremity.n"),
+            ("holonym", "arm.n")]),
     synset("finger.n", "n", {"en": "finger", "fr": "doigt", "zh": "指头", "ja": "指"}),
     synset("palm.n", "n", {"en": "palm", "fr": "paume", "zh": "掌", "ja": "掌"}),
     synset("thumb.n", "n", {"en": "thumb", "fr": "pouce", "zh": "拇指", "ja": "親指"}),
     synset("wrist.n", "n", {"en": "wrist", "fr": "poignet", "zh": "腕", "ja": "手首"}),
     synset("knuckle.n", "n", {"en": ["knuckle", "Knuckle bone"], "fr": {"jointure": 1}, "zh": "指节", "ja": ["関節", "knuckle"]}),
+    synset("nail.n", "n", {"en": "fingernail", "fr": "ongle", "zh": "指甲", "ja": "爪"}),
     synset("fist.n", "n", {"en": "fist", "fr": "poing", "zh": "拳头", "ja": "拳"}),
     # WOLF-style noise: "main" listed for the hypernym too.
     synset("extremity.n", "n", {"en": "extremity", "fr": ["extrémité", "main"], "zh": "肢体", "ja": "肢"},
@@ -184,15 +186,16 @@ def test_realign_ids_follows_an_offset_shift_and_leaves_the_gap_unplaced():
 def test_distractors_rank_trusted_then_by_relation_then_frequency():
     builder, candidate = hand_entry()
     entry = builder.entry(candidate)
-    # English: the hyponym, meronyms by frequency, hypernym, holonym, co-hyponyms by frequency;
-    # "Knuckle bone" is not one lowercase word, and the 10th candidate, "leg", is cut.
+    # English: meronyms by frequency (fingernail and knuckle tie at 3.0: alphabetical), hypernym,
+    # holonym, co-hyponyms by frequency; the hyponym "fist" is no distractor (a kind of hand may be
+    # said with the answer), "Knuckle bone" is not one lowercase word, and the 10th, "leg", is cut.
     # "extremity" shares extremity.n with French "main" (WOLF noise), so it may translate to 手 too.
-    assert entry.distractors_for("en", "zh") == ("fist", "finger", "palm", "thumb", "wrist", "knuckle",
+    assert entry.distractors_for("en", "zh") == ("finger", "palm", "thumb", "wrist", "fingernail", "knuckle",
                                                  "arm", "foot", "leg")
     # French: the same relation order (ties in frequency alphabetically), but "jointure", with one
     # source, comes after every word with two and is cut; extremity.n lists the source word "main"
     # (WOLF noise), so "extrémité" counts as its synonym.
-    assert entry.distractors_for("fr", "en") == ("poing", "doigt", "paume", "poignet", "pouce", "jambe",
+    assert entry.distractors_for("fr", "en") == ("doigt", "ongle", "paume", "poignet", "pouce", "jambe",
                                                  "patte", "pied", "sabot")
     assert entry.meta["synset"] == "hand.n"
     assert entry.meta["distractor_relations"]["en"]["foot"] == "co-hyponym"

@@ -23,6 +23,7 @@ from pivotlens.clwtd.lexicon import (
     read_wordnet,
     split_glosses,
 )
+from pivotlens.clwtd.resources import listed_offensive
 from test_clwtd_builder import BODY, hand_entry, make_lexicon, synset
 
 CONFIG = BuildConfig()
@@ -150,9 +151,9 @@ def test_distractor_function_words_wrong_spellings_and_wrong_languages():
 
 def test_a_distractor_that_may_translate_to_the_answer_is_rejected():
     # Any dictionary, not only the wordnet: 手儿 is glossed "hand".
-    lexicon = make_lexicon(dictionary={("zh", "手儿"): senses("手儿", "hand"), ("zh", "拳头"): senses("拳头", "fist")})
+    lexicon = make_lexicon(dictionary={("zh", "手儿"): senses("手儿", "hand"), ("zh", "指头"): senses("指头", "finger")})
     assert distractor_problem("手儿", "zh", "en", lexicon=lexicon) == "a dictionary translates it as the answer"
-    assert distractor_problem("拳头", "zh", "en", lexicon=lexicon) is None
+    assert distractor_problem("指头", "zh", "en", lexicon=lexicon) is None
     # A compound whose translation starts with the answer: 手すり → "main courante" for the answer "main".
     rail = synset("handrail.n", "n", {"en": "handrail", "fr": "main courante", "ja": "手すり"})
     lexicon = make_lexicon([*BODY, rail])
@@ -350,3 +351,38 @@ def test_names_and_register_glosses_make_no_distractors(tmp_path):
         (tmp_path / name).write_text(line + bourn if name == "data.noun" else "")
     synsets = read_wordnet(tmp_path).synsets
     assert is_excluded(synsets["08513072-n"]) and not is_excluded(synsets["08512736-n"])
+
+
+def test_kinds_of_the_concept_and_near_synonyms_make_no_distractors():
+    # Every uniqueness violation of the v2 spot check was a hyponym or a similar adjective: a rash
+    # (of robberies) is une série, 私卖 is still vendre, cutthroat competition is impitoyable.
+    kind = "a kind of the concept or a near-synonym (one of its senses)"
+    assert distractor_problem("拳头", "zh", "en") == kind  # fist: a hand with the fingers clenched
+    assert distractor_problem("poing", "fr", "en") == kind
+    assert distractor_problem("doigt", "fr", "en") is None  # a part of the concept and a sister stay
+    assert distractor_problem("pied", "fr", "en") is None
+    merciless = synset("merciless.a", "adj", {"en": "merciless", "fr": "impitoyable", "zh": "无情", "ja": "無慈悲"},
+                       [("similar", "unmerciful.a"), ("antonym", "kind.a")])
+    unmerciful = synset("unmerciful.a", "adj", {"en": "unmerciful"},
+                        [("similar", "merciless.a"), ("similar", "cutthroat.a")])
+    cutthroat = synset("cutthroat.a", "adj", {"en": "cutthroat"}, [("similar", "unmerciful.a")])
+    kindly = synset("kind.a", "adj", {"en": "kind"}, [("antonym", "merciless.a")])
+    lexicon = make_lexicon([merciless, unmerciful, cutthroat, kindly])
+    words = {"en": "merciless", "fr": "impitoyable", "zh": "无情", "ja": "無慈悲"}
+    assert set(english_distractor_problem("cutthroat", lexicon, merciless, words).values()) == {kind}
+    assert set(english_distractor_problem("kind", lexicon, merciless, words).values()) == {None}
+    # a kind of a kind of the concept is one too
+    series = synset("series.n", "n", {"en": "series", "fr": "série"}, [("hyponym", "streak.n")])
+    streak = synset("streak.n", "n", {"en": "streak"}, [("hyponym", "rash.n")])
+    rash = synset("rash.n", "n", {"en": "rash"})
+    lexicon = make_lexicon([series, streak, rash])
+    assert english_distractor_problem("rash", lexicon, series, {"en": "series", "fr": "série", "zh": "系列", "ja": "連続"})[
+        "fr"] == kind
+
+
+def test_the_bundled_offensive_list_excludes_vulgar_words_wordnet_leaves_unmarked():
+    # WordNet gives "cum" as semen with no usage mark; LDNOOBW (the list C4 was filtered with) has it.
+    offensive = listed_offensive()
+    assert ("en", "cum") in offensive and ("fr", "enculé") in offensive
+    assert not any(lang in ("zh", "ja") for lang, _ in offensive)  # their lists hold ordinary words
+    assert {"cum", "fuck"} <= excluded_words(make_lexicon(offensive=offensive), "en")

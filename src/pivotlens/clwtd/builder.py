@@ -69,19 +69,26 @@ GENUS_FOLLOWERS = ("who", "that", "which", "whose", "of", "for", "in", "with", "
 SPELLING_VARIANT_LENGTH = 6  # shorter words one edit apart are mostly different words (cat/cut)
 # Usages that make the English string itself unfit for a prompt, whatever sense it is read in.
 OFFENSIVE_USAGES = frozenset(f"usage:{domain}" for domain in ("disparagement", "ethnic slur", "obscenity", "vulgarism"))
-# Relations by closeness: direct links, then siblings through a shared parent, then the rest of
-# the 2-step neighbourhood, then links through a word of another part of speech. The first
-# relation a word is reached by is the one recorded.
+# Relations by closeness: direct links, then siblings through a shared parent (a kind of a kind is
+# a kind), then the rest of the 2-step neighbourhood, nephews, cousins, then links through a word
+# of another part of speech. The first relation a word is reached by is the one recorded.
 DIRECT_RELATIONS = ("antonym", "similar", "hyponym", "meronym", "hypernym", "holonym",
                     "also", "verb_group", "entailment", "cause")
-SIBLING_RELATIONS = {("hypernym", "hyponym"): "co-hyponym", ("holonym", "meronym"): "co-meronym",
-                     ("similar", "similar"): "co-similar"}
+TWO_STEP_RELATIONS = {("hypernym", "hyponym"): "co-hyponym", ("holonym", "meronym"): "co-meronym",
+                      ("similar", "similar"): "co-similar", ("hyponym", "hyponym"): "hyponym"}
 SECOND_ORDER = "second-order"
+NEPHEW = "nephew"  # a kind of a sibling: hand → extremity → foot → clubfoot
 COUSIN = "cousin"  # a child of a sibling of a parent: cat → feline → carnivore → canine → dog
 CROSS_POS = "cross-pos"
 CROSS_POS_FOR = ("adj", "v")  # nouns have neighbours enough, and their cross-pos ones are loose
-RELATION_ORDER = (*DIRECT_RELATIONS, *SIBLING_RELATIONS.values(), SECOND_ORDER, COUSIN, CROSS_POS)
-DISTANT_RELATIONS = (COUSIN, CROSS_POS)  # an untrusted word reached this far is mostly noise
+RELATION_ORDER = (*DIRECT_RELATIONS, *TWO_STEP_RELATIONS.values(), SECOND_ORDER, NEPHEW, COUSIN, CROSS_POS)
+DISTANT_RELATIONS = (NEPHEW, COUSIN, CROSS_POS)  # an untrusted word reached this far is mostly noise
+# Relations whose words may be said with the answer itself, so they give no distractors: a kind of
+# the concept (a rash of robberies is une série, a settlement un accord, 私卖 is still vendre: a
+# language without a word of its own for the species says the genus) and an adjective's or verb's
+# near-synonyms (cutthroat for merciless, improper for inappropriate). Every uniqueness violation
+# of the v2 spot check (docs/clwtd.md) came through one of them.
+SYNONYMOUS_RELATIONS = frozenset({"hyponym", "similar", "co-similar", "also", "verb_group"})
 # Obscenities and slurs whose WordNet senses carry no usage mark (a stupid despised man = fucker).
 OFFENSIVE_ENGLISH = frozenset([
     "arsehole", "asshole", "bastard", "bitch", "bollocks", "cock", "crap", "cunt", "dick", "fag", "faggot",
@@ -192,7 +199,8 @@ class WordChoice:
     # machine-built wordnet only) or NO_LIST (the dictionaries alone propose it: see `qualifies`).
     listing: int = NO_LIST
     # Known to translate the headword in this sense: a lemma list gives it for the synset, or the
-    # dictionaries say which of the headword's senses it translates (`Lexicon.confirms_sense`).
+    # dictionaries say which of the headword's senses it translates (`Lexicon.confirms_sense`), and
+    # no list holds it more firmly for another sense (`listed_for_another_sense`).
     sense_confirmed: bool = True
 
     @property
@@ -340,12 +348,27 @@ def headword_problem(lexicon: Lexicon, word: str, synset: Synset) -> str | None:
     return None
 
 
-def word_choice(lexicon: Lexicon, synset: Synset, lemma: str, lang: str, headword: str) -> WordChoice:
+def listing(synset: Synset, lemma: str, lang: str) -> int:
+    """Which lemma lists hold the word for the synset: `HUMAN_LIST`, `MACHINE_LIST` or `NO_LIST`."""
     listed = synset.sources(lemma, lang) - DERIVED_SOURCES
-    listing = HUMAN_LIST if listed - AUTOMATIC_SOURCES else MACHINE_LIST if listed else NO_LIST
+    return HUMAN_LIST if listed - AUTOMATIC_SOURCES else MACHINE_LIST if listed else NO_LIST
+
+
+def listed_for_another_sense(lexicon: Lexicon, synset: Synset, lemma: str, lang: str, headword: str) -> bool:
+    """Whether a list holds the word for another sense of the headword more firmly than for this
+    one: WOLF alone puts *banque* at the river bank, Wiktionary's list at the financial one; a
+    dictionary alone proposes 目的語 for "object", Wiktionary lists it for the grammatical object."""
+    here = listing(synset, lemma, lang)
+    return any(listing(lexicon.synsets[other], lemma, lang) > here
+               for other in lexicon.synsets_containing(headword, "en") if other != synset.id)
+
+
+def word_choice(lexicon: Lexicon, synset: Synset, lemma: str, lang: str, headword: str) -> WordChoice:
+    listed = listing(synset, lemma, lang)
     return WordChoice(lemma, lexicon.evidence(lemma, lang, synset, headword), lexicon.round_trip(lemma, lang, synset, headword),
-                      lexicon.frequency(lemma, lang), len(lexicon.dictionary.get((lang, lemma), ())), listing,
-                      listing > NO_LIST or lexicon.confirms_sense(lemma, lang, synset, headword))
+                      lexicon.frequency(lemma, lang), len(lexicon.dictionary.get((lang, lemma), ())), listed,
+                      (listed > NO_LIST or lexicon.confirms_sense(lemma, lang, synset, headword))
+                      and not listed_for_another_sense(lexicon, synset, lemma, lang, headword))
 
 
 def choose_word(lexicon: Lexicon, synset: Synset, lang: str, headword: str, config: BuildConfig,
@@ -387,7 +410,7 @@ def _semantic_neighbours(lexicon: Lexicon, synset: Synset) -> dict[str, str]:
     for relation, middle in first_steps:
         for second_relation, target in lexicon.synsets[middle].relations:
             if second_relation not in CROSS_POS_RELATIONS and target in lexicon.synsets:
-                found.setdefault(target, SIBLING_RELATIONS.get((relation, second_relation), SECOND_ORDER))
+                found.setdefault(target, TWO_STEP_RELATIONS.get((relation, second_relation), SECOND_ORDER))
     return found
 
 
@@ -397,11 +420,16 @@ def _linked(lexicon: Lexicon, synset: Synset, relation: str) -> list[Synset]:
 
 def related_synsets(lexicon: Lexicon, synset: Synset) -> list[tuple[str, Synset]]:
     """The synset's same-POS neighbourhood, each neighbour once, nearest relation first: two
-    semantic steps, then cousins (children of the parents' siblings), then, for adjectives and
+    semantic steps, then nephews (children of siblings), cousins (children of the parents'
+    siblings), then, for adjectives and
     verbs, which have few semantic links of their own,
     "cross-pos" neighbours reached through a word of another part of speech (social → society →
     economy → economic)."""
     found = _semantic_neighbours(lexicon, synset)
+    for parent in _linked(lexicon, synset, "hypernym"):
+        for sibling in _linked(lexicon, parent, "hyponym"):
+            for nephew in _linked(lexicon, sibling, "hyponym"):
+                found.setdefault(nephew.id, NEPHEW)
     for parent in _linked(lexicon, synset, "hypernym"):
         for grandparent in _linked(lexicon, parent, "hypernym"):
             for uncle in _linked(lexicon, grandparent, "hyponym"):
@@ -456,6 +484,7 @@ class ClwtdBuilder:
         self.config = config
         self._excluded = {lang: excluded_words(lexicon, lang) for lang in LANGUAGE_CODES}
         self._genus_patterns: dict[str, re.Pattern[str]] = {}
+        self._synonymous: dict[str, frozenset[str]] = {}
 
     def candidate(self, headword: str, taken: Mapping[str, Collection[str]]) -> Candidate | None:
         """The headword's dominant concept with a qualifying word in every language, none of them
@@ -511,6 +540,8 @@ class ClwtdBuilder:
         own_synsets = set(lexicon.synsets_containing(word, src))
         if own_synsets & {candidate.synset.id, *lexicon.synsets_containing(source, src)}:
             return "a synonym of the source word"
+        if own_synsets & self._synonymous_neighbours(candidate.synset):
+            return "a kind of the concept or a near-synonym (one of its senses)"
         genus = self._genus_pattern(candidate.synset)
         if any(genus.match(lexicon.synsets[synset_id].definition) and not lexicon.synsets[synset_id].lemmas_in(tgt)
                for synset_id in own_synsets):
@@ -541,6 +572,13 @@ class ClwtdBuilder:
             if translation == answer or _starts_with_word(translation, answer, tgt):
                 return f"translates to {translation!r}, which starts with the answer"
         return None
+
+    def _synonymous_neighbours(self, synset: Synset) -> frozenset[str]:
+        """The ids of the synset's neighbours through `SYNONYMOUS_RELATIONS`."""
+        if synset.id not in self._synonymous:
+            self._synonymous[synset.id] = frozenset(neighbour.id for relation, neighbour in related_synsets(self.lexicon, synset)
+                                                    if relation in SYNONYMOUS_RELATIONS)
+        return self._synonymous[synset.id]
 
     def _genus_pattern(self, synset: Synset) -> re.Pattern[str]:
         """A definition whose genus is one of the concept's English lemmas: "a woman proprietor", "a
@@ -592,7 +630,7 @@ class ClwtdBuilder:
     def entry(self, candidate: Candidate) -> Entry | None:
         """The candidate as a CLWTD entry, or None when some pair lacks 9 distractors."""
         neighbours = [(relation, synset) for relation, synset in related_synsets(self.lexicon, candidate.synset)
-                      if not is_excluded(synset)]
+                      if relation not in SYNONYMOUS_RELATIONS and not is_excluded(synset)]
         per_pair: dict[str, list[Distractor]] = {}
         for src, tgt in ALL_PAIRS:
             found = self.distractors(candidate, src, tgt, neighbours)

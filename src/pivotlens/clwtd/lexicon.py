@@ -255,8 +255,18 @@ class Lexicon:
             self._round_trips[key] = self._dictionary_round_trip(word, lang, synset, normalise_gloss(headword))
         return self._round_trips[key]
 
+    def first_sense_lemmas(self, synset: Synset) -> frozenset[str]:
+        """The synset's English lemmas (normalised) read in it first: those whose first WordNet
+        sense in its part of speech it is, or that WordNet gives no senses. A gloss by another of
+        them leads back to the concept; a gloss by one read otherwise first does not: *loup* is
+        glossed "wolf", a lemma of the cruel person brute's synset, but a wolf is first the animal,
+        as a column (colonne) is first a line of things and a congress (congrès) an assembly."""
+        unknown = (Sense(synset.id, 0),)
+        return frozenset(normalise_gloss(lemma) for lemma in synset.lemmas_in("en")
+                         if self.english_senses.get((lemma.lower(), synset.pos), unknown)[0].synset_id == synset.id)
+
     def _dictionary_round_trip(self, word: str, lang: str, synset: Synset, headword: str) -> int:
-        lemmas = {normalise_gloss(lemma) for lemma in synset.lemmas_in("en")}
+        lemmas = self.first_sense_lemmas(synset) | {headword}
         senses = self.dictionary.get((lang, word), ())
         if not senses:
             return ROUND_TRIP_NONE
@@ -298,30 +308,27 @@ class Lexicon:
         return sum(any(_stem(word) in context for word in _content_words(gloss))
                    for gloss in sense.glosses if gloss != headword)
 
-    def fits_another_sense(self, sense: DictionarySense, synset: Synset, headword: str) -> bool:
-        """Whether the dictionary sense fits another WordNet sense of the headword, of the synset's
-        part of speech, better than the synset: 郵便 "mail; postal service; post" is the postal
-        system, not a sentry's post."""
+    def best_other_fit(self, sense: DictionarySense, synset: Synset, headword: str) -> int:
+        """The best `sense_fit` of the dictionary sense to another WordNet sense of the headword of
+        the synset's part of speech (0 when it has none)."""
         others = [meaning.synset_id for meaning in self.english_senses.get((headword, synset.pos), ())
                   if meaning.synset_id != synset.id and meaning.synset_id in self.synsets]
-        if not others:
-            return False
-        own = self.sense_fit(sense, synset, headword)
-        return any(self.sense_fit(sense, self.synsets[other], headword) > own for other in others)
+        return max((self.sense_fit(sense, self.synsets[other], headword) for other in others), default=0)
 
     def confirms_sense(self, word: str, lang: str, synset: Synset, headword: str) -> bool:
         """Whether the dictionary says in which sense the word translates the headword, as a word no
         lemma list gives for the synset must show: the headword has one sense of this part of
-        speech, or a sense of the word glossed by it (or by another lemma of the synset) fits this
-        sense and no other better (`fits_another_sense`). Fitting is sharing a stem with the
-        synset's description, or saying nothing else: 年 "year" alone is the headword's dominant
-        sense, which the synset is. 硬い "hard; solid; tough" says solid, not difficult."""
+        speech, or a sense of the word glossed by it (or by another lemma read first in the synset)
+        says nothing else — 年 "year" alone is the headword's dominant sense, which the synset is —
+        or its other glosses fit this sense better than any other sense of the headword: 硬い "hard;
+        solid; tough" says solid, not difficult; 裏返す "turn over; turn inside out" fits the
+        change of direction no better than the turning over of a page."""
         headword = normalise_gloss(headword)
         if len(self.english_senses.get((headword, synset.pos), ())) <= 1:
             return True
-        english = {headword, *(normalise_gloss(lemma) for lemma in synset.lemmas_in("en"))}
-        return any(_glossed_by(sense, english) and (sense.glosses <= english or self.sense_fit(sense, synset, headword) > 0)
-                   and not self.fits_another_sense(sense, synset, headword)
+        english = self.first_sense_lemmas(synset) | {headword}
+        return any(_glossed_by(sense, english) and (sense.glosses <= english or self.sense_fit(sense, synset, headword)
+                                                    > self.best_other_fit(sense, synset, headword))
                    for sense in self.dictionary.get((lang, word), ()))
 
     def forward_translations(self, headword: str, lang: str, pos: str) -> tuple[str, ...]:

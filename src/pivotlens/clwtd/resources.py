@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import importlib
+import json
 import os
 import re
 import sqlite3
@@ -15,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from importlib.resources import files
 from pathlib import Path
 from types import ModuleType
 
@@ -300,6 +302,15 @@ def cedict_offensive(simplify: Callable[[str], str]) -> frozenset[str]:
                      if any(marker in definition for definition in entry["definitions"] for marker in _CEDICT_OFFENSIVE_MARKERS))
 
 
+def listed_offensive() -> frozenset[tuple[str, str]]:
+    """(language, word) of the "List of Dirty, Naughty, Obscene and Otherwise Bad Words" (LDNOOBW,
+    the list C4 was filtered with; npm ``naughty-words`` 1.2.0, CC-BY-4.0), English and French: it
+    catches the vulgar words whose WordNet senses carry no mark (cum). Its Chinese and Japanese
+    lists also hold ordinary words (卵, 性, 人種, 嫌い); those languages keep their dictionaries' marks."""
+    lists = json.loads(files("pivotlens.clwtd").joinpath("data/ldnoobw.json").read_text(encoding="utf-8"))
+    return frozenset((lang, word) for lang, words in lists.items() for word in words)
+
+
 def cedict_senses(simplify: Callable[[str], str]) -> dict[str, tuple[DictionarySense, ...]]:
     """Simplified Chinese word → its CC-CEDICT definitions as senses, in the file's order (a
     definition reading "to …" is a verb sense; its comma- or semicolon-separated parts are its
@@ -393,7 +404,7 @@ def load_open_lexicon(paths: ResourcePaths, headword_pool: int = HEADWORD_POOL) 
         vocabulary_languages=VOCABULARY_LANGUAGES,
         irregular_inflections=wordnet.irregular_inflections,
         offensive=frozenset({("ja", word) for word in jmdict_offensive()}
-                            | {("zh", word) for word in cedict_offensive(simplify)}),
+                            | {("zh", word) for word in cedict_offensive(simplify)}) | listed_offensive(),
         spelling_entries={("ja", word): ids for word, ids in jmdict.entries.items() if ("ja", word) in in_use},
         nonstandard=frozenset(("ja", word) for word in jmdict.nonstandard),
         proper_names=frozenset(lemma.lower() for synset in wordnet.synsets.values() if "instance" in synset.tags
