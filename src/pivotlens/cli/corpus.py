@@ -8,6 +8,7 @@ from pathlib import Path
 from pivotlens.cli.common import DATASET_HELP, seed
 from pivotlens.corpus.auc import AucOptions
 from pivotlens.corpus.counting import CountOptions
+from pivotlens.corpus.infinigram_api import ApiOptions
 from pivotlens.corpus.readers import RecordFields
 from pivotlens.options import add_option_flags, options_from_args
 
@@ -42,6 +43,11 @@ def run_count(args: argparse.Namespace) -> None:
     dataset = load_dataset(args.dataset)
     config = count_config(options_from_args(CountOptions, args), args.seed, record_fields(args))
     plan = plan_counts(dataset, parse_pairs(args.pairs), config)
+    if args.engine == "infinigram-api":
+        run_count_api(args, plan, dataset)
+        return
+    if args.dry_run:
+        raise CorpusError("--dry-run counts API queries: it goes with --engine infinigram-api")
     if args.engine == "infinigram":
         shards, unit = [], "word"
     else:
@@ -59,6 +65,41 @@ def run_count(args: argparse.Namespace) -> None:
     skipped = sum(result.counts.skipped.values())
     print(f"{result.counts.documents:,} documents, {len(plan.terms):,} words, {len(plan.term_pairs):,} word pairs"
           + (f", {skipped:,} bad records skipped ({dict(result.counts.skipped)})" if skipped else ""))
+    print(f"wrote {args.out}/terms.parquet, pairs.parquet, manifest.json")
+
+
+def api_client(args: argparse.Namespace):
+    """The infini-gram API client of ``--index NAME`` and the --api-* flags."""
+    from pivotlens.corpus.infinigram_api import InfiniGramApi, api_cache_dir
+    from pivotlens.errors import CorpusError
+
+    if args.index is None:
+        raise CorpusError("--engine infinigram-api needs --index NAME (e.g. v4_dolma-v1_7_llama)")
+    options = options_from_args(ApiOptions, args)
+    return InfiniGramApi(str(args.index), options.api_url, api_cache_dir(options), concurrency=options.api_concurrency,
+                         retries=options.api_retries, timeout=options.api_timeout)
+
+
+def run_count_api(args: argparse.Namespace, plan, dataset) -> None:
+    from tqdm import tqdm
+
+    from pivotlens.corpus.infinigram_api import count_queries, count_with_api
+
+    api = api_client(args)
+    queries = count_queries(plan, args.max_diff_tokens, args.max_clause_freq)
+    cached = sum(map(api.is_cached, queries))
+    print(f"{len(queries):,} queries to {api.url} (index {api.index}): 1 index check, {len(plan.terms):,} word counts, "
+          f"{len(plan.term_pairs):,} pair (AND) counts; {cached:,} cached, {len(queries) - cached:,} to send")
+    if args.dry_run:
+        return
+    with tqdm(total=len(queries) - 1, unit="query", desc="counting (infinigram-api)") as bar:
+        counts = count_with_api(plan, args.out, api, dataset=dataset.identity(), max_diff_tokens=args.max_diff_tokens,
+                                max_clause_freq=args.max_clause_freq, progress=bar.update)
+    if counts is None:
+        print(f"{args.out} already holds these counts; nothing to do")
+        return
+    print(f"{api.sent:,} requests sent; {counts.total_tokens:,} tokens in {api.index}; {len(plan.terms):,} words "
+          f"(occurrences), {len(plan.term_pairs):,} word pairs (co-occurrences within {args.max_diff_tokens} tokens)")
     print(f"wrote {args.out}/terms.parquet, pairs.parquet, manifest.json")
 
 
@@ -95,8 +136,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     count.add_argument("--pairs", default="all", help="e.g. en-fr,zh-ja (default: all 12)")
     count.add_argument("--out", type=Path, required=True)
     add_option_flags(count, CountOptions)
-    count.add_argument("--index", type=Path, help="infini-gram index directory (--engine infinigram)")
-    count.add_argument("--max-diff-tokens", type=int, default=100, help="infini-gram AND window (infinigram engine)")
+    count.add_argument("--index", type=Path, help="infini-gram index directory (--engine infinigram) or API index "
+                       "name (--engine infinigram-api, e.g. v4_dolma-v1_7_llama)")
+    count.add_argument("--max-diff-tokens", type=int, default=100,
+                       help="infini-gram AND window in tokens (infinigram engines)")
+    add_option_flags(count, ApiOptions, only=tuple(f for f in ApiOptions.__dataclass_fields__ if f != "max_disp_len"))
     count.add_argument("--seed", type=seed, default=0)
     count.set_defaults(handler=run_count)
 

@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from pivotlens.corpus.auc import AucOptions
 from pivotlens.corpus.counting import CountOptions
+from pivotlens.errors import ConfigError
 from pivotlens.languages import LANGUAGE_CODES, LANGUAGES, pair_key
 from pivotlens.lens.options import ClassifyOptions, CurveOptions
 from pivotlens.options import option
@@ -152,6 +153,9 @@ def run_auc(ctx: StageContext, o: AucOptions) -> dict:
 def run_pivots(ctx: StageContext, o: MineOptions) -> dict:
     from pivotlens.pivots.run import mine_config, run_mining
 
+    if o.engine != "local":
+        raise ConfigError(f"pivots.engine {o.engine}: a study mines the corpus it counted (local); mine through "
+                          "the API with `pivotlens pivots mine --engine infinigram-api --index NAME`")
     config = mine_config(o, model=ctx.config["model"], seed=ctx.config["seed"])
     with tqdm(unit="item", desc="pivots") as bar:
         records = run_mining(ctx.model().tokenizer, ctx.dir_of("lens"), ctx.dir_of("counts"), ctx.config["corpus"],
