@@ -17,13 +17,27 @@ def add_corpus_options(parser: argparse.ArgumentParser, required: bool = True, c
     """The corpus-reader options (read back by :func:`record_fields`); ``select langid`` has no use for
     ``--case-sensitive`` and ``corpus count`` has it from CountOptions, so they pass ``case_option=False``."""
     parser.add_argument("--corpus", nargs="+", required=required, metavar="GLOB",
-                        help="JSONL(.gz/.zst) / Parquet files, globs, directories, datasets dirs, or 'bundled'")
+                        help="JSONL(.gz/.zst) / Parquet files, globs, directories, datasets dirs, 'bundled', or a "
+                             "streamed Hugging Face dataset hf:NAME[:CONFIG[:SPLIT]] (hub id or local directory)")
+    parser.add_argument("--max-documents", type=int, default=None,
+                        help="read only the first N documents of each hf: stream (as one shard)")
     parser.add_argument("--text-field", default="text")
     parser.add_argument("--id-field", default="id")
     parser.add_argument("--skip-bad-records", action="store_true",
                         help="count and skip undecodable / malformed / text-less records instead of stopping")
     if case_option:
         parser.add_argument("--case-sensitive", action="store_true", help="default: case-insensitive (casefold)")
+
+
+def corpus_inputs(args: argparse.Namespace) -> list[str]:
+    """``--corpus`` with ``--max-documents`` written into its hf: streams (``hf:…|first=N``)."""
+    from pivotlens.corpus.streaming import is_stream, with_max_documents
+    from pivotlens.errors import CorpusError
+
+    inputs = list(args.corpus or [])
+    if args.max_documents is not None and not any(map(is_stream, inputs)):
+        raise CorpusError("--max-documents caps hf: streams; the --corpus given has none")
+    return [with_max_documents(item, args.max_documents) if is_stream(item) else item for item in inputs]
 
 
 def record_fields(args: argparse.Namespace) -> RecordFields:
@@ -53,7 +67,7 @@ def run_count(args: argparse.Namespace) -> None:
     else:
         if not args.corpus:
             raise CorpusError(f"--corpus is required with --engine {args.engine}")
-        shards, unit = resolve_corpus(args.corpus), "doc"
+        shards, unit = resolve_corpus(corpus_inputs(args)), "doc"
     total = len(plan.terms) if args.engine == "infinigram" else None
     with tqdm(total=total, unit=unit, desc=f"counting ({args.engine})", unit_scale=True) as bar:
         result = count(plan, args.out, engine=args.engine, shards=shards, dataset=dataset.identity(),
@@ -109,7 +123,7 @@ def run_index(args: argparse.Namespace) -> None:
     from pivotlens.corpus.infinigram import build_index
     from pivotlens.corpus.readers import resolve_corpus
 
-    shards = resolve_corpus(args.corpus)
+    shards = resolve_corpus(corpus_inputs(args))
     with tqdm(unit="doc", desc="writing token shards", unit_scale=True) as bar:
         info = build_index(shards, args.out, tokenizer=args.tokenizer, case_sensitive=args.case_sensitive,
                            fields=record_fields(args), mem_gib=args.mem, progress=bar.update)

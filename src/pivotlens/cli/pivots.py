@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from pivotlens.cli.common import seed
-from pivotlens.cli.corpus import add_corpus_options, api_client, record_fields
+from pivotlens.cli.corpus import add_corpus_options, api_client, corpus_inputs, record_fields
 from pivotlens.corpus.infinigram_api import ApiOptions
 from pivotlens.errors import PivotlensError
 from pivotlens.lens.options import CurveOptions
@@ -60,7 +60,7 @@ def run_mine(args: argparse.Namespace) -> None:
         if args.dry_run:
             raise PivotlensError("--dry-run counts API queries: it goes with --engine infinigram-api")
         with tqdm(unit="item", desc="mining") as bar:
-            records = run_mining(load_tokenizer(args.model), args.behaviours, args.counts, args.corpus, config,
+            records = run_mining(load_tokenizer(args.model), args.behaviours, args.counts, corpus_inputs(args), config,
                                  args.out, progress=bar.update, fields=record_fields(args))
     with_pivots = sum(bool(r["kept"]) for r in records)
     print(f"{len(records)} semantic-pivot items without shared tokens; {with_pivots} with kept pivots")
