@@ -16,7 +16,8 @@ UI, HELP = "sw/messages.po", "helpcontent2/source/text/swriter/01.po"
 ENTRIES = [
     (UI, "find|replace", "_Replace", {"fr": "_Remplacer", "ja": "置換(_R)", "zh-CN": "替换(_R)"}, ""),
     (UI, "STR_TEXT_CONTRAST", "Text contrast is too low.",
-     {"fr": "Le contraste du texte est trop faible.", "ja": "テキストのコントラストが低すぎます。", "zh-CN": "文本对比度太低。"}, ""),
+     {"fr": "Le contraste du texte est trop faible.", "ja": "テキストのコントラストが低すぎます。",
+      "zh-CN": "文本对比度太低。"}, ""),
     (UI, "STR_NO_ALT", "No alt text for graphic '%OBJECT_NAME%'",
      {"fr": "Pas de texte alternatif pour l'image « %OBJECT_NAME% »", "ja": "画像 '%OBJECT_NAME%' に代替テキストがない",
       "zh-CN": "图形“%OBJECT_NAME%”无替代文本"}, ""),
@@ -31,7 +32,8 @@ ENTRIES = [
                                             "zh-CN": "退出 %PRODUCTNAME。"}, ""),
     (HELP, "par_id3", "Text contrast is too low.",
      {"fr": "Contraste trop faible.", "ja": "コントラストが低い。", "zh-CN": "对比度低。"}, ""),
-    (HELP, "par_id4", "Fish &amp; chips &lt;here&gt;", {"fr": "Poisson &amp; frites", "ja": "魚とポテト", "zh-CN": "炸鱼薯条"}, ""),
+    (HELP, "par_id4", "Fish &amp; chips &lt;here&gt;",
+     {"fr": "Poisson &amp; frites", "ja": "魚とポテト", "zh-CN": "炸鱼薯条"}, ""),
 ]
 
 
