@@ -196,3 +196,20 @@ def test_pivots_mine_through_the_api(tiny_model_dir, tmp_path, capsys):
         assert len(stub.requests) == sent  # every reply cached
     record = json.loads((tmp_path / "mined" / "pivots.jsonl").read_text().splitlines()[0])
     assert (record["n_source_documents"], record["n_target_documents"]) == (5, 5)
+
+
+def test_the_table1_config_counts_through_the_api_in_a_study(tmp_path, monkeypatch, tiny_model_dir):
+    from pathlib import Path
+
+    monkeypatch.setenv("PIVOTLENS_CACHE", str(tmp_path / "cache"))
+    config = Path(__file__).parents[1] / "configs" / "table1-dolma.yaml"
+    with StubApi({"v4_dolma-v1_7_llama": DOCUMENTS}) as stub:
+        argv = ["run", str(config), "--run-dir", str(tmp_path / "run"), "--only", "counts", "--model",
+                str(tiny_model_dir("llama")), "--set", "dataset=sample", "--set", "pairs=en-fr",
+                "--set", f"counts.api_url={stub.url}"]
+        assert main(argv) == 0
+        sent = len(stub.requests)
+        assert sent > 1 and {r["index"] for r in stub.requests} == {"v4_dolma-v1_7_llama"}
+    pairs = pq.read_table(tmp_path / "run" / "counts" / "pairs.parquet").to_pylist()
+    assert pairs and all("window_cooccurrence" in row for row in pairs)
+    assert read_pair_counts(tmp_path / "run" / "counts")

@@ -84,14 +84,9 @@ def run_count(args: argparse.Namespace) -> None:
 
 def api_client(args: argparse.Namespace):
     """The infini-gram API client of ``--index NAME`` and the --api-* flags."""
-    from pivotlens.corpus.infinigram_api import InfiniGramApi, api_cache_dir
-    from pivotlens.errors import CorpusError
+    from pivotlens.corpus.infinigram_api import api_client as client
 
-    if args.index is None:
-        raise CorpusError("--engine infinigram-api needs --index NAME (e.g. v4_dolma-v1_7_llama)")
-    options = options_from_args(ApiOptions, args)
-    return InfiniGramApi(str(args.index), options.api_url, api_cache_dir(options), concurrency=options.api_concurrency,
-                         retries=options.api_retries, timeout=options.api_timeout)
+    return client(args.index, options_from_args(ApiOptions, args))
 
 
 def run_count_api(args: argparse.Namespace, plan, dataset) -> None:
@@ -150,11 +145,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     count.add_argument("--pairs", default="all", help="e.g. en-fr,zh-ja (default: all 12)")
     count.add_argument("--out", type=Path, required=True)
     add_option_flags(count, CountOptions)
-    count.add_argument("--index", type=Path, help="infini-gram index directory (--engine infinigram) or API index "
-                       "name (--engine infinigram-api, e.g. v4_dolma-v1_7_llama)")
     count.add_argument("--max-diff-tokens", type=int, default=100,
                        help="infini-gram AND window in tokens (infinigram engines)")
-    add_option_flags(count, ApiOptions, only=tuple(f for f in ApiOptions.__dataclass_fields__ if f != "max_disp_len"))
+    add_option_flags(count, ApiOptions, only=tuple(f for f in ApiOptions.__dataclass_fields__
+                                                    if f not in ("max_disp_len", "api_url")))  # api_url: CountOptions
     count.add_argument("--seed", type=seed, default=0)
     count.set_defaults(handler=run_count)
 

@@ -87,7 +87,7 @@ MAX_QUERY_CHARS = 1000  # the API's limit on a query string
 class ApiOptions:
     """Flags of `corpus count` and `pivots mine` for ``--engine infinigram-api``."""
 
-    api_url: str = option(API_URL, "infini-gram API endpoint (--engine infinigram-api)")
+    api_url: str | None = option(API_URL, "infini-gram API endpoint (--engine infinigram-api)")
     api_concurrency: int = option(8, "API requests in flight at once")
     api_retries: int = option(6, "retries per API request (exponential backoff from 1 s, at most 60 s)")
     api_timeout: float = option(60.0, "seconds to wait for one API reply")
@@ -101,6 +101,14 @@ def api_cache_dir(options: ApiOptions) -> Path:
     return Path(options.api_cache) if options.api_cache else cache_root() / "infinigram-api"
 
 
+def api_client(index: str | None, options: ApiOptions = ApiOptions()) -> InfiniGramApi:
+    """The client of an index with the flags' settings."""
+    if index is None:
+        raise CorpusError("the infinigram-api engine needs an index name (--index NAME, e.g. v4_dolma-v1_7_llama)")
+    return InfiniGramApi(str(index), options.api_url, api_cache_dir(options), concurrency=options.api_concurrency,
+                         retries=options.api_retries, timeout=options.api_timeout)
+
+
 class _Retry(Exception):
     """A failure worth another try; ``wait`` is the server's Retry-After, if it sent one."""
 
@@ -112,14 +120,14 @@ class _Retry(Exception):
 class InfiniGramApi:
     """A client for one index: cached, concurrent, retried queries."""
 
-    def __init__(self, index: str, url: str = API_URL, cache_dir: str | Path | None = None, *, concurrency: int = 8,
+    def __init__(self, index: str, url: str | None = API_URL, cache_dir: str | Path | None = None, *, concurrency: int = 8,
                  retries: int = 6, timeout: float = 60.0, backoff: float = 1.0, max_backoff: float = 60.0) -> None:
         if not index or "/" in index:
             raise CorpusError(f"--index {index!r}: give an infini-gram index name such as v4_dolma-v1_7_llama "
                               f"(known: {', '.join(PUBLIC_INDICES)})")
         if concurrency < 1 or retries < 0 or timeout <= 0:
             raise CorpusError("--api-concurrency must be ≥ 1, --api-retries ≥ 0 and --api-timeout > 0")
-        self.index, self.url = index, url
+        self.index, self.url = index, url or API_URL
         self.concurrency, self.retries, self.timeout = concurrency, retries, timeout
         self.backoff, self.max_backoff = backoff, max_backoff
         self.cache_path = Path(cache_dir or cache_root() / "infinigram-api") / f"{index}.jsonl"

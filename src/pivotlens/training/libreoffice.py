@@ -54,7 +54,7 @@ LANGUAGES = ("en", *CATALOGUE_LANGUAGES)
 
 _TAG = re.compile(r"<[^<>]*>")
 _PRODUCT = re.compile(r"%PRODUCTNAME\b|\$\[officename\]")
-_ACCELERATOR_SUFFIX = re.compile(r"\s*[（(]\s*[~_&][A-Za-z0-9]\s*[）)]")
+_ACCELERATOR_SUFFIX = re.compile(r"\s*[（(]\s*[~_&][^\s()（）]\s*[）)]")
 _GTK_MNEMONIC = re.compile(r"_(?=[^\W_])")
 _PLACEHOLDER = re.compile(r"%[A-Za-z_][A-Za-z0-9_]*%|%[A-Za-z]+\b|%\d|\$\(?[A-Za-z]*\d+\)?|\$\[\w+\]|\{\w*\}|#\d|"
                           r"\$[A-Z_]{2,}\$?|\\[nt]|\bSTR_[A-Z]")
