@@ -93,6 +93,7 @@ def test_cleaning_rules():
     assert clean("Re_place", ui=True) == "Replace" and clean("CHAR_NAME", ui=False) == "CHAR_NAME"
     assert clean("置き換え (~R)", ui=False) == "置き換え" and clean("Column (A)", ui=False) == "Column (A)"
     assert clean("十六进制(_#):", ui=True) == "十六进制:" and clean("underline (_)", ui=False) == "underline (_)"
+    assert clean("Hex _#:", ui=True) == "Hex #:"
     assert clean("$[officename] Writer", ui=False) == "LibreOffice Writer"
     for placeholder in ("Page %1 of %2", "Copy %s", "$(ARG1) failed", "{0} items", "Version $[officeversion]"):
         assert clean(placeholder, ui=True) is None

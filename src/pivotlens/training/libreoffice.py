@@ -55,7 +55,7 @@ LANGUAGES = ("en", *CATALOGUE_LANGUAGES)
 _TAG = re.compile(r"<[^<>]*>")
 _PRODUCT = re.compile(r"%PRODUCTNAME\b|\$\[officename\]")
 _ACCELERATOR_SUFFIX = re.compile(r"\s*[（(]\s*[~_&][^\s()（）]\s*[）)]")
-_GTK_MNEMONIC = re.compile(r"_(?=[^\W_])")
+_GTK_MNEMONIC = re.compile(r"_(?=[^\s_])")
 _PLACEHOLDER = re.compile(r"%[A-Za-z_][A-Za-z0-9_]*%|%[A-Za-z]+\b|%\d|\$\(?[A-Za-z]*\d+\)?|\$\[\w+\]|\{\w*\}|#\d|"
                           r"\$[A-Z_]{2,}\$?|\\[nt]|\bSTR_[A-Z]")
 _SENTENCE_END = re.compile(r"[.!?:]$")
