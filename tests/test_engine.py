@@ -7,6 +7,7 @@ from pivotlens.corpus.counting import CountOptions
 from pivotlens.engine import (
     ENGINES,
     CountEngine,
+    MiningEngine,
     SelectionEngine,
     check_engine,
     engines_for,
@@ -14,15 +15,18 @@ from pivotlens.engine import (
     map_shards,
 )
 from pivotlens.errors import EngineError, PivotlensError
+from pivotlens.pivots.options import MineOptions
 from pivotlens.selection.mixes import SelectionOptions
 
 
 def test_the_options_offer_the_engines_of_the_table():
-    assert get_args(CountEngine) == engines_for("counts") == ("local", "ray", "infinigram")
+    assert get_args(CountEngine) == engines_for("counts") == ("local", "ray", "infinigram", "infinigram-api")
     assert get_args(SelectionEngine) == engines_for("selection") == ("local", "ray")
+    assert get_args(MiningEngine) == engines_for("mining") == ("local", "infinigram-api")
     assert get_type_hints(CountOptions)["engine"] == CountEngine
     assert get_type_hints(SelectionOptions)["engine"] == SelectionEngine
-    assert set(ENGINES) == set(get_args(CountEngine)) | set(get_args(SelectionEngine))
+    assert get_type_hints(MineOptions)["engine"] == MiningEngine
+    assert set(ENGINES) == set(get_args(CountEngine)) | set(get_args(SelectionEngine)) | set(get_args(MiningEngine))
 
 
 def test_check_engine_names_the_engine_and_the_allowed_ones():

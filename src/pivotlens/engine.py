@@ -6,7 +6,9 @@ input shard, with a reduction that does not depend on the order results arrive i
 the jobs one after the other (the task reports documents as it goes); ``ray`` runs one Ray task
 per job (``shared`` is put in the object store once) and reports each result's ``documents_read``
 as it finishes; Ray is imported only then. ``infinigram`` scans nothing: corpus counts query an
-index (``corpus/infinigram.py``).
+index (``corpus/infinigram.py``). ``infinigram-api`` sends queries to the hosted infini-gram API
+(``corpus/infinigram_api.py``): counts, and the document samples of pivot mining (``mining``), whose
+``local`` engine reads the corpus in this process.
 
 Within one machine, :func:`fold_in_processes` spreads a stream of items (input files, or document
 batches read by this process when there are fewer files than workers) over worker processes that
@@ -26,13 +28,15 @@ from typing import Literal, Protocol, TypeVar
 from pivotlens.errors import EngineError, PivotlensError
 
 ENGINES: dict[str, tuple[str, ...]] = {  # engine → the stages it runs
-    "local": ("counts", "selection"),
+    "local": ("counts", "selection", "mining"),
     "ray": ("counts", "selection"),
     "infinigram": ("counts",),
+    "infinigram-api": ("counts", "mining"),
 }
 # The options' types; tests/test_engine.py checks them against the table.
-CountEngine = Literal["local", "ray", "infinigram"]
+CountEngine = Literal["local", "ray", "infinigram", "infinigram-api"]
 SelectionEngine = Literal["local", "ray"]
+MiningEngine = Literal["local", "infinigram-api"]
 
 Progress = Callable[[int], None]  # called with a number of documents done
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from pivotlens.cli.common import DATASET_HELP, seed
 from pivotlens.corpus.auc import AucOptions
 from pivotlens.corpus.counting import CountOptions
+from pivotlens.corpus.infinigram_api import ApiOptions
 from pivotlens.corpus.readers import RecordFields
 from pivotlens.options import add_option_flags, options_from_args
 
@@ -16,13 +17,27 @@ def add_corpus_options(parser: argparse.ArgumentParser, required: bool = True, c
     """The corpus-reader options (read back by :func:`record_fields`); ``select langid`` has no use for
     ``--case-sensitive`` and ``corpus count`` has it from CountOptions, so they pass ``case_option=False``."""
     parser.add_argument("--corpus", nargs="+", required=required, metavar="GLOB",
-                        help="JSONL(.gz/.zst) / Parquet files, globs, directories, datasets dirs, or 'bundled'")
+                        help="JSONL(.gz/.zst) / Parquet files, globs, directories, datasets dirs, 'bundled', or a "
+                             "streamed Hugging Face dataset hf:NAME[:CONFIG[:SPLIT]] (hub id or local directory)")
+    parser.add_argument("--max-documents", type=int, default=None,
+                        help="read only the first N documents of each hf: stream (as one shard)")
     parser.add_argument("--text-field", default="text")
     parser.add_argument("--id-field", default="id")
     parser.add_argument("--skip-bad-records", action="store_true",
                         help="count and skip undecodable / malformed / text-less records instead of stopping")
     if case_option:
         parser.add_argument("--case-sensitive", action="store_true", help="default: case-insensitive (casefold)")
+
+
+def corpus_inputs(args: argparse.Namespace) -> list[str]:
+    """``--corpus`` with ``--max-documents`` written into its hf: streams (``hf:…|first=N``)."""
+    from pivotlens.corpus.streaming import is_stream, with_max_documents
+    from pivotlens.errors import CorpusError
+
+    inputs = list(args.corpus or [])
+    if args.max_documents is not None and not any(map(is_stream, inputs)):
+        raise CorpusError("--max-documents caps hf: streams; the --corpus given has none")
+    return [with_max_documents(item, args.max_documents) if is_stream(item) else item for item in inputs]
 
 
 def record_fields(args: argparse.Namespace) -> RecordFields:
@@ -42,12 +57,17 @@ def run_count(args: argparse.Namespace) -> None:
     dataset = load_dataset(args.dataset)
     config = count_config(options_from_args(CountOptions, args), args.seed, record_fields(args))
     plan = plan_counts(dataset, parse_pairs(args.pairs), config)
+    if args.engine == "infinigram-api":
+        run_count_api(args, plan, dataset)
+        return
+    if args.dry_run:
+        raise CorpusError("--dry-run counts API queries: it goes with --engine infinigram-api")
     if args.engine == "infinigram":
         shards, unit = [], "word"
     else:
         if not args.corpus:
             raise CorpusError(f"--corpus is required with --engine {args.engine}")
-        shards, unit = resolve_corpus(args.corpus), "doc"
+        shards, unit = resolve_corpus(corpus_inputs(args)), "doc"
     total = len(plan.terms) if args.engine == "infinigram" else None
     with tqdm(total=total, unit=unit, desc=f"counting ({args.engine})", unit_scale=True) as bar:
         result = count(plan, args.out, engine=args.engine, shards=shards, dataset=dataset.identity(),
@@ -62,13 +82,43 @@ def run_count(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}/terms.parquet, pairs.parquet, manifest.json")
 
 
+def api_client(args: argparse.Namespace):
+    """The infini-gram API client of ``--index NAME`` and the --api-* flags."""
+    from pivotlens.corpus.infinigram_api import api_client as client
+
+    return client(args.index, options_from_args(ApiOptions, args))
+
+
+def run_count_api(args: argparse.Namespace, plan, dataset) -> None:
+    from tqdm import tqdm
+
+    from pivotlens.corpus.infinigram_api import count_queries, count_with_api
+
+    api = api_client(args)
+    queries = count_queries(plan, args.max_diff_tokens, args.max_clause_freq)
+    cached = sum(map(api.is_cached, queries))
+    print(f"{len(queries):,} queries to {api.url} (index {api.index}): 1 index check, {len(plan.terms):,} word counts, "
+          f"{len(plan.term_pairs):,} pair (AND) counts; {cached:,} cached, {len(queries) - cached:,} to send")
+    if args.dry_run:
+        return
+    with tqdm(total=len(queries) - 1, unit="query", desc="counting (infinigram-api)") as bar:
+        counts = count_with_api(plan, args.out, api, dataset=dataset.identity(), max_diff_tokens=args.max_diff_tokens,
+                                max_clause_freq=args.max_clause_freq, progress=bar.update)
+    if counts is None:
+        print(f"{args.out} already holds these counts; nothing to do")
+        return
+    print(f"{api.sent:,} requests sent; {counts.total_tokens:,} tokens in {api.index}; {len(plan.terms):,} words "
+          f"(occurrences), {len(plan.term_pairs):,} word pairs (co-occurrences within {args.max_diff_tokens} tokens)")
+    print(f"wrote {args.out}/terms.parquet, pairs.parquet, manifest.json")
+
+
 def run_index(args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
     from pivotlens.corpus.infinigram import build_index
     from pivotlens.corpus.readers import resolve_corpus
 
-    shards = resolve_corpus(args.corpus)
+    shards = resolve_corpus(corpus_inputs(args))
     with tqdm(unit="doc", desc="writing token shards", unit_scale=True) as bar:
         info = build_index(shards, args.out, tokenizer=args.tokenizer, case_sensitive=args.case_sensitive,
                            fields=record_fields(args), mem_gib=args.mem, progress=bar.update)
@@ -95,8 +145,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     count.add_argument("--pairs", default="all", help="e.g. en-fr,zh-ja (default: all 12)")
     count.add_argument("--out", type=Path, required=True)
     add_option_flags(count, CountOptions)
-    count.add_argument("--index", type=Path, help="infini-gram index directory (--engine infinigram)")
-    count.add_argument("--max-diff-tokens", type=int, default=100, help="infini-gram AND window (infinigram engine)")
+    count.add_argument("--max-diff-tokens", type=int, default=100,
+                       help="infini-gram AND window in tokens (infinigram engines)")
+    add_option_flags(count, ApiOptions, only=tuple(f for f in ApiOptions.__dataclass_fields__
+                                                    if f not in ("max_disp_len", "api_url")))  # api_url: CountOptions
     count.add_argument("--seed", type=seed, default=0)
     count.set_defaults(handler=run_count)
 

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from pivotlens.cli.common import seed
-from pivotlens.cli.corpus import add_corpus_options, record_fields
+from pivotlens.cli.corpus import add_corpus_options, corpus_inputs, record_fields
 from pivotlens.options import add_option_flags
 from pivotlens.selection.mixes import SelectionOptions
 from pivotlens.selection.pivots import SENSITIVITY_ALPHAS
@@ -39,7 +39,7 @@ def run_langid_command(args: argparse.Namespace) -> None:
     from pivotlens.selection.langid import LangIdConfig, run_langid
     from pivotlens.selection.tokens import DocumentTokenizer
 
-    shards = resolve_corpus(args.corpus)
+    shards = resolve_corpus(corpus_inputs(args))
     config = LangIdConfig(args.chunk_tokens, args.chunk_step, args.batch_size, record_fields(args))
     tokenizer = DocumentTokenizer.from_model(args.model)
     with _progress_bar(f"language ID ({args.engine})") as bar:

@@ -23,7 +23,8 @@ def _add_word_level_options(parser: argparse.ArgumentParser, options: type[Score
 def _add_chrf_options(parser: argparse.ArgumentParser, prefix: str) -> None:
     """chrF++ options; in `checkpoints` they carry a chrf- prefix beside the word-level ones."""
     parser.add_argument("--parallel", required=True,
-                        help="sentence pairs: .tsv (source<TAB>target), .jsonl ({src,tgt} or {en,fr,zh,ja}), or 'udhr'")
+                        help="sentence pairs: .tsv (source<TAB>target), .jsonl ({src,tgt} or {en,fr,zh,ja}), 'udhr', "
+                             "or 'libreoffice[:SEED]' (built on demand from Debian's libreoffice source package)")
     parser.add_argument("--src", default="en")
     parser.add_argument("--tgt", default="zh")
     parser.add_argument(f"--{prefix}shots", type=int, default=3, help="the first N pairs are the few-shot examples")
@@ -73,6 +74,29 @@ def register(commands) -> None:
     _add_word_level_options(checkpoints, ScoreOptions)
     _add_chrf_options(checkpoints, prefix="chrf-")
     checkpoints.set_defaults(handler=run_checkpoints)
+
+    parallel = commands.add_parser("parallel", help="build parallel sentence sets for chrf / checkpoints")
+    sets = parallel.add_subparsers(dest="parallel_command", required=True)
+    lo = sets.add_parser("libreoffice", help="en/fr/ja/zh segments aligned through LibreOffice's translation "
+                         "catalogues (MPL-2.0), from Debian's libreoffice source package")
+    lo.add_argument("--tarball", type=Path, help="a libreoffice_*.orig-translations.tar.xz already downloaded "
+                    "(default: fetch it with apt-get source through a private deb-src entry)")
+    lo.add_argument("--cache", type=Path, help="where the set is built (default $PIVOTLENS_CACHE/parallel)")
+    lo.set_defaults(handler=run_parallel_libreoffice)
+
+
+def run_parallel_libreoffice(args: argparse.Namespace) -> None:
+    import json
+
+    from pivotlens.training.libreoffice import ensure_built
+
+    directory = ensure_built(args.cache, args.tarball)
+    manifest = json.loads((directory / "manifest.json").read_text())
+    pairs = ", ".join(f"{pair} {n:,}" for pair, n in manifest["translated_entries_per_pair"].items())
+    print(f"{manifest['source']} ({manifest['licence']}): translated entries per pair: {pairs}; in all four: "
+          f"{manifest['translated_in_all_four']:,}; dropped {manifest['dropped']}; kept {manifest['segments']:,} "
+          f"segments ({manifest['sentences']:,} sentences)")
+    print(f"wrote {directory}/segments.jsonl, sentences.jsonl, manifest.json")
 
 
 def run_train(args: argparse.Namespace) -> None:

@@ -49,8 +49,12 @@ class CountOptions:
     """The user-facing counting options: the `counts` section of a study and flags of `corpus count`."""
 
     engine: CountEngine = option("local", "local: in this process; ray: one task per file; "
-                                                           "infinigram: query an index (--index)")
+                                                           "infinigram: query an index (--index DIR); "
+                                          "infinigram-api: query the hosted infini-gram API (--index NAME)")
     ray_address: str | None = option(None, "'auto', 'ray://host:10001'; default: start a local Ray")
+    index: str | None = option(None, "infini-gram index: a directory (engine infinigram) or an API index name "
+                                     "(engine infinigram-api, e.g. v4_dolma-v1_7_llama)")
+    api_url: str | None = option(None, "infini-gram API endpoint (engine infinigram-api; default https://api.infini-gram.io/)")
     reservoir: int = option(2000, "documents sampled per word (bottom-k): as many as `pivots mine --documents` "
                                   "takes (the paper's 2,000)")
     case_sensitive: bool = option(False, "match words case-sensitively (default: casefold)")

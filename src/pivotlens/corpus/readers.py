@@ -7,7 +7,9 @@ Accepted inputs (dolma / datatrove convention), given as globs, paths or directo
 * Parquet: ``.parquet`` with a ``text`` column (and usually ``id``);
 * a Hugging Face ``datasets`` directory written by ``save_to_disk`` (every split, in name order);
 * a plain directory: every file above under it, recursively;
-* ``bundled``: the small en/fr/zh/ja corpus shipped in the package (``data/SOURCES.md``).
+* ``bundled``: the small en/fr/zh/ja corpus shipped in the package (``data/SOURCES.md``);
+* ``hf:NAME[:CONFIG[:SPLIT]]``: a Hugging Face dataset (hub or local) streamed with ``datasets``
+  (:mod:`pivotlens.corpus.streaming`), one shard per shard of the stream.
 
 Each input file (or datasets directory) is a **shard**: the unit of work of the Ray engine.
 A record without an id gets ``"{shard}:{line or row}"``, stable across engines.
@@ -32,6 +34,7 @@ from typing import BinaryIO
 import zstandard
 
 from pivotlens.artifacts import file_sha256, iter_jsonl, tree_sha256
+from pivotlens.corpus import streaming
 from pivotlens.errors import CorpusError
 
 BUNDLED = "bundled"
@@ -50,7 +53,7 @@ class Document:
 @dataclass(frozen=True)
 class Shard:
     path: str
-    kind: str  # "jsonl" | "parquet" | "hf"
+    kind: str  # "jsonl" | "parquet" | "hf" | "stream"
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,9 @@ def resolve_corpus(spec: str | Path | Sequence[str | Path]) -> list[Shard]:
     for item in map(str, specs):
         if item == BUNDLED:
             shards.append(Shard(str(bundled_corpus_path()), "jsonl"))
+            continue
+        if streaming.is_stream(item):
+            shards += [Shard(name, streaming.KIND) for name in streaming.stream_shard_names(item)]
             continue
         matches = sorted(glob.glob(item, recursive=True)) if glob.has_magic(item) else [item]
         if not matches or not Path(matches[0]).exists():
@@ -258,7 +264,14 @@ def _read_hf(shard: Shard, checker: _RecordChecker) -> Iterator[Document]:
         yield from _read_arrow_batches(shard, batches, columns, checker, row_prefix=f"{split}:row " if split else "row ")
 
 
-READERS = {"jsonl": _read_jsonl, "parquet": _read_parquet, "hf": _read_hf}
+def _read_stream(shard: Shard, checker: _RecordChecker) -> Iterator[Document]:
+    for where, record in streaming.stream_records(shard.path):
+        document = checker.document(record, where)
+        if document is not None:
+            yield document
+
+
+READERS = {"jsonl": _read_jsonl, "parquet": _read_parquet, "hf": _read_hf, streaming.KIND: _read_stream}
 
 
 def read_shard(shard: Shard, fields: RecordFields = RecordFields(), skipped: Counter | None = None) -> Iterator[Document]:
@@ -274,7 +287,10 @@ def read_corpus(spec: str | Path | Sequence[str | Path], fields: RecordFields = 
 
 
 def fingerprint(shard: Shard) -> dict:
-    """sha256 and size in bytes of a shard (for a datasets directory: over its files, by name)."""
+    """sha256 and size in bytes of a shard (for a datasets directory: over its files, by name; for a
+    stream: its name and source, :func:`pivotlens.corpus.streaming.stream_fingerprint`)."""
+    if shard.kind == streaming.KIND:
+        return streaming.stream_fingerprint(shard.path)
     root = Path(shard.path)
     if not root.is_dir():
         return {"path": shard.path, "kind": shard.kind, "sha256": file_sha256(root), "bytes": root.stat().st_size}

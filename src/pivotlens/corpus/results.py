@@ -80,6 +80,10 @@ def count(plan: CountPlan, out_dir: str | Path, *, engine: str = "local", shards
     processes of the local engine (0: one per core)."""
     out = Path(out_dir)
     check_engine(engine, "counts")
+    if engine == "infinigram-api":
+        raise CorpusError("the infinigram-api engine needs an index name and API settings: use "
+                          "`pivotlens corpus count --engine infinigram-api --index NAME` "
+                          "(pivotlens.corpus.infinigram_api.count_with_api)")
     if engine == "infinigram":
         from pivotlens.corpus.infinigram import InfiniGramIndex, count_index
 
@@ -128,14 +132,17 @@ def write_counts(result: CountResult, directory: StageDirectory) -> None:
 
 
 def read_pair_counts(counts_dir: str | Path) -> dict[tuple[str, str, str, str], int]:
-    """(src, tgt, source word, target word) → co-occurrence document count, from a count output."""
+    """(src, tgt, source word, target word) → co-occurrence count, from a count output: documents holding
+    both words, or (``--engine infinigram-api``) the API's window co-occurrences."""
     import pyarrow.parquet as pq
 
     path = Path(counts_dir) / "pairs.parquet"
     if not path.is_file() or not StageDirectory(counts_dir, STAGE).is_complete():
         raise CorpusError(f"{counts_dir} holds no finished counts (pairs.parquet + completion marker complete.json); "
                           "run `pivotlens corpus count` first")
-    table = pq.read_table(path, columns=["src", "tgt", "source", "target", "cooccurrence"]).to_pydict()
+    # document counts; from the infini-gram API, whose AND counts token windows, the window counts
+    column = "cooccurrence" if "cooccurrence" in pq.read_schema(path).names else "window_cooccurrence"
+    table = pq.read_table(path, columns=["src", "tgt", "source", "target", column]).to_pydict()
     keys = zip(table["src"], table["tgt"], table["source"], table["target"])
-    return {key: int(n) for key, n in zip(keys, table["cooccurrence"])}
+    return {key: int(n) for key, n in zip(keys, table[column])}
 

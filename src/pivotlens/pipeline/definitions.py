@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from pivotlens.corpus.auc import AucOptions
 from pivotlens.corpus.counting import CountOptions
+from pivotlens.errors import ConfigError
 from pivotlens.languages import LANGUAGE_CODES, LANGUAGES, pair_key
 from pivotlens.lens.options import ClassifyOptions, CurveOptions
 from pivotlens.options import option
@@ -126,6 +127,8 @@ def run_counts(ctx: StageContext, o: CountOptions) -> dict:
     from pivotlens.corpus.results import count, read_pair_counts
 
     plan = plan_counts(ctx.dataset(), ctx.pairs(), count_config(o, ctx.config["seed"]))
+    if o.engine == "infinigram-api":
+        return _counts_through_api(ctx, o, plan)
     with tqdm(unit="doc", desc="counts", unit_scale=True) as bar:
         count(plan, ctx.stage_dir, engine=o.engine, shards=resolve_corpus(ctx.config["corpus"]),
               dataset=ctx.dataset().identity(), ray_address=o.ray_address, progress=bar.update, workers=o.workers)
@@ -133,6 +136,23 @@ def run_counts(ctx: StageContext, o: CountOptions) -> dict:
     documents = json.loads((ctx.stage_dir / "manifest.json").read_text())["documents"]  # also when already counted
     return {"facts": {"documents": documents, "words": len(plan.terms), "pairs_counted": len(pair_counts)},
             "tables": [], "figures": []}
+
+
+def _counts_through_api(ctx: StageContext, o: CountOptions, plan) -> dict:
+    """The counts stage on the hosted infini-gram API (occurrences and AND-window co-occurrences)."""
+    from dataclasses import replace
+
+    from pivotlens.corpus.infinigram_api import ApiOptions, api_client, count_queries, count_with_api
+
+    api = api_client(o.index, replace(ApiOptions(), api_url=o.api_url))
+    queries = count_queries(plan, 100, ApiOptions().max_clause_freq)
+    with tqdm(total=len(queries) - 1, unit="query", desc="counts (infinigram-api)") as bar:
+        count_with_api(plan, ctx.stage_dir, api, dataset=ctx.dataset().identity(), progress=bar.update)
+    return {"facts": {"index": api.index, "queries": len(queries), "requests_sent": api.sent,
+                      "words": len(plan.terms), "word_pairs": len(plan.term_pairs)},
+            "tables": [], "figures": [],
+            "notes": "Counts through the infini-gram API: word occurrences and co-occurrences within 100 Llama-2 "
+                     "tokens (the API's AND), not documents; the AUC scores items by the window count."}
 
 
 def run_auc(ctx: StageContext, o: AucOptions) -> dict:
@@ -152,6 +172,9 @@ def run_auc(ctx: StageContext, o: AucOptions) -> dict:
 def run_pivots(ctx: StageContext, o: MineOptions) -> dict:
     from pivotlens.pivots.run import mine_config, run_mining
 
+    if o.engine != "local":
+        raise ConfigError(f"pivots.engine {o.engine}: a study mines the corpus it counted (local); mine through "
+                          "the API with `pivotlens pivots mine --engine infinigram-api --index NAME`")
     config = mine_config(o, model=ctx.config["model"], seed=ctx.config["seed"])
     with tqdm(unit="item", desc="pivots") as bar:
         records = run_mining(ctx.model().tokenizer, ctx.dir_of("lens"), ctx.dir_of("counts"), ctx.config["corpus"],

@@ -6,11 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from pivotlens.engine import MiningEngine
 from pivotlens.options import option
 
 
 @dataclass(frozen=True)
 class MineOptions:
+    engine: MiningEngine = option("local", "local: texts from --corpus (the counted one); infinigram-api: documents "
+                                           "sampled through the hosted API (--index NAME)")
     documents: int = option(2000, "N documents per word (D_s, D_t)")
     background: int = option(2000, "random background documents")
     top: int = option(50, "candidates kept per item before filtering")

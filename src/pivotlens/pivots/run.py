@@ -122,15 +122,20 @@ def collect_documents(corpus, wanted_ids: set[str], n_background: int, seed: int
 def mine_pivots(
     tokenizer, items: Sequence[TranslationItem], word_samples: dict[str, list[str]], corpus, config: MineConfig,
     out_dir: str | Path, progress: Callable[[int], None] | None = None, fields: RecordFields = RecordFields(),
+    documents: tuple[dict[str, str], list[str]] | None = None,
 ) -> list[dict]:
-    """Rank and filter pivot candidates of every item; writes pivots.jsonl and token_sets.jsonl."""
+    """Rank and filter pivot candidates of every item; writes pivots.jsonl and token_sets.jsonl. The
+    texts come from a pass over ``corpus``, or from ``documents`` (texts by id, background ids)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     n = config.documents_per_word
     samples = {(item.id, item.src, item.tgt): (word_samples.get(normalize(item.source), [])[:n],
                                                word_samples.get(normalize(item.target), [])[:n]) for item in items}
     wanted = {doc_id for source_ids, target_ids in samples.values() for doc_id in (*source_ids, *target_ids)}
-    texts, background_ids = collect_documents(corpus, wanted, config.background_documents, config.seed, fields)
+    if documents is None:
+        texts, background_ids = collect_documents(corpus, wanted, config.background_documents, config.seed, fields)
+    else:
+        texts, background_ids = documents
     vocab_size = len(tokenizer)
     token_cache: dict[str, list[int]] = {}
 
@@ -187,6 +192,41 @@ def run_mining(
     records = mine_pivots(tokenizer, items, read_word_samples(counts_dir), corpus, config, out, progress, fields)
     directory.complete({"items": len(records), "items_with_pivots": sum(bool(r["kept"]) for r in records)})
     return records
+
+
+def run_mining_api(
+    tokenizer, lens_dir: str | Path, api, config: MineConfig, out_dir: str | Path, max_disp_len: int = 1000,
+    progress: Callable[[int], None] | None = None, sampling_progress: Callable[[int], None] | None = None,
+) -> list[dict]:
+    """:func:`run_mining` with the documents sampled through the infini-gram API (``api``: an
+    :class:`pivotlens.corpus.infinigram_api.InfiniGramApi`): N per word of the selected items, drawn
+    without replacement over the word's occurrences, and a background over all tokens."""
+    from pivotlens.corpus.infinigram_api import sample_through_api
+
+    lens_dir, out = Path(lens_dir), Path(out_dir)
+    digest = hashlib.sha256()
+    for path in behaviour_files(lens_dir):
+        digest.update(path.read_bytes())
+    directory = StageDirectory(out, "pivots-mine").claim(
+        {**asdict(config), "llm_url": config.llm_url and redact_url(config.llm_url), "inputs_sha256": digest.hexdigest(),
+         "engine": "infinigram-api", "index": api.index, "max_disp_len": max_disp_len},
+        {"lens_dir": str(lens_dir), "api_url": api.url})
+    if directory.is_complete():
+        return [record for _, record in iter_jsonl(out / "pivots.jsonl")]
+    items = select_items(read_lens_behaviours(lens_dir), tokenizer)
+    words = mining_words(items)
+    sampled = sample_through_api(api, words, config.documents_per_word, config.seed, max_disp_len, sampling_progress)
+    background = sample_through_api(api, [None], config.background_documents, config.seed, max_disp_len)
+    word_samples = {word: sampled.samples[word] for word in words}
+    records = mine_pivots(tokenizer, items, word_samples, None, config, out, progress,
+                          documents=({**background.texts, **sampled.texts}, background.samples[None]))
+    directory.complete({"items": len(records), "items_with_pivots": sum(bool(r["kept"]) for r in records)})
+    return records
+
+
+def mining_words(items: Sequence[TranslationItem]) -> list[str]:
+    """The normalised words whose documents mining samples."""
+    return sorted({normalize(word) for item in items for word in (item.source, item.target)})
 
 
 def _write_jsonl(path: Path, records: Sequence[dict]) -> None:

@@ -3,6 +3,9 @@
 Parallel files (``--parallel``):
 
 * ``udhr`` — the bundled en/fr/zh/ja sample (50 aligned UDHR paragraphs, ``data/SOURCES.md``);
+* ``libreoffice[:SEED]`` — sentences aligned across LibreOffice's en/fr/ja/zh-CN translation
+  catalogues (MPL-2.0), built on demand from Debian's source package into the cache
+  (:mod:`pivotlens.training.libreoffice`), in a seeded random order (seed 0 by default);
 * ``.tsv`` — ``source<TAB>target`` per line (a first line ``src<TAB>tgt`` or naming the two language
   codes is a header); FLORES: ``paste eng_Latn.devtest zho_Hans.devtest > en-zh.tsv``;
 * ``.jsonl`` — ``{"src": …, "tgt": …}`` per line, or records keyed by language code
@@ -52,12 +55,17 @@ class ParallelPair:
 
 
 def parallel_path(spec: str | Path) -> Path:
+    from pivotlens.training import libreoffice
+
+    if (seed := libreoffice.parse_spec(str(spec))) is not None:
+        return libreoffice.sentences_path(seed)
     if str(spec) == BUNDLED_PARALLEL:
         with as_file(files("pivotlens.training").joinpath("data/udhr_parallel.jsonl")) as path:
             return Path(path)
     path = Path(spec)
     if not path.is_file():
-        raise PivotlensError(f"--parallel {spec}: no such file (give a .tsv / .jsonl file, or '{BUNDLED_PARALLEL}')")
+        raise PivotlensError(f"--parallel {spec}: no such file (give a .tsv / .jsonl file, '{BUNDLED_PARALLEL}' or "
+                             "'libreoffice[:SEED]')")
     return path
 
 
