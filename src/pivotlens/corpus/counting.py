@@ -30,13 +30,23 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from itertools import chain
 
 import numpy as np
+from numba import njit
 
 from pivotlens.clwtd import Dataset
+from pivotlens.corpus.folding import fold_batch
 from pivotlens.corpus.matching import Term, TermMatcher, rule_for
-from pivotlens.corpus.readers import Document, RecordFields, Shard, fingerprint, read_shard
+from pivotlens.corpus.readers import (
+    Document,
+    LineBlock,
+    RecordFields,
+    Shard,
+    fingerprint,
+    jsonl_blocks,
+    read_block,
+    read_shard,
+)
 from pivotlens.engine import CountEngine, Progress, available_cores, fold_in_processes, map_shards
 from pivotlens.errors import CorpusError, PivotlensError
 from pivotlens.options import option
@@ -198,11 +208,12 @@ class BottomK:
     Offers are filtered and kept as numpy arrays: a term's *ceiling* is the top 64 bits of its
     k-th lowest distinct priority so far, and an offer above it can never enter (k distinct
     documents are below it). The offers kept are thinned to their ceilings when they outgrow
-    those already thinned, so memory stays near k per term, and only :meth:`samples` sorts the
-    survivors exactly (full 128-bit priority, then id) in Python.
+    those already thinned, so memory stays near k per term. :meth:`samples` orders the survivors
+    by those 64 bits, and by the full 128-bit priority and id only for a term where two of them
+    tie (in practice, the same document id offered twice).
     """
 
-    THIN_AT = 1 << 18  # offers pending before the first thinning
+    THIN_AT = 1 << 16  # offers pending before the first thinning
 
     def __init__(self, n_terms: int, k: int) -> None:
         self.k = k
@@ -211,19 +222,22 @@ class BottomK:
         self._pending = self._thinned = 0
         self._entries: dict[int, tuple[int, str]] = {}  # document number → (priority, id), for those kept
 
-    def offer(self, terms: np.ndarray, bits: np.ndarray, documents: np.ndarray, entries: dict[int, tuple[int, str]]) -> None:
-        """Offer document ``documents[i]`` (a number; ``bits[i]``, the top 64 bits of its priority)
-        for term ``terms[i]``; ``entries`` maps the numbers to ``(priority, id)``."""
+    def offer(self, terms: np.ndarray, bits: np.ndarray, documents: np.ndarray, entries: Sequence[tuple[int, str]],
+              first: int) -> None:
+        """Offer document ``documents[i]`` (a number, ascending; ``bits[i]``, the top 64 bits of
+        its priority) for term ``terms[i]``; the ``(priority, id)`` of document number d is
+        ``entries[d - first]``."""
         below = bits <= self.ceiling[terms]
         self._terms.append(terms[below])
         self._bits.append(bits[below])
         self._documents.append(documents[below])
-        self._entries.update((d, entries[d]) for d in np.unique(documents[below]).tolist())
+        self._entries.update((d, entries[d - first]) for d in _ascending_unique(documents[below]).tolist())
         self._pending += int(below.sum())
         if self._pending > max(self.THIN_AT, self._thinned):
             self._thin()
 
     def _thin(self) -> None:
+        """Keep the offers at or below their term's ceiling, sorted by (term, bits)."""
         terms, bits, documents = (np.concatenate(parts) for parts in (self._terms, self._bits, self._documents))
         order = np.lexsort((bits, terms))
         terms, bits, documents = terms[order], bits[order], documents[order]
@@ -241,10 +255,24 @@ class BottomK:
     def samples(self) -> dict[int, Sample]:
         """Per term offered at least once, its sample in ascending (priority, id) order."""
         self._thin()
-        offered: dict[int, set[tuple[int, str]]] = {}
-        for term, document in zip(self._terms[0].tolist(), self._documents[0].tolist()):
-            offered.setdefault(term, set()).add(self._entries[document])
-        return {term: heapq.nsmallest(self.k, entries) for term, entries in offered.items()}
+        terms, bits, documents = self._terms[0], self._bits[0], self._documents[0]
+        tied = np.zeros(len(terms), bool)
+        tied[1:] = (terms[1:] == terms[:-1]) & (bits[1:] == bits[:-1])
+        exact = np.isin(terms, terms[tied])  # terms whose order needs the full priority and the id
+        rank = np.arange(len(terms)) - np.searchsorted(terms, terms)
+        taken = exact | (rank < self.k)
+        samples: dict[int, Sample] = {}
+        entries = self._entries
+        for term, document in zip(terms[taken].tolist(), documents[taken].tolist()):
+            samples.setdefault(term, []).append(entries[document])
+        for term in np.unique(terms[tied]).tolist():
+            samples[term] = sorted(set(samples[term]))[:self.k]
+        return samples
+
+
+def _ascending_unique(values: np.ndarray) -> np.ndarray:
+    """The distinct values of an ascending array."""
+    return values[np.concatenate(([True], values[1:] != values[:-1]))] if len(values) else values
 
 
 class DocumentCounter:
@@ -261,12 +289,9 @@ class DocumentCounter:
     def add(self, documents: Sequence[Document]) -> None:
         """Count a batch of documents."""
         case_sensitive = self.plan.config.case_sensitive
-        found = [self.plan.matcher.find(normalize(document.text, case_sensitive)) for document in documents]
+        holders, terms = self.plan.matcher.find_codes(*fold_batch([document.text for document in documents], case_sensitive))
         self.documents += len(documents)
         self.characters += sum(len(document.text) for document in documents)
-        sizes = np.fromiter(map(len, found), np.int64, len(found))
-        terms = np.fromiter(chain.from_iterable(found), np.int64, int(sizes.sum()))
-        holders = np.repeat(np.arange(len(found)), sizes)  # the document of each (document, term) incidence
         self.doc_freq += np.bincount(terms, minlength=len(self.doc_freq))
         self._count_pairs(holders, terms)
         if self.plan.config.reservoir and len(terms):
@@ -275,31 +300,40 @@ class DocumentCounter:
     def _count_pairs(self, holders: np.ndarray, terms: np.ndarray) -> None:
         """For every incidence (d, a) and counted pair (a, b): +1 for the pair when d also holds b."""
         first, second = self.plan.partner_ranges
-        starts, degrees = first[terms], first[terms + 1] - first[terms]
-        total = int(degrees.sum())
-        if not total:
-            return
-        # the pair indices first[a]:first[a+1] of every incidence, concatenated
-        offsets = np.cumsum(degrees) - degrees
-        pairs = np.repeat(starts - offsets, degrees) + np.arange(total)
-        width = len(self.doc_freq)
-        wanted = np.repeat(holders, degrees) * width + second[pairs]
-        held = np.isin(wanted, holders * width + terms)
-        self.cooccurrence += np.bincount(pairs[held], minlength=len(self.cooccurrence))
+        _add_pair_counts(holders, terms, first, second, self.cooccurrence, np.full(len(self.doc_freq), -1, np.int64))
 
     def _sample(self, documents: Sequence[Document], holders: np.ndarray, terms: np.ndarray) -> None:
         seed, first = self.plan.config.seed, self.documents - len(documents)  # documents are numbered in order
-        holding = np.unique(holders).tolist()
-        priorities = [sample_priority(documents[d].id, seed) for d in holding]
+        holding = _ascending_unique(holders)  # the kernel reports incidences in document order
+        priorities = [sample_priority(documents[d].id, seed) for d in holding.tolist()]
         top_bits = np.zeros(len(documents), np.uint64)
         top_bits[holding] = [priority >> 64 for priority in priorities]
-        entries = {first + d: (priority, documents[d].id) for d, priority in zip(holding, priorities)}
-        self._samples.offer(terms, top_bits[holders], holders + first, entries)
+        entries: list = [None] * len(documents)
+        for d, priority in zip(holding.tolist(), priorities):
+            entries[d] = (priority, documents[d].id)
+        self._samples.offer(terms, top_bits[holders], holders + first, entries, first)
 
     def partial(self) -> PartialCounts:
         samples = self._samples.samples() if self.plan.config.reservoir else {}
         return PartialCounts(self.documents, self.characters, self.doc_freq.copy(), self.cooccurrence.copy(), samples,
                              reservoir=self.plan.config.reservoir)
+
+
+@njit(cache=True)
+def _add_pair_counts(holders, terms, first, second, cooccurrence, holder_of):
+    """Count the pairs (a, b) of ``first``/``second`` whose two terms a document holds; the
+    incidences ``(holders[i], terms[i])`` come in document order."""
+    start = 0
+    while start < len(terms):
+        stop = start
+        while stop < len(terms) and holders[stop] == holders[start]:
+            holder_of[terms[stop]] = holders[start]
+            stop += 1
+        for a in terms[start:stop]:
+            for pair in range(first[a], first[a + 1]):
+                if holder_of[second[pair]] == holders[start]:
+                    cooccurrence[pair] += 1
+        start = stop
 
 
 def count_batch(plan: CountPlan, documents: Sequence[Document]) -> PartialCounts:
@@ -309,14 +343,21 @@ def count_batch(plan: CountPlan, documents: Sequence[Document]) -> PartialCounts
     return counter.partial()
 
 
-def count_batches(plan: CountPlan, batches: Iterable[Sequence[Document]], progress: Progress | None = None) -> PartialCounts:
-    """Map a stream of batches into one result (a local worker's share of batches read elsewhere)."""
+def count_batches(plan: CountPlan, batches: Iterable[Sequence[Document] | LineBlock],
+                  progress: Progress | None = None) -> PartialCounts:
+    """Map a stream of batches into one result (a local worker's share of what another process
+    reads): lists of documents, or blocks of JSONL lines decoded here (bad records counted here)."""
     counter = DocumentCounter(plan)
-    for batch in batches:
-        counter.add(batch)
-        if progress:
-            progress(len(batch))
-    return counter.partial()
+    skipped: Counter = Counter()
+    for item in batches:
+        for batch in ([item] if not isinstance(item, LineBlock) else
+                      document_batches(read_block(item, plan.config.fields, skipped), plan.config.batch_size)):
+            counter.add(batch)
+            if progress:
+                progress(len(batch))
+    total = counter.partial()
+    total.skipped = skipped
+    return total
 
 
 def document_batches(documents: Iterable[Document], size: int) -> Iterator[list[Document]]:
@@ -366,10 +407,17 @@ def run_local(plan: CountPlan, shards: Sequence[Shard], progress: Progress | Non
     if len(shards) >= workers:
         return _merged(fold_in_processes(count_shards, plan, shards, workers, progress), plan)
     skipped: Counter = Counter()
-    batches = (batch for shard in shards
-               for batch in document_batches(read_shard(shard, plan.config.fields, skipped), plan.config.batch_size))
-    total = _merged(fold_in_processes(count_batches, plan, batches, workers, progress), plan)
-    total.skipped, total.inputs = skipped, sorted(map(fingerprint, shards), key=lambda f: f["path"])
+
+    def batches() -> Iterator[list[Document] | LineBlock]:
+        for shard in shards:  # JSONL as raw lines (the workers decode them), other formats as documents
+            if shard.kind == "jsonl":
+                yield from jsonl_blocks(shard)
+            else:
+                yield from document_batches(read_shard(shard, plan.config.fields, skipped), plan.config.batch_size)
+
+    total = _merged(fold_in_processes(count_batches, plan, batches(), workers, progress), plan)
+    total.skipped += skipped
+    total.inputs = sorted(map(fingerprint, shards), key=lambda f: f["path"])
     return total
 
 
