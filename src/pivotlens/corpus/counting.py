@@ -213,7 +213,7 @@ class BottomK:
     tie (in practice, the same document id offered twice).
     """
 
-    THIN_AT = 1 << 16  # offers pending before the first thinning
+    THIN_AT = 1 << 18  # offers pending before the first thinning
 
     def __init__(self, n_terms: int, k: int) -> None:
         self.k = k
@@ -233,7 +233,7 @@ class BottomK:
         self._documents.append(documents[below])
         self._entries.update((d, entries[d - first]) for d in _ascending_unique(documents[below]).tolist())
         self._pending += int(below.sum())
-        if self._pending > max(self.THIN_AT, self._thinned):
+        if self._pending > max(self.THIN_AT, 2 * self._thinned):  # thinning costs about what it keeps
             self._thin()
 
     def _thin(self) -> None:
@@ -261,10 +261,13 @@ class BottomK:
         exact = np.isin(terms, terms[tied])  # terms whose order needs the full priority and the id
         rank = np.arange(len(terms)) - np.searchsorted(terms, terms)
         taken = exact | (rank < self.k)
-        samples: dict[int, Sample] = {}
-        entries = self._entries
-        for term, document in zip(terms[taken].tolist(), documents[taken].tolist()):
-            samples.setdefault(term, []).append(entries[document])
+        terms, documents = terms[taken], documents[taken]
+        if not len(terms):
+            return {}
+        entries = list(map(self._entries.__getitem__, documents.tolist()))
+        bounds = np.flatnonzero(np.diff(terms)) + 1  # where the next term's entries begin
+        firsts, lasts = np.concatenate(([0], bounds)).tolist(), np.concatenate((bounds, [len(terms)])).tolist()
+        samples = {term: entries[first:last] for term, first, last in zip(terms[firsts].tolist(), firsts, lasts)}
         for term in np.unique(terms[tied]).tolist():
             samples[term] = sorted(set(samples[term]))[:self.k]
         return samples
