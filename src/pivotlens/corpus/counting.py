@@ -25,9 +25,8 @@ reservoir sampling — identical however the corpus is split or scheduled.
 from __future__ import annotations
 
 import hashlib
-import heapq
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -159,8 +158,18 @@ def plan_counts(dataset: Dataset, pairs: Sequence[tuple[str, str]], config: Coun
 
 def sample_priority(document_id: str, seed: int) -> int:
     """The document's rank key in every bottom-k sample: a 128-bit hash keyed by the seed."""
-    digest = hashlib.blake2b(document_id.encode("utf-8"), digest_size=16, key=seed.to_bytes(8, "little", signed=True))
-    return int.from_bytes(digest.digest(), "big")
+    return sample_priorities([document_id], seed)[0]
+
+
+def sample_priorities(document_ids: Iterable[str], seed: int) -> list[int]:
+    """:func:`sample_priority` of many documents (the keyed hash state is made once)."""
+    keyed = hashlib.blake2b(digest_size=16, key=seed.to_bytes(8, "little", signed=True))
+    priorities = []
+    for document_id in document_ids:
+        digest = keyed.copy()
+        digest.update(document_id.encode("utf-8"))
+        priorities.append(int.from_bytes(digest.digest(), "big"))
+    return priorities
 
 
 Sample = list[tuple[int, str]]  # (priority, document id), ascending
@@ -188,7 +197,7 @@ class PartialCounts:
         samples = dict(self.samples)
         for term, sample in other.samples.items():
             mine = samples.get(term)
-            samples[term] = sample if mine is None else heapq.nsmallest(self.reservoir, set(mine) | set(sample))
+            samples[term] = sample if mine is None else _bottom(mine, sample, self.reservoir)
         return PartialCounts(
             self.documents + other.documents, self.characters + other.characters,
             self.doc_freq + other.doc_freq, self.cooccurrence + other.cooccurrence, samples,
@@ -202,6 +211,14 @@ class PartialCounts:
         return self.documents
 
 
+def _bottom(first: Sample, second: Sample, k: int) -> Sample:
+    """The k lowest distinct entries of two ascending samples."""
+    merged = sorted(first + second)  # two ascending runs: one linear merge
+    if len(set(merged)) < len(merged):  # a document in both (an id repeated across shards)
+        merged = sorted(set(merged))
+    return merged[:k]
+
+
 class BottomK:
     """Per term, the k documents of lowest ``(priority, id)`` among those offered, duplicates once.
 
@@ -213,7 +230,7 @@ class BottomK:
     tie (in practice, the same document id offered twice).
     """
 
-    THIN_AT = 1 << 18  # offers pending before the first thinning
+    THIN_AT = 1 << 16  # offers pending before the first thinning
 
     def __init__(self, n_terms: int, k: int) -> None:
         self.k = k
@@ -222,16 +239,15 @@ class BottomK:
         self._pending = self._thinned = 0
         self._entries: dict[int, tuple[int, str]] = {}  # document number → (priority, id), for those kept
 
-    def offer(self, terms: np.ndarray, bits: np.ndarray, documents: np.ndarray, entries: Sequence[tuple[int, str]],
-              first: int) -> None:
+    def offer(self, terms: np.ndarray, bits: np.ndarray, documents: np.ndarray, entry: Callable[[int], tuple[int, str]]) -> None:
         """Offer document ``documents[i]`` (a number, ascending; ``bits[i]``, the top 64 bits of
-        its priority) for term ``terms[i]``; the ``(priority, id)`` of document number d is
-        ``entries[d - first]``."""
+        its priority) for term ``terms[i]``; ``entry(d)`` is the ``(priority, id)`` of document d,
+        asked only for those kept."""
         below = bits <= self.ceiling[terms]
         self._terms.append(terms[below])
         self._bits.append(bits[below])
         self._documents.append(documents[below])
-        self._entries.update((d, entries[d - first]) for d in _ascending_unique(documents[below]).tolist())
+        self._entries.update((d, entry(d)) for d in _ascending_unique(documents[below]).tolist())
         self._pending += int(below.sum())
         if self._pending > max(self.THIN_AT, 2 * self._thinned):  # thinning costs about what it keeps
             self._thin()
@@ -306,15 +322,14 @@ class DocumentCounter:
         _add_pair_counts(holders, terms, first, second, self.cooccurrence, np.full(len(self.doc_freq), -1, np.int64))
 
     def _sample(self, documents: Sequence[Document], holders: np.ndarray, terms: np.ndarray) -> None:
-        seed, first = self.plan.config.seed, self.documents - len(documents)  # documents are numbered in order
+        first = self.documents - len(documents)  # documents are numbered in order
         holding = _ascending_unique(holders)  # the kernel reports incidences in document order
-        priorities = [sample_priority(documents[d].id, seed) for d in holding.tolist()]
+        priorities = dict(zip(holding.tolist(), sample_priorities((documents[d].id for d in holding.tolist()),
+                                                                  self.plan.config.seed)))
         top_bits = np.zeros(len(documents), np.uint64)
-        top_bits[holding] = [priority >> 64 for priority in priorities]
-        entries: list = [None] * len(documents)
-        for d, priority in zip(holding.tolist(), priorities):
-            entries[d] = (priority, documents[d].id)
-        self._samples.offer(terms, top_bits[holders], holders + first, entries, first)
+        top_bits[holding] = [priority >> 64 for priority in priorities.values()]
+        self._samples.offer(terms, top_bits[holders], holders + first,
+                            lambda d: (priorities[d - first], documents[d - first].id))
 
     def partial(self) -> PartialCounts:
         samples = self._samples.samples() if self.plan.config.reservoir else {}
@@ -406,7 +421,7 @@ def run_local(plan: CountPlan, shards: Sequence[Shard], progress: Progress | Non
     workers = local_workers(workers)
     if workers == 1:
         return _map_and_merge(plan, shards, "local", None, progress)
-    plan.matcher, plan.partner_ranges  # noqa: B018 - built once here, shared by forked workers
+    count_batch(plan, [])  # the matcher and numba's compiled code, loaded once here for every forked worker
     if len(shards) >= workers:
         return _merged(fold_in_processes(count_shards, plan, shards, workers, progress), plan)
     skipped: Counter = Counter()
