@@ -8,7 +8,8 @@ question, the document frequency of each of the plan's words and the co-occurren
 word pair, and the counts are asserted identical:
 
 * pivotlens: ``run_local`` end to end (read, NFKC + case-fold, match, count, bottom-100 samples),
-  with one worker (the per-core rate) and with ``--workers`` (0: one per core);
+  with one worker (the per-core rate) and with ``--workers`` (0: one per core), and with one worker
+  and no samples (``--reservoir 0``: only the counts the other tools compute);
 * DuckDB: one SQL query that splits each document into word runs (``regexp_extract_all``) and
   substrings of the CJK words' lengths, and equi-joins them with the word table;
 * Polars: the same split for words (``str.extract_all``), Aho–Corasick (``str.extract_many``) for
@@ -57,6 +58,7 @@ from pivotlens.corpus.matching import CJK_RANGES, SUBSTRING, WORD
 from pivotlens.languages import ALL_PAIRS
 from pivotlens.text import normalize
 
+UNSAMPLED = "pivotlens, 1 worker, no samples"  # the question the other tools answer: counts only
 Counts = tuple[np.ndarray, np.ndarray]  # document frequency per term, co-occurrence per term pair
 WORD_RUN_RE2 = r"[\pL\pN_]+"  # Python's \w as Unicode classes, for RE2 (DuckDB) and Rust regex (Polars)
 
@@ -179,10 +181,12 @@ def main() -> None:
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, python "
           f"{platform.python_version()}; load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     plan = plan_counts(load_dataset(args.dataset), ALL_PAIRS, CountConfig(reservoir=100))
+    unsampled = plan_counts(load_dataset(args.dataset), ALL_PAIRS, CountConfig(reservoir=0))
     print(f"{args.dataset}: {len(plan.terms):,} words, {len(plan.term_pairs):,} word pairs, {len(plan.requests):,} requests")
     documents = list(read_corpus("bundled"))
     megabytes = sum(len(d.text.encode()) for d in documents) / 1e6
     _, setup, setup_cpu = timed(lambda: count_batch(plan, []))
+    count_batch(unsampled, [])
     pivotlens_counts(plan, bundled_corpus_path(), 1)  # warm-up: the characters' images are learnt once per process
     print(f"pivotlens set-up, once per process (building the matcher, loading numba's cached compiled code): "
           f"{setup:.2f} s wall, {setup_cpu:.2f} s CPU; not in the times below")
@@ -198,6 +202,7 @@ def main() -> None:
             runs = {
                 "pivotlens, 1 worker": partial(pivotlens_counts, plan, raw, 1),
                 pivotlens_all: partial(pivotlens_counts, plan, raw, workers),
+                UNSAMPLED: partial(pivotlens_counts, unsampled, raw, 1),
                 "DuckDB word-split join": partial(duckdb_counts, plan, normalised, workers),
                 "Polars split/extract_many join": partial(polars_counts, plan, normalised),
             }
@@ -221,9 +226,9 @@ def main() -> None:
                       f"{size / cpu:6.1f} MB/s per CPU-second")
             print("  time of each other tool / pivotlens' (wall; CPU):")
             for name in (name for name in results if not name.startswith("pivotlens")):
-                print(f"    {name:30s}" + "".join(
-                    f"  ×{results[name][1] / results[mine][1]:5.2f}; ×{results[name][2] / results[mine][2]:5.2f} of {mine}"
-                    for mine in dict.fromkeys(("pivotlens, 1 worker", pivotlens_all))))
+                for mine in dict.fromkeys(("pivotlens, 1 worker", pivotlens_all, UNSAMPLED)):
+                    print(f"    {name:32s} ×{results[name][1] / results[mine][1]:5.2f}; "
+                          f"×{results[name][2] / results[mine][2]:5.2f} of {mine}")
     print(f"\nscaling: time at ×{rows[-1][0]} / time at ×{rows[0][0]} (linear: ×{rows[-1][0] / rows[0][0]:g})")
     for name in dict.fromkeys(row[2] for row in rows):
         mine = [row for row in rows if row[2] == name]
