@@ -8,8 +8,8 @@ per job (``shared`` is put in the object store once) and reports each result's `
 as it finishes; Ray is imported only then. ``infinigram`` scans nothing: corpus counts query an
 index (``corpus/infinigram.py``).
 
-Within one machine, :func:`fold_in_processes` spreads a stream of items (input files, or document
-batches read by this process when there are fewer files than workers) over worker processes that
+Within one machine, :func:`fold_in_processes` spreads a stream of items (input files, or blocks of
+lines and document batches read by this process when there are fewer files than workers) over worker processes that
 each fold their share into one result: the local engine's way to use every core.
 """
 

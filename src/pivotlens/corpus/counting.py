@@ -9,12 +9,14 @@ The work is a map/reduce over document batches, so the *same* functions run in-p
 
 :class:`DocumentCounter` is the map's state: it folds batch after batch into running counts and
 samples, so a shard (Ray) or a worker process (local) merges nothing until it is done. The ``ray``
-engine runs :func:`count_shard` as one task per shard; the ``local`` engine reads the shards in
-this process and hands batches to ``workers`` processes (:func:`pivotlens.engine.fold_in_processes`),
-or counts them here with one worker. Per batch the counting is vectorised: document frequencies,
-pair counts and the filtering of sample candidates (:class:`BottomK`) are numpy operations over
-the (document, term) incidences; Python code runs per document and per found term, never per
-occurrence.
+engine runs :func:`count_shard` as one task per shard; the ``local`` engine (:func:`run_local`)
+counts in this process with one worker, else spreads files, blocks of lines or batches over
+``workers`` processes (:func:`pivotlens.engine.fold_in_processes`). Per batch the work is compiled
+or vectorised: normalising (:mod:`pivotlens.corpus.folding`) and matching
+(:mod:`pivotlens.corpus.matching`) in numba over the batch's code points, pair counts in numba,
+document frequencies and the filtering of sample candidates (:class:`BottomK`) in numpy; Python
+code runs per batch, per input line and per document holding a word (its sampling priority),
+never per position or occurrence.
 
 Reservoir samples are **bottom-k by a keyed hash**: every document gets the priority
 ``blake2b(id, key=seed)`` and each word keeps the k documents of lowest priority. That is a uniform
@@ -417,7 +419,8 @@ def run_local(plan: CountPlan, shards: Sequence[Shard], progress: Progress | Non
               workers: int = 1) -> PartialCounts:
     """Count in this process (``workers`` 1) or in ``workers`` processes (0: one per core): each
     worker reads whole input files while there are as many files as workers, else this process
-    reads them and hands out batches. The same counts and samples either way."""
+    reads them and hands out blocks of raw lines (JSONL, decoded by the workers) or document
+    batches (other formats). The same counts and samples either way."""
     workers = local_workers(workers)
     if workers == 1:
         return _map_and_merge(plan, shards, "local", None, progress)
