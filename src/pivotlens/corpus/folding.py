@@ -84,7 +84,7 @@ class _Table:
 
     def __init__(self, case_sensitive: bool) -> None:
         self.case_sensitive = case_sensitive
-        self.entries = np.full(CODE_POINTS, _UNKNOWN, np.int64)
+        self.entries = np.full(CODE_POINTS, _UNKNOWN, np.int32)
         self.sequences: list[np.ndarray] = []
         self.offsets = np.zeros(1, np.int64)
         self.codes = np.zeros(0, np.uint32)
@@ -118,10 +118,10 @@ def fold_batch(texts: list[str], case_sensitive: bool = False) -> tuple[np.ndarr
     codes = code_points("".join(texts))
     starts = np.zeros(len(texts) + 1, np.int64)
     np.cumsum([len(text) for text in texts], out=starts[1:])
-    lengths, other = _image_lengths(codes, starts, table.entries, table.offsets)
-    if (table.entries == _PENDING).any():  # characters not met before: learn them, then measure again
+    lengths, other, new = _image_lengths(codes, starts, table.entries, table.offsets)
+    if new:  # characters not met before: learn them, then measure again
         table.learn(np.flatnonzero(table.entries == _PENDING))
-        lengths, other = _image_lengths(codes, starts, table.entries, table.offsets)
+        lengths, other, _ = _image_lengths(codes, starts, table.entries, table.offsets)
     image_starts = np.zeros(len(texts) + 1, np.int64)
     np.cumsum(lengths, out=image_starts[1:])
     folded = _images(codes, starts, table.entries, table.offsets, table.codes, image_starts)
@@ -140,9 +140,10 @@ def fold_batch(texts: list[str], case_sensitive: bool = False) -> tuple[np.ndarr
 @njit(cache=True)
 def _image_lengths(codes, starts, entries, offsets):
     """Per document, the length of its image (0 where it holds another character) and whether it
-    does; characters never met are marked _PENDING in ``entries``."""
+    does; and whether some character was never met (marked _PENDING in ``entries``)."""
     lengths = np.zeros(len(starts) - 1, np.int64)
     other = np.zeros(len(starts) - 1, np.bool_)
+    new = False
     for document in range(len(starts) - 1):
         length = 0
         for position in range(starts[document], starts[document + 1]):
@@ -155,8 +156,9 @@ def _image_lengths(codes, starts, entries, offsets):
                 other[document] = True
             else:
                 entries[codes[position]] = _PENDING
+                new = True
         lengths[document] = 0 if other[document] else length
-    return lengths, other
+    return lengths, other, new
 
 
 @njit(cache=True)
