@@ -20,9 +20,9 @@ Matching runs in one compiled pass (numba) over a whole batch of documents, with
 per document position, occurrence or word run (docs/corpus.md, "Matching"). The batch's normalised
 texts are one array of code points with the documents' offsets, and at each position:
 
-* where a maximal run of word characters starts, the run is hashed and looked up in a hash table of
-  the whole-word terms made only of word characters (the tokenise-then-hash-join of a database:
-  such a term matches exactly where it is a whole run);
+* each maximal run of word characters is hashed as it is read and, where it ends, looked up in a
+  hash table of the whole-word terms made only of word characters (the tokenise-then-hash-join of
+  a database: such a term matches exactly where it is a whole run);
 * where a substring term can start, its hash is extended one code point at a time and looked up
   at every term length, stopping as soon as no term has that prefix (a trie by hashes);
 * the rare whole-word terms holding other characters too (``main-d'œuvre``, ``ice cream``) are
