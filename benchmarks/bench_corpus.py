@@ -1,22 +1,27 @@
 """Document co-occurrence counting of the full CLWTD: pivotlens against DuckDB and Polars, two corpus sizes.
 
     pip install -e .[bench]
-    python benchmarks/bench_corpus.py [--dataset clwtd] [--scales 1,4] [--workers 0]
+    python benchmarks/bench_corpus.py [--dataset clwtd] [--scales 1,4] [--workers 0] [--repeats 3]
 
 The corpus is the bundled one repeated ×scale (new ids), as .jsonl.zst. Every tool answers the same
 question, the document frequency of each of the plan's words and the co-occurrence count of each
 word pair, and the counts are asserted identical:
 
 * pivotlens: ``run_local`` end to end (read, NFKC + case-fold, match, count, bottom-100 samples),
-  with one worker (the per-core rate) and with ``--workers`` (0: one per core);
+  with one worker (the per-core rate) and with ``--workers`` (0: one per core), and with one worker
+  and no samples (``--reservoir 0``: only the counts the other tools compute);
 * DuckDB: one SQL query that splits each document into word runs (``regexp_extract_all``) and
   substrings of the CJK words' lengths, and equi-joins them with the word table;
 * Polars: the same split for words (``str.extract_all``), Aho–Corasick (``str.extract_many``) for
   the CJK words, then joins.
 
-DuckDB and Polars get the text already normalised (they have no NFKC + case-fold), so their times
-leave normalisation out; each uses all its threads. Times are wall-clock seconds and CPU seconds of
-the process and its workers; other load on the machine (printed) slows wall-clock times.
+DuckDB and Polars get the text already normalised (they have no NFKC + case-fold) and compute no
+samples, so their times leave out work that pivotlens' times include; each uses as many threads as
+pivotlens has workers (printed). pivotlens' one-time set-up in a process (building the matcher,
+loading numba's compiled code) is timed apart. Each measurement is repeated ``--repeats`` times,
+interleaved, and the fastest is kept, because other jobs on a shared machine slow runs at random;
+times are wall-clock seconds and CPU seconds of the process and its workers, and the ratios
+compare runs of the same round of measurements.
 """
 
 from __future__ import annotations
@@ -38,12 +43,22 @@ import numpy as np
 import zstandard
 
 from pivotlens.clwtd import load_dataset
-from pivotlens.corpus import CountConfig, CountPlan, plan_counts, read_corpus, resolve_corpus, run_local
+from pivotlens.corpus import (
+    CountConfig,
+    CountPlan,
+    bundled_corpus_path,
+    count_batch,
+    plan_counts,
+    read_corpus,
+    resolve_corpus,
+    run_local,
+)
 from pivotlens.corpus.counting import local_workers
 from pivotlens.corpus.matching import CJK_RANGES, SUBSTRING, WORD
 from pivotlens.languages import ALL_PAIRS
 from pivotlens.text import normalize
 
+UNSAMPLED = "pivotlens, 1 worker, no samples"  # the question the other tools answer: counts only
 Counts = tuple[np.ndarray, np.ndarray]  # document frequency per term, co-occurrence per term pair
 WORD_RUN_RE2 = r"[\pL\pN_]+"  # Python's \w as Unicode classes, for RE2 (DuckDB) and Rust regex (Polars)
 
@@ -96,12 +111,12 @@ def as_arrays(plan: CountPlan, doc_freq: dict[int, int], pairs: dict[int, int]) 
     return frequencies, cooccurrence
 
 
-def duckdb_counts(plan: CountPlan, path: Path) -> Counts:
+def duckdb_counts(plan: CountPlan, path: Path, threads: int) -> Counts:
     import duckdb
     import pyarrow as pa
 
     texts, rules, firsts, seconds = term_table(plan)
-    connection = duckdb.connect()
+    connection = duckdb.connect(config={"threads": threads})
     connection.register("terms", pa.table({"term_id": range(len(texts)), "term": texts, "rule": rules}))
     connection.register("pairs", pa.table({"pair_id": range(len(firsts)), "a": firsts, "b": seconds}))
     connection.register("lengths", pa.table({"n": gram_lengths(plan)}))
@@ -129,7 +144,7 @@ def duckdb_counts(plan: CountPlan, path: Path) -> Counts:
     return as_arrays(plan, doc_freq, pairs)
 
 
-def polars_counts(plan: CountPlan, path: Path) -> Counts:
+def polars_counts(plan: CountPlan, path: Path) -> Counts:  # threads: POLARS_MAX_THREADS, set in main()
     import polars as pl
 
     texts, rules, firsts, seconds = term_table(plan)
@@ -159,14 +174,24 @@ def main() -> None:
     parser.add_argument("--dataset", default="clwtd")
     parser.add_argument("--scales", default="1,4")
     parser.add_argument("--workers", type=int, default=0, help="pivotlens processes (0: one per core)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each measurement; the fastest is kept")
     args = parser.parse_args()
     workers = local_workers(args.workers)
+    os.environ["POLARS_MAX_THREADS"] = str(workers)  # read when polars is first imported
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, python "
           f"{platform.python_version()}; load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     plan = plan_counts(load_dataset(args.dataset), ALL_PAIRS, CountConfig(reservoir=100))
+    unsampled = plan_counts(load_dataset(args.dataset), ALL_PAIRS, CountConfig(reservoir=0))
     print(f"{args.dataset}: {len(plan.terms):,} words, {len(plan.term_pairs):,} word pairs, {len(plan.requests):,} requests")
     documents = list(read_corpus("bundled"))
     megabytes = sum(len(d.text.encode()) for d in documents) / 1e6
+    _, setup, setup_cpu = timed(lambda: count_batch(plan, []))
+    count_batch(unsampled, [])
+    pivotlens_counts(plan, bundled_corpus_path(), 1)  # warm-up: the characters' images are learnt once per process
+    print(f"pivotlens set-up, once per process (building the matcher, loading numba's cached compiled code): "
+          f"{setup:.2f} s wall, {setup_cpu:.2f} s CPU; not in the times below")
+    print(f"threads: DuckDB {workers}, Polars {workers}, pivotlens {workers} worker processes")
+    pivotlens_all = f"pivotlens, {workers} workers"
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for scale in map(int, args.scales.split(",")):
@@ -176,22 +201,34 @@ def main() -> None:
             size = megabytes * scale
             runs = {
                 "pivotlens, 1 worker": partial(pivotlens_counts, plan, raw, 1),
-                f"pivotlens, {workers} workers": partial(pivotlens_counts, plan, raw, workers),
-                "DuckDB word-split join": partial(duckdb_counts, plan, normalised),
+                pivotlens_all: partial(pivotlens_counts, plan, raw, workers),
+                UNSAMPLED: partial(pivotlens_counts, unsampled, raw, 1),
+                "DuckDB word-split join": partial(duckdb_counts, plan, normalised, workers),
                 "Polars split/extract_many join": partial(polars_counts, plan, normalised),
             }
-            results = {name: timed(run) for name, run in runs.items()}
+            loads = []
+            results: dict[str, tuple[Counts, float, float]] = {}
+            for _ in range(args.repeats):
+                for name, run in runs.items():
+                    counts, wall, cpu = timed(run)
+                    best = results.get(name)
+                    results[name] = (counts, min(wall, best[1]) if best else wall, min(cpu, best[2]) if best else cpu)
+                    loads.append(os.getloadavg()[0])
             reference = results["pivotlens, 1 worker"][0]
             for name, (counts, wall, cpu) in results.items():
                 assert all(np.array_equal(a, b) for a, b in zip(counts, reference)), f"{name}: counts differ"
                 rows.append((scale, size, name, wall, cpu))
-            fastest = results[f"pivotlens, {workers} workers"][1]
             print(f"\n×{scale}: {len(documents) * scale:,} documents, {size:.1f} MB of text; identical counts "
                   f"(document frequencies sum {int(reference[0].sum()):,}, co-occurrences {int(reference[1].sum()):,}); "
-                  f"load average {os.getloadavg()[0]:.2f}")
+                  f"best of {args.repeats}; load average {min(loads):.1f}–{max(loads):.1f}")
             for name, (_, wall, cpu) in results.items():
                 print(f"  {name:32s} {wall:7.2f} s wall {cpu:7.2f} s CPU  {size / wall:6.1f} MB/s  "
-                      f"{size / cpu:6.1f} MB/s per CPU-second  ×{wall / fastest:5.1f} pivotlens' time")
+                      f"{size / cpu:6.1f} MB/s per CPU-second")
+            print("  time of each other tool / pivotlens' (wall; CPU):")
+            for name in (name for name in results if not name.startswith("pivotlens")):
+                for mine in dict.fromkeys(("pivotlens, 1 worker", pivotlens_all, UNSAMPLED)):
+                    print(f"    {name:32s} ×{results[name][1] / results[mine][1]:5.2f}; "
+                          f"×{results[name][2] / results[mine][2]:5.2f} of {mine}")
     print(f"\nscaling: time at ×{rows[-1][0]} / time at ×{rows[0][0]} (linear: ×{rows[-1][0] / rows[0][0]:g})")
     for name in dict.fromkeys(row[2] for row in rows):
         mine = [row for row in rows if row[2] == name]

@@ -77,8 +77,9 @@ OnInvalid = Callable[[int, str, str], None]  # (line number, reason, detail)
 
 
 def iter_jsonl(source: Path | Iterable[bytes | str], on_invalid: OnInvalid | str = "raise",
-               name: str | None = None) -> Iterator[tuple[int, Any]]:
-    """(line number, value) of each non-blank line of a JSONL file or of its lines. A line that is
+               name: str | None = None, first_line: int = 1) -> Iterator[tuple[int, Any]]:
+    """(line number, value) of each non-blank line of a JSONL file or of its lines (numbered from
+    ``first_line``: lines cut from the middle of a file keep their numbers). A line that is
     not UTF-8 or not JSON goes to ``on_invalid(number, reason, detail)``; ``"raise"`` raises a
     RecordError naming the file (``name``) and the line. ``"truncate"`` (append-only files of a
     path) reads the complete lines only: the first torn or invalid line (a kill mid-write) and what
@@ -88,7 +89,7 @@ def iter_jsonl(source: Path | Iterable[bytes | str], on_invalid: OnInvalid | str
         return
     where = name or str(source)
     with (source.open("rb") if isinstance(source, Path) else nullcontext(source)) as lines:
-        for number, line in enumerate(lines, start=1):
+        for number, line in enumerate(lines, start=first_line):
             if not line.strip():
                 continue
             try:
@@ -189,7 +190,7 @@ def library_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     found = {"pivotlens": pivotlens.__version__, "python": sys.version.split()[0]}
-    for name in ("torch", "transformers", "tokenizers", "numpy", "scipy", "pyarrow", "ahocorasick-rs", "ray",
+    for name in ("torch", "transformers", "tokenizers", "numpy", "scipy", "pyarrow", "numba", "ray",
                  "infini-gram"):
         try:
             found[name] = version(name)

@@ -10,8 +10,8 @@ index (``corpus/infinigram.py``). ``infinigram-api`` sends queries to the hosted
 (``corpus/infinigram_api.py``): counts, and the document samples of pivot mining (``mining``), whose
 ``local`` engine reads the corpus in this process.
 
-Within one machine, :func:`fold_in_processes` spreads a stream of items (input files, or document
-batches read by this process when there are fewer files than workers) over worker processes that
+Within one machine, :func:`fold_in_processes` spreads a stream of items (input files, or blocks of
+lines and document batches read by this process when there are fewer files than workers) over worker processes that
 each fold their share into one result: the local engine's way to use every core.
 """
 

@@ -9,12 +9,14 @@ The work is a map/reduce over document batches, so the *same* functions run in-p
 
 :class:`DocumentCounter` is the map's state: it folds batch after batch into running counts and
 samples, so a shard (Ray) or a worker process (local) merges nothing until it is done. The ``ray``
-engine runs :func:`count_shard` as one task per shard; the ``local`` engine reads the shards in
-this process and hands batches to ``workers`` processes (:func:`pivotlens.engine.fold_in_processes`),
-or counts them here with one worker. Per batch the counting is vectorised: document frequencies,
-pair counts and the filtering of sample candidates (:class:`BottomK`) are numpy operations over
-the (document, term) incidences; Python code runs per document and per found term, never per
-occurrence.
+engine runs :func:`count_shard` as one task per shard; the ``local`` engine (:func:`run_local`)
+counts in this process with one worker, else spreads files, blocks of lines or batches over
+``workers`` processes (:func:`pivotlens.engine.fold_in_processes`). Per batch the work is compiled
+or vectorised: normalising (:mod:`pivotlens.corpus.folding`) and matching
+(:mod:`pivotlens.corpus.matching`) in numba over the batch's code points, pair counts in numba,
+document frequencies and the filtering of sample candidates (:class:`BottomK`) in numpy; Python
+code runs per batch, per input line and per document holding a word (its sampling priority),
+never per position or occurrence.
 
 Reservoir samples are **bottom-k by a keyed hash**: every document gets the priority
 ``blake2b(id, key=seed)`` and each word keeps the k documents of lowest priority. That is a uniform
@@ -25,18 +27,27 @@ reservoir sampling — identical however the corpus is split or scheduled.
 from __future__ import annotations
 
 import hashlib
-import heapq
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from itertools import chain
 
 import numpy as np
+from numba import njit
 
 from pivotlens.clwtd import Dataset
+from pivotlens.corpus.folding import fold_batch
 from pivotlens.corpus.matching import Term, TermMatcher, rule_for
-from pivotlens.corpus.readers import Document, RecordFields, Shard, fingerprint, read_shard
+from pivotlens.corpus.readers import (
+    Document,
+    LineBlock,
+    RecordFields,
+    Shard,
+    fingerprint,
+    jsonl_blocks,
+    read_block,
+    read_shard,
+)
 from pivotlens.engine import CountEngine, Progress, available_cores, fold_in_processes, map_shards
 from pivotlens.errors import CorpusError, PivotlensError
 from pivotlens.options import option
@@ -153,8 +164,18 @@ def plan_counts(dataset: Dataset, pairs: Sequence[tuple[str, str]], config: Coun
 
 def sample_priority(document_id: str, seed: int) -> int:
     """The document's rank key in every bottom-k sample: a 128-bit hash keyed by the seed."""
-    digest = hashlib.blake2b(document_id.encode("utf-8"), digest_size=16, key=seed.to_bytes(8, "little", signed=True))
-    return int.from_bytes(digest.digest(), "big")
+    return sample_priorities([document_id], seed)[0]
+
+
+def sample_priorities(document_ids: Iterable[str], seed: int) -> list[int]:
+    """:func:`sample_priority` of many documents (the keyed hash state is made once)."""
+    keyed = hashlib.blake2b(digest_size=16, key=seed.to_bytes(8, "little", signed=True))
+    priorities = []
+    for document_id in document_ids:
+        digest = keyed.copy()
+        digest.update(document_id.encode("utf-8"))
+        priorities.append(int.from_bytes(digest.digest(), "big"))
+    return priorities
 
 
 Sample = list[tuple[int, str]]  # (priority, document id), ascending
@@ -182,7 +203,7 @@ class PartialCounts:
         samples = dict(self.samples)
         for term, sample in other.samples.items():
             mine = samples.get(term)
-            samples[term] = sample if mine is None else heapq.nsmallest(self.reservoir, set(mine) | set(sample))
+            samples[term] = sample if mine is None else _bottom(mine, sample, self.reservoir)
         return PartialCounts(
             self.documents + other.documents, self.characters + other.characters,
             self.doc_freq + other.doc_freq, self.cooccurrence + other.cooccurrence, samples,
@@ -196,17 +217,26 @@ class PartialCounts:
         return self.documents
 
 
+def _bottom(first: Sample, second: Sample, k: int) -> Sample:
+    """The k lowest distinct entries of two ascending samples."""
+    merged = sorted(first + second)  # two ascending runs: one linear merge
+    if len(set(merged)) < len(merged):  # a document in both (an id repeated across shards)
+        merged = sorted(set(merged))
+    return merged[:k]
+
+
 class BottomK:
     """Per term, the k documents of lowest ``(priority, id)`` among those offered, duplicates once.
 
     Offers are filtered and kept as numpy arrays: a term's *ceiling* is the top 64 bits of its
     k-th lowest distinct priority so far, and an offer above it can never enter (k distinct
     documents are below it). The offers kept are thinned to their ceilings when they outgrow
-    those already thinned, so memory stays near k per term, and only :meth:`samples` sorts the
-    survivors exactly (full 128-bit priority, then id) in Python.
+    those already thinned, so memory stays near k per term. :meth:`samples` orders the survivors
+    by those 64 bits, and by the full 128-bit priority and id only for a term where two of them
+    tie (in practice, the same document id offered twice).
     """
 
-    THIN_AT = 1 << 18  # offers pending before the first thinning
+    THIN_AT = 1 << 16  # offers pending before the first thinning
 
     def __init__(self, n_terms: int, k: int) -> None:
         self.k = k
@@ -215,19 +245,21 @@ class BottomK:
         self._pending = self._thinned = 0
         self._entries: dict[int, tuple[int, str]] = {}  # document number → (priority, id), for those kept
 
-    def offer(self, terms: np.ndarray, bits: np.ndarray, documents: np.ndarray, entries: dict[int, tuple[int, str]]) -> None:
-        """Offer document ``documents[i]`` (a number; ``bits[i]``, the top 64 bits of its priority)
-        for term ``terms[i]``; ``entries`` maps the numbers to ``(priority, id)``."""
+    def offer(self, terms: np.ndarray, bits: np.ndarray, documents: np.ndarray, entry: Callable[[int], tuple[int, str]]) -> None:
+        """Offer document ``documents[i]`` (a number, ascending; ``bits[i]``, the top 64 bits of
+        its priority) for term ``terms[i]``; ``entry(d)`` is the ``(priority, id)`` of document d,
+        asked only for those kept."""
         below = bits <= self.ceiling[terms]
         self._terms.append(terms[below])
         self._bits.append(bits[below])
         self._documents.append(documents[below])
-        self._entries.update((d, entries[d]) for d in np.unique(documents[below]).tolist())
+        self._entries.update((d, entry(d)) for d in _ascending_unique(documents[below]).tolist())
         self._pending += int(below.sum())
-        if self._pending > max(self.THIN_AT, self._thinned):
+        if self._pending > max(self.THIN_AT, 2 * self._thinned):  # thinning costs about what it keeps
             self._thin()
 
     def _thin(self) -> None:
+        """Keep the offers at or below their term's ceiling, sorted by (term, bits)."""
         terms, bits, documents = (np.concatenate(parts) for parts in (self._terms, self._bits, self._documents))
         order = np.lexsort((bits, terms))
         terms, bits, documents = terms[order], bits[order], documents[order]
@@ -245,10 +277,27 @@ class BottomK:
     def samples(self) -> dict[int, Sample]:
         """Per term offered at least once, its sample in ascending (priority, id) order."""
         self._thin()
-        offered: dict[int, set[tuple[int, str]]] = {}
-        for term, document in zip(self._terms[0].tolist(), self._documents[0].tolist()):
-            offered.setdefault(term, set()).add(self._entries[document])
-        return {term: heapq.nsmallest(self.k, entries) for term, entries in offered.items()}
+        terms, bits, documents = self._terms[0], self._bits[0], self._documents[0]
+        tied = np.zeros(len(terms), bool)
+        tied[1:] = (terms[1:] == terms[:-1]) & (bits[1:] == bits[:-1])
+        exact = np.isin(terms, terms[tied])  # terms whose order needs the full priority and the id
+        rank = np.arange(len(terms)) - np.searchsorted(terms, terms)
+        taken = exact | (rank < self.k)
+        terms, documents = terms[taken], documents[taken]
+        if not len(terms):
+            return {}
+        entries = list(map(self._entries.__getitem__, documents.tolist()))
+        bounds = np.flatnonzero(np.diff(terms)) + 1  # where the next term's entries begin
+        firsts, lasts = np.concatenate(([0], bounds)).tolist(), np.concatenate((bounds, [len(terms)])).tolist()
+        samples = {term: entries[first:last] for term, first, last in zip(terms[firsts].tolist(), firsts, lasts)}
+        for term in np.unique(terms[tied]).tolist():
+            samples[term] = sorted(set(samples[term]))[:self.k]
+        return samples
+
+
+def _ascending_unique(values: np.ndarray) -> np.ndarray:
+    """The distinct values of an ascending array."""
+    return values[np.concatenate(([True], values[1:] != values[:-1]))] if len(values) else values
 
 
 class DocumentCounter:
@@ -265,12 +314,9 @@ class DocumentCounter:
     def add(self, documents: Sequence[Document]) -> None:
         """Count a batch of documents."""
         case_sensitive = self.plan.config.case_sensitive
-        found = [self.plan.matcher.find(normalize(document.text, case_sensitive)) for document in documents]
+        holders, terms = self.plan.matcher.find_codes(*fold_batch([document.text for document in documents], case_sensitive))
         self.documents += len(documents)
         self.characters += sum(len(document.text) for document in documents)
-        sizes = np.fromiter(map(len, found), np.int64, len(found))
-        terms = np.fromiter(chain.from_iterable(found), np.int64, int(sizes.sum()))
-        holders = np.repeat(np.arange(len(found)), sizes)  # the document of each (document, term) incidence
         self.doc_freq += np.bincount(terms, minlength=len(self.doc_freq))
         self._count_pairs(holders, terms)
         if self.plan.config.reservoir and len(terms):
@@ -279,31 +325,39 @@ class DocumentCounter:
     def _count_pairs(self, holders: np.ndarray, terms: np.ndarray) -> None:
         """For every incidence (d, a) and counted pair (a, b): +1 for the pair when d also holds b."""
         first, second = self.plan.partner_ranges
-        starts, degrees = first[terms], first[terms + 1] - first[terms]
-        total = int(degrees.sum())
-        if not total:
-            return
-        # the pair indices first[a]:first[a+1] of every incidence, concatenated
-        offsets = np.cumsum(degrees) - degrees
-        pairs = np.repeat(starts - offsets, degrees) + np.arange(total)
-        width = len(self.doc_freq)
-        wanted = np.repeat(holders, degrees) * width + second[pairs]
-        held = np.isin(wanted, holders * width + terms)
-        self.cooccurrence += np.bincount(pairs[held], minlength=len(self.cooccurrence))
+        _add_pair_counts(holders, terms, first, second, self.cooccurrence, np.full(len(self.doc_freq), -1, np.int64))
 
     def _sample(self, documents: Sequence[Document], holders: np.ndarray, terms: np.ndarray) -> None:
-        seed, first = self.plan.config.seed, self.documents - len(documents)  # documents are numbered in order
-        holding = np.unique(holders).tolist()
-        priorities = [sample_priority(documents[d].id, seed) for d in holding]
+        first = self.documents - len(documents)  # documents are numbered in order
+        holding = _ascending_unique(holders)  # the kernel reports incidences in document order
+        priorities = dict(zip(holding.tolist(), sample_priorities((documents[d].id for d in holding.tolist()),
+                                                                  self.plan.config.seed)))
         top_bits = np.zeros(len(documents), np.uint64)
-        top_bits[holding] = [priority >> 64 for priority in priorities]
-        entries = {first + d: (priority, documents[d].id) for d, priority in zip(holding, priorities)}
-        self._samples.offer(terms, top_bits[holders], holders + first, entries)
+        top_bits[holding] = [priority >> 64 for priority in priorities.values()]
+        self._samples.offer(terms, top_bits[holders], holders + first,
+                            lambda d: (priorities[d - first], documents[d - first].id))
 
     def partial(self) -> PartialCounts:
         samples = self._samples.samples() if self.plan.config.reservoir else {}
         return PartialCounts(self.documents, self.characters, self.doc_freq.copy(), self.cooccurrence.copy(), samples,
                              reservoir=self.plan.config.reservoir)
+
+
+@njit(cache=True)
+def _add_pair_counts(holders, terms, first, second, cooccurrence, holder_of):
+    """Count the pairs (a, b) of ``first``/``second`` whose two terms a document holds; the
+    incidences ``(holders[i], terms[i])`` come in document order."""
+    start = 0
+    while start < len(terms):
+        stop = start
+        while stop < len(terms) and holders[stop] == holders[start]:
+            holder_of[terms[stop]] = holders[start]
+            stop += 1
+        for a in terms[start:stop]:
+            for pair in range(first[a], first[a + 1]):
+                if holder_of[second[pair]] == holders[start]:
+                    cooccurrence[pair] += 1
+        start = stop
 
 
 def count_batch(plan: CountPlan, documents: Sequence[Document]) -> PartialCounts:
@@ -313,14 +367,21 @@ def count_batch(plan: CountPlan, documents: Sequence[Document]) -> PartialCounts
     return counter.partial()
 
 
-def count_batches(plan: CountPlan, batches: Iterable[Sequence[Document]], progress: Progress | None = None) -> PartialCounts:
-    """Map a stream of batches into one result (a local worker's share of batches read elsewhere)."""
+def count_batches(plan: CountPlan, batches: Iterable[Sequence[Document] | LineBlock],
+                  progress: Progress | None = None) -> PartialCounts:
+    """Map a stream of batches into one result (a local worker's share of what another process
+    reads): lists of documents, or blocks of JSONL lines decoded here (bad records counted here)."""
     counter = DocumentCounter(plan)
-    for batch in batches:
-        counter.add(batch)
-        if progress:
-            progress(len(batch))
-    return counter.partial()
+    skipped: Counter = Counter()
+    for item in batches:
+        for batch in ([item] if not isinstance(item, LineBlock) else
+                      document_batches(read_block(item, plan.config.fields, skipped), plan.config.batch_size)):
+            counter.add(batch)
+            if progress:
+                progress(len(batch))
+    total = counter.partial()
+    total.skipped = skipped
+    return total
 
 
 def document_batches(documents: Iterable[Document], size: int) -> Iterator[list[Document]]:
@@ -362,18 +423,26 @@ def run_local(plan: CountPlan, shards: Sequence[Shard], progress: Progress | Non
               workers: int = 1) -> PartialCounts:
     """Count in this process (``workers`` 1) or in ``workers`` processes (0: one per core): each
     worker reads whole input files while there are as many files as workers, else this process
-    reads them and hands out batches. The same counts and samples either way."""
+    reads them and hands out blocks of raw lines (JSONL, decoded by the workers) or document
+    batches (other formats). The same counts and samples either way."""
     workers = local_workers(workers)
     if workers == 1:
         return _map_and_merge(plan, shards, "local", None, progress)
-    plan.matcher, plan.partner_ranges  # noqa: B018 - built once here, shared by forked workers
+    count_batch(plan, [])  # the matcher and numba's compiled code, loaded once here for every forked worker
     if len(shards) >= workers:
         return _merged(fold_in_processes(count_shards, plan, shards, workers, progress), plan)
     skipped: Counter = Counter()
-    batches = (batch for shard in shards
-               for batch in document_batches(read_shard(shard, plan.config.fields, skipped), plan.config.batch_size))
-    total = _merged(fold_in_processes(count_batches, plan, batches, workers, progress), plan)
-    total.skipped, total.inputs = skipped, sorted(map(fingerprint, shards), key=lambda f: f["path"])
+
+    def batches() -> Iterator[list[Document] | LineBlock]:
+        for shard in shards:  # JSONL as raw lines (the workers decode them), other formats as documents
+            if shard.kind == "jsonl":
+                yield from jsonl_blocks(shard)
+            else:
+                yield from document_batches(read_shard(shard, plan.config.fields, skipped), plan.config.batch_size)
+
+    total = _merged(fold_in_processes(count_batches, plan, batches(), workers, progress), plan)
+    total.skipped += skipped
+    total.inputs = sorted(map(fingerprint, shards), key=lambda f: f["path"])
     return total
 
 
