@@ -147,6 +147,7 @@ MIN_HEADWORD_LENGTH = 3  # s, mm, km, tv: abbreviations or symbols far more ofte
 ABBREVIATION_MAX_LENGTH = 4  # km ← kilometre, sec ← second, lab ← laboratory
 NAME_MIN_TAGS = 5  # a word that is also a name needs this many tagged common uses (john, harry)
 MIN_SENSE_SHARE = 0.15  # of the word's tagged uses in its part of speech
+COMPETING_SENSE_SHARE = 0.5  # of the dominant sense's tagged uses: a sense a reader may mean instead
 FEW_SENSES = 3  # dictionary senses a common word has without losing its main one
 VOWELS = frozenset("aeiouyàâäéèêëîïôöùûüÿœæ")
 _KATAKANA = re.compile("[\u30a1-\u30fa\u30fc]+")
@@ -357,12 +358,16 @@ def listing(synset: Synset, lemma: str, lang: str) -> int:
 
 
 def listed_for_another_sense(lexicon: Lexicon, synset: Synset, lemma: str, lang: str, headword: str) -> bool:
-    """Whether a list holds the word for another sense of the headword more firmly than for this
-    one: WOLF alone puts *banque* at the river bank, Wiktionary's list at the financial one; a
-    dictionary alone proposes 目的語 for "object", Wiktionary lists it for the grammatical object."""
+    """Whether a list holds the word more firmly for a competing sense of the headword, one with at
+    least `COMPETING_SENSE_SHARE` of this sense's tagged uses: WOLF alone puts *banque* at the
+    river bank (25 tagged uses), Wiktionary's list at the financial bank (20). A rare other sense
+    proves nothing (Wiktionary lists *année* for the school year, WOLF for the year of 365 days)."""
+    senses = lexicon.english_senses.get((headword, synset.pos), ())
+    tags = {sense.synset_id: sense.tag_count for sense in senses}
+    floor = COMPETING_SENSE_SHARE * tags.get(synset.id, 0)
     here = listing(synset, lemma, lang)
     return any(listing(lexicon.synsets[other], lemma, lang) > here
-               for other in lexicon.synsets_containing(headword, "en") if other != synset.id)
+               for other, count in tags.items() if other != synset.id and count >= floor and other in lexicon.synsets)
 
 
 def word_choice(lexicon: Lexicon, synset: Synset, lemma: str, lang: str, headword: str) -> WordChoice:
