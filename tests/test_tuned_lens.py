@@ -207,5 +207,6 @@ def test_decoder_report_compares_shared_cells_and_counts_junk(tmp_path, capsys):
     assert "| mean of 1–2 | 4.000 | 1.500 | 0.125 | 0.500 |" in out
     # 4 shared items (w4 only in the logit run): logit 3 pivots of 4, two junk (1 and ","); tuned 2 of 4, one `1`.
     assert "| en-fr | 0.750 | 0.500 |" in out and "| all | 0.750 | 0.500 |" in out
-    assert "| logit | 4 | 0.250 | 0.500 | 9.000 |" in out and "| tuned | 4 | 0.250 | 0.250 | 9.000 |" in out
+    assert "| logit | 4 | 0.250 | 0.500 | 0.000 | 9.000 | '▁1' 1, 'mot' 1, ',' 1 |" in out
+    assert "| tuned | 4 | 0.250 | 0.250 | 0.000 | 9.000 | 'mot' 2, '▁flower' 1, '▁1' 1 |" in out
     assert (tmp_path / "kl.png").stat().st_size > 0

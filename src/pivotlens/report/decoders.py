@@ -7,7 +7,9 @@ prints markdown: the held-out KL(final ‖ layer) and top-1 agreement per layer 
 directory (`pivotlens lens train-tuned`), logit vs tuned, with its training settings; then, for
 each `lens classify` output directory (a decoder and a t* search rule each), on the (pair, item)
 cells that every directory classified, the share of semantic-pivot items per pair, and how often t*
-is the digit `1` or a token without a letter (digits, punctuation, symbols: junk as a pivot).
+is the digit `1` or a token without a letter (digits, punctuation, symbols: junk as a pivot), how
+often it peaks in the two lowest layers, and the most frequent t* tokens (one token serving as t*
+for many unrelated words is junk too: `s` at layer 1 under the logit lens on Gemma-3).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import unicodedata
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +57,9 @@ def behaviour_brief(records: list) -> dict:
             "semantic_pivot": sum(r.behaviour == SEMANTIC_PIVOT for r in records) / len(records),
             "one": sum(normalize_token_text(r.top_token) == "1" for r in records) / len(records),
             "letterless": sum(not has_letter(r.top_token) for r in records) / len(records),
-            "mean_peak_layer": float(np.mean([r.peak_layer for r in records]))}
+            "lowest_layers": sum(r.peak_layer <= 2 for r in records) / len(records),
+            "mean_peak_layer": float(np.mean([r.peak_layer for r in records])),
+            "frequent": Counter(r.top_token for r in records).most_common(3)}
 
 
 def behaviours_markdown(lens_dirs: dict[str, Path]) -> str:
@@ -67,7 +72,9 @@ def behaviours_markdown(lens_dirs: dict[str, Path]) -> str:
                   for pair in pairs]
     share_rows.append({"pair": "all", **{name: b["semantic_pivot"] for name, b in briefs.items()}})
     t_star_rows = [{"lens": name, "items": b["items"], "t* = `1`": b["one"], "t* without a letter": b["letterless"],
-                    "mean peak layer": b["mean_peak_layer"]} for name, b in briefs.items()]
+                    "t* at layer 1–2": b["lowest_layers"], "mean peak layer": b["mean_peak_layer"],
+                    "most frequent t* (items)": ", ".join(f"{token!r} {count}" for token, count in b["frequent"])}
+                   for name, b in briefs.items()]
     return (f"Semantic-pivot share per pair\n\n{markdown_table(share_rows, digits=3)}\n\n"
             f"t* over all items\n\n{markdown_table(t_star_rows, digits=3)}\n")
 
