@@ -1,4 +1,4 @@
-"""`pivotlens lens trace|classify|curve`."""
+"""`pivotlens lens trace|classify|curve|train-tuned`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pivotlens.cli.common import DATASET_HELP, seed
 from pivotlens.errors import PivotlensError
-from pivotlens.lens.options import ClassifyOptions, CurveOptions
+from pivotlens.lens.options import ClassifyOptions, CurveOptions, TunedLensOptions
 from pivotlens.options import add_option_flags, options_from_args
 
 
@@ -22,7 +22,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def register(commands) -> None:
-    lens = commands.add_parser("lens", help="logit lens: traces, behaviours, token-set curves")
+    from pivotlens.cli.common import add_model_options
+    from pivotlens.cli.corpus import add_corpus_options
+
+    lens = commands.add_parser("lens", help="logit or tuned lens: traces, behaviours, token-set curves; tuned-lens training")
     sub = lens.add_subparsers(dest="lens_command", required=True)
 
     trace = sub.add_parser("trace", help="per-layer top tokens while the model translates one word")
@@ -31,7 +34,9 @@ def register(commands) -> None:
     trace.add_argument("--target", help="its translation; default: looked up in --dataset")
     trace.add_argument("--pair", required=True, help="SRC-TGT, e.g. en-zh")
     trace.add_argument("--top-k", type=int, default=5)
-    add_option_flags(trace, ClassifyOptions, only=("first_layer", "allow_any_token"))
+    trace.add_argument("--compare-decoder", metavar="DECODER",
+                       help="also trace through this decoder and draw both side by side (trace-comparison.png)")
+    add_option_flags(trace, ClassifyOptions, only=("decoder", "first_layer", "allow_any_token"))
     trace.set_defaults(handler=run_trace)
 
     classify = sub.add_parser("classify", help="co-occurrence vs semantic-pivot behaviour for every item")
@@ -47,13 +52,22 @@ def register(commands) -> None:
     add_option_flags(curve, CurveOptions)
     curve.set_defaults(handler=run_curve)
 
+    tuned = sub.add_parser("train-tuned", help="train a tuned lens (per-layer affine translators) on corpus text")
+    add_model_options(tuned)
+    add_corpus_options(tuned, case_option=False)
+    tuned.add_argument("--seed", type=seed, default=0, help="document order and sampled positions")
+    tuned.add_argument("--out", type=Path, required=True, help="the decoder directory (then --decoder tuned:DIR)")
+    add_option_flags(tuned, TunedLensOptions)
+    tuned.set_defaults(handler=run_train_tuned)
+
 
 def run_trace(args: argparse.Namespace) -> None:
     from pivotlens.cli.common import load_model_from_args
     from pivotlens.clwtd import load_dataset
     from pivotlens.languages import parse_pairs
+    from pivotlens.lens.decoders import decoder_identity, load_decoder
     from pivotlens.lens.translation import classifier_settings, trace_translation, translation_prompt
-    from pivotlens.plots.figures import lens_trace_figure, save_figure
+    from pivotlens.plots.figures import lens_trace_comparison_figure, lens_trace_figure, save_figure
     from pivotlens.records import TranslationItem
 
     dataset = load_dataset(args.dataset)
@@ -70,13 +84,15 @@ def run_trace(args: argparse.Namespace) -> None:
     source = args.word if index is None else dataset.entries[index].word[src]
     item = TranslationItem(item_id, src, tgt, source, target)
     prompt = translation_prompt(loaded.tokenizer, dataset, item, index, args.seed)
-    trace = trace_translation(loaded, prompt, args.top_k, classifier_settings(options_from_args(ClassifyOptions, args)))
+    settings = classifier_settings(options_from_args(ClassifyOptions, args))
+    trace = trace_translation(loaded, prompt, args.top_k, settings, load_decoder(args.decoder, loaded))
     decode = loaded.tokenizer.decode
     top_tokens = [[[decode([int(i)]) for i in position] for position in layer] for layer in trace.top_ids]
     args.out.mkdir(parents=True, exist_ok=True)
     b = trace.behaviour
     (args.out / "trace.json").write_text(json.dumps({
-        "model": args.model, "pair": f"{src}-{tgt}", "source": item.source, "target": target, "prompt": prompt.text,
+        "model": args.model, **decoder_identity(args.decoder), "pair": f"{src}-{tgt}", "source": item.source,
+        "target": target, "prompt": prompt.text,
         "positions": trace.positions, "input_tokens": trace.input_tokens,
         "top_tokens": top_tokens, "top_probabilities": trace.top_probabilities.round(6).tolist(),
         "target_probability_by_layer": trace.target_probability_by_layer.round(6).tolist(),
@@ -85,11 +101,23 @@ def run_trace(args: argparse.Namespace) -> None:
     }, ensure_ascii=False, indent=1))
     figure = lens_trace_figure(
         trace.input_tokens, [[p[0] for p in layer] for layer in top_tokens], trace.top_probabilities[:, :, 0],
-        f"{args.model}: {item.source} → {target} ({b.kind}, t*={b.token!r} @ layer {b.peak_layer})",
+        f"{args.model}, {args.decoder} lens: {item.source} → {target} ({b.kind}, t*={b.token!r} @ layer {b.peak_layer})",
     )
     save_figure(figure, args.out / "trace.png")
     print(f"{item.source} → {target}: {b.kind}; t* = {b.token!r} (p={b.peak_probability:.3f}, layer {b.peak_layer})")
     print(f"wrote {args.out}/trace.json, trace.png")
+    if args.compare_decoder:
+        panels = []
+        for spec, traced in ((args.decoder, trace), (args.compare_decoder, trace_translation(
+                loaded, prompt, 1, settings, load_decoder(args.compare_decoder, loaded)))):
+            t = traced.behaviour
+            panels.append((f"{spec}: {t.kind}, t*={t.token!r} @ layer {t.peak_layer}",
+                           [[decode([int(p[0])]) for p in layer] for layer in traced.top_ids],
+                           traced.top_probabilities[:, :, 0]))
+        save_figure(lens_trace_comparison_figure(trace.input_tokens, panels, f"{args.model}: {item.source} → {target}"),
+                    args.out / "trace-comparison.png")
+        print(panels[1][0])
+        print(f"wrote {args.out}/trace-comparison.png")
 
 
 def run_classify(args: argparse.Namespace) -> None:
@@ -117,6 +145,7 @@ def run_curve(args: argparse.Namespace) -> None:
     from pivotlens.cli.common import load_model_from_args
     from pivotlens.clwtd import load_dataset
     from pivotlens.lens.curves import curve_for_token_sets, read_token_sets, write_curve
+    from pivotlens.lens.decoders import decoder_identity, load_decoder
     from pivotlens.plots.figures import plot_token_set_curve
 
     dataset = load_dataset(args.dataset)
@@ -124,9 +153,34 @@ def run_curve(args: argparse.Namespace) -> None:
         raise PivotlensError(f"--token-sets {args.token_sets}: no such file")
     loaded = load_model_from_args(args)
     items = read_token_sets(args.token_sets, loaded.tokenizer, dataset)
-    result = curve_for_token_sets(loaded, dataset, items, args.seed, args.random_sets, args.batch_size)
-    summary = write_curve(result, args.out, {"model": args.model, "seed": args.seed})
+    result = curve_for_token_sets(loaded, dataset, items, args.seed, args.random_sets, args.batch_size,
+                                  load_decoder(args.decoder, loaded))
+    summary = write_curve(result, args.out, {"model": args.model, "seed": args.seed, **decoder_identity(args.decoder)})
     plot_token_set_curve(summary["layers"], args.out / "curve.png", f"{args.model}: {len(items)} items")
     print(f"peak at layer {result.peak_layer}: {result.mean[result.peak_layer - 1]:.4f} "
           f"(×{result.ratio_at_peak:.1f} the random sets)")
     print(f"wrote {args.out}/curve.csv, curve.json, curve.png")
+
+
+def run_train_tuned(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from pivotlens.cli.common import load_model_from_args
+    from pivotlens.cli.corpus import record_fields
+    from pivotlens.lens.tuned import train_tuned_lens
+
+    loaded = load_model_from_args(args)
+    with tqdm(unit="step", desc="tuned lens") as bar:
+        def total(steps: int, done: int) -> None:
+            bar.reset(total=steps)
+            bar.update(done)
+
+        summary = train_tuned_lens(loaded, args.corpus, args.out, options_from_args(TunedLensOptions, args), args.seed,
+                                   record_fields(args), progress=bar.update, total=total)
+    print(f"{summary['steps']} steps, {summary['train_positions']} positions from {summary['train_documents']} documents, "
+          f"{summary['training_seconds']:.0f} s; held-out KL(final ‖ layer), nats, and top-1 agreement:")
+    for row in summary["heldout"]:
+        print(f"  layer {row['layer']:>2}: logit {row['kl_logit']:.3f} ({row['top1_logit']:.0%})  "
+              f"tuned {row['kl_tuned']:.3f} ({row['top1_tuned']:.0%})")
+    print(f"wrote {args.out}/translators.safetensors, tuned_lens.json, heldout.csv, heldout.json; "
+          f"use it with --decoder tuned:{args.out}")

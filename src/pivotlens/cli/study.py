@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 from pathlib import Path
 
 from pivotlens.cli.common import DATASET_HELP, add_model_options, load_model_from_args, seed
@@ -29,6 +30,8 @@ def _add_run_options(parser: argparse.ArgumentParser, default_run_dir: Path | No
                         help="rerun this stage and the stages that read its results")
     parser.add_argument("--only", metavar="STAGE", help="run just this stage (its inputs must be done)")
     parser.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--decoder", help="how the lens stages read layers: logit or tuned:DIR (sets the decoder "
+                                          "option of every stage that has one)")
 
 
 def _overrides(args: argparse.Namespace) -> dict:
@@ -47,6 +50,12 @@ def _overrides(args: argparse.Namespace) -> dict:
         overrides["model"] = args.model
     if args.device:
         overrides["device"] = args.device
+    if args.decoder:
+        from pivotlens.pipeline.definitions import STAGES
+
+        for stage in STAGES:
+            if "decoder" in {field.name for field in fields(stage.options)}:
+                overrides.setdefault(stage.name, {})["decoder"] = args.decoder
     return overrides
 
 

@@ -1,4 +1,5 @@
-"""Logit lens: per-layer distributions, translation traces, behaviour classification, set curves.
+"""The lens (logit or tuned): per-layer distributions, translation traces, behaviour classification,
+set curves, tuned-lens training.
 
 Names are imported lazily so that `pivotlens --help` (which imports pivotlens.lens.cli) does not
 load torch.
@@ -9,8 +10,10 @@ from importlib import import_module
 _EXPORTS = {
     "CO_OCCURRENCE": "behaviour", "SEMANTIC_PIVOT": "behaviour", "Behaviour": "behaviour", "classify": "behaviour",
     "lens_probabilities": "core",
+    "LOGIT_LENS": "decoders", "Decoder": "decoders", "Translators": "decoders", "load_decoder": "decoders",
+    "decoder_identity": "decoders", "train_tuned_lens": "tuned",
     "CurveResult": "curves", "TokenSetItem": "curves", "curve_for_token_sets": "curves", "token_set_curve": "curves",
-    "ClassifyOptions": "options", "CurveOptions": "options",
+    "ClassifyOptions": "options", "CurveOptions": "options", "TunedLensOptions": "options",
     "ClassifierSettings": "translation", "ClassifyConfig": "translation", "classifier_settings": "translation",
     "classify_config": "translation", "TranslationPrompt": "translation",
     "classify_dataset": "translation", "dataset_prompt": "translation", "trace_translation": "translation",

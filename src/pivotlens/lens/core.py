@@ -1,5 +1,6 @@
-"""The logit lens: the residual stream after each decoder layer → the model's own final norm → its
-unembedding → softmax in fp32, computed only at the positions asked for.
+"""The lens: the residual stream after each decoder layer → the decoder (by default the logit lens:
+the model's own final norm → its unembedding; see decoders.py) → softmax in fp32, computed only at
+the positions asked for.
 
 Layer outputs are captured with forward hooks that keep just the requested positions, so nothing of
 size layers × batch × sequence × vocab is ever built; the decoder body runs without the LM head.
@@ -13,6 +14,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from pivotlens.batching import right_pad
+from pivotlens.lens.decoders import LOGIT_LENS, Decoder
 from pivotlens.models.loading import LoadedModel
 
 
@@ -40,11 +42,6 @@ def _layer_outputs(
     return torch.stack(captured)
 
 
-def _unembed(loaded: LoadedModel, hidden: torch.Tensor) -> torch.Tensor:
-    logits = loaded.adapter.logits(loaded.adapter.final_norm(hidden))
-    return torch.softmax(logits.float(), dim=-1)
-
-
 @torch.inference_mode()
 def layer_hidden_states(
     loaded: LoadedModel, sequences: Sequence[Sequence[int]], positions: Sequence[Sequence[int]]
@@ -59,13 +56,14 @@ def layer_hidden_states(
 
 @torch.inference_mode()
 def lens_probabilities(
-    loaded: LoadedModel, sequences: Sequence[Sequence[int]], positions: Sequence[Sequence[int]]
+    loaded: LoadedModel, sequences: Sequence[Sequence[int]], positions: Sequence[Sequence[int]],
+    decoder: Decoder = LOGIT_LENS,
 ) -> torch.Tensor:
     """Per-layer next-token distributions at the selected positions: [layers, n_selected, vocab], fp32."""
-    return _unembed(loaded, layer_hidden_states(loaded, sequences, positions))
+    return decoder.probabilities(loaded, layer_hidden_states(loaded, sequences, positions))
 
 
 @torch.inference_mode()
 def lens_probabilities_all_positions(loaded: LoadedModel, sequences: Sequence[Sequence[int]]) -> torch.Tensor:
-    """The unsliced lens, [layers, batch, sequence, vocab]: what the sliced one avoids (benchmark only)."""
-    return _unembed(loaded, _layer_outputs(loaded, sequences, lambda hidden: hidden))
+    """The unsliced logit lens, [layers, batch, sequence, vocab]: what the sliced one avoids (benchmark only)."""
+    return LOGIT_LENS.probabilities(loaded, _layer_outputs(loaded, sequences, lambda hidden: hidden))

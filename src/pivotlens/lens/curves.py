@@ -17,6 +17,7 @@ from pivotlens.clwtd import Dataset
 from pivotlens.errors import PivotlensError
 from pivotlens.languages import parse_pairs
 from pivotlens.lens.core import lens_probabilities
+from pivotlens.lens.decoders import LOGIT_LENS, Decoder
 from pivotlens.lens.translation import TranslationPrompt, dataset_prompt
 from pivotlens.models.loading import LoadedModel
 
@@ -96,10 +97,10 @@ def read_token_sets(path: Path, tokenizer, dataset: Dataset) -> list[TokenSetIte
 
 def token_set_curve(
     loaded: LoadedModel, prompts: Sequence[TranslationPrompt], token_sets: Sequence[Sequence[int]],
-    n_random_sets: int = 20, seed: int = 0, batch_size: int = 8,
+    n_random_sets: int = 20, seed: int = 0, batch_size: int = 8, decoder: Decoder = LOGIT_LENS,
 ) -> CurveResult:
-    """Per item and layer, P(set) at the first target-predicting position, and the mean P of
-    ``n_random_sets`` uniformly drawn token sets of the same size (seeded)."""
+    """Per item and layer, P(set) at the first target-predicting position under ``decoder``, and the
+    mean P of ``n_random_sets`` uniformly drawn token sets of the same size (seeded)."""
     rng = np.random.default_rng(seed)
     n_vocab = loaded.adapter.unembedding.weight.shape[0]
     token_ids = [sorted(set(tokens)) for tokens in token_sets[: len(prompts)]]
@@ -108,7 +109,8 @@ def token_set_curve(
 
     def run(batch: list[int]) -> list[tuple[np.ndarray, np.ndarray]]:
         probabilities = lens_probabilities(
-            loaded, [prompts[i].token_ids for i in batch], [[prompts[i].first_predicting_position] for i in batch]
+            loaded, [prompts[i].token_ids for i in batch], [[prompts[i].first_predicting_position] for i in batch],
+            decoder,
         )  # [L, batch, V]
         device = probabilities.device
         return [(probabilities[:, row, torch.tensor(token_ids[i], device=device)].sum(-1).cpu().numpy(),
@@ -121,11 +123,11 @@ def token_set_curve(
 
 def curve_for_token_sets(
     loaded: LoadedModel, dataset: Dataset, items: Sequence[TokenSetItem], seed: int = 0,
-    n_random_sets: int = 20, batch_size: int = 8,
+    n_random_sets: int = 20, batch_size: int = 8, decoder: Decoder = LOGIT_LENS,
 ) -> CurveResult:
     index = {entry.id: i for i, entry in enumerate(dataset.entries)}
     prompts = [dataset_prompt(loaded.tokenizer, dataset, index[item.item_id], item.src, item.tgt, seed) for item in items]
-    return token_set_curve(loaded, prompts, [item.token_ids for item in items], n_random_sets, seed, batch_size)
+    return token_set_curve(loaded, prompts, [item.token_ids for item in items], n_random_sets, seed, batch_size, decoder)
 
 
 def write_curve(result: CurveResult, out_dir: Path, details: dict) -> dict:

@@ -1,4 +1,4 @@
-"""Logit-lens traces of word translations, per-item behaviours over a dataset, resumable on disk."""
+"""Lens traces of word translations, per-item behaviours over a dataset, resumable on disk."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from pivotlens.errors import PivotlensError
 from pivotlens.languages import LANGUAGES, pair_key
 from pivotlens.lens.behaviour import SEMANTIC_PIVOT, Behaviour, classify, meaningless_tokens
 from pivotlens.lens.core import lens_probabilities
+from pivotlens.lens.decoders import LOGIT, LOGIT_LENS, Decoder, decoder_identity, load_decoder
 from pivotlens.lens.options import ClassifyOptions
 from pivotlens.models.loading import LoadedModel
 from pivotlens.models.registry import model_sha256
@@ -120,10 +121,11 @@ class ClassifierSettings:
 
 
 def trace_translation(
-    loaded: LoadedModel, prompt: TranslationPrompt, top_k: int = 5, settings: ClassifierSettings = ClassifierSettings()
+    loaded: LoadedModel, prompt: TranslationPrompt, top_k: int = 5, settings: ClassifierSettings = ClassifierSettings(),
+    decoder: Decoder = LOGIT_LENS,
 ) -> Trace:
     positions = list(range(prompt.source_span[0], len(prompt.token_ids) - 1))
-    probabilities = lens_probabilities(loaded, [prompt.token_ids], [positions])  # [L, P, V]
+    probabilities = lens_probabilities(loaded, [prompt.token_ids], [positions], decoder)  # [L, P, V]
     first = positions.index(prompt.first_predicting_position)
     top = torch.topk(probabilities, k=top_k, dim=-1)
     decode = _decode(loaded.tokenizer)
@@ -149,11 +151,12 @@ def behaviour_record(prompt: TranslationPrompt, behaviour: Behaviour, target_by_
 
 
 def classify_prompts(
-    loaded: LoadedModel, prompts: Sequence[TranslationPrompt], first_layer: int, ineligible: torch.Tensor | None
+    loaded: LoadedModel, prompts: Sequence[TranslationPrompt], first_layer: int, ineligible: torch.Tensor | None,
+    decoder: Decoder = LOGIT_LENS,
 ) -> list[BehaviourRecord]:
     """Behaviour records of a batch of prompts, one lens pass at each first predicting position."""
     probabilities = lens_probabilities(
-        loaded, [p.token_ids for p in prompts], [[p.first_predicting_position] for p in prompts]
+        loaded, [p.token_ids for p in prompts], [[p.first_predicting_position] for p in prompts], decoder
     )  # [L, batch, V]
     decode = _decode(loaded.tokenizer)
     records = []
@@ -174,10 +177,12 @@ class ClassifyConfig:
     dtype: str = "auto"
     batch_size: int = 8
     classifier: ClassifierSettings = ClassifierSettings()
+    decoder: str = LOGIT  # "logit" or "tuned:DIR"
 
     def identity(self) -> dict:
         return {"model": self.model, "model_sha256": model_sha256(self.model), "dataset_sha256": self.dataset_sha256,
-                "seed": self.seed, "dtype": self.dtype, "classifier": asdict(self.classifier)}
+                "seed": self.seed, "dtype": self.dtype, "classifier": asdict(self.classifier),
+                **decoder_identity(self.decoder)}
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or (self.limit is not None and self.limit < 1):
@@ -192,7 +197,8 @@ def classify_config(options: ClassifyOptions, *, model: str, dataset: Dataset, p
                     seed: int, dtype: str) -> ClassifyConfig:
     """The one place a ClassifyConfig is assembled from user options."""
     return ClassifyConfig(model=model, dataset_sha256=dataset.sha256, pairs=pairs, seed=seed, limit=options.limit,
-                          dtype=dtype, batch_size=options.batch_size, classifier=classifier_settings(options))
+                          dtype=dtype, batch_size=options.batch_size, classifier=classifier_settings(options),
+                          decoder=options.decoder)
 
 
 def classify_dataset(
@@ -202,6 +208,7 @@ def classify_dataset(
     """Write ``behaviours/{src}-{tgt}.jsonl`` (resuming item by item), the per-pair pivot shares and
     the completion marker."""
     out = Path(out_dir)
+    decoder = load_decoder(config.decoder, loaded)  # refused for another model before the directory is claimed
     directory = StageDirectory(out, "lens-classify").claim(config.identity(), {"config": asdict(config),
                                                                                 "dataset": dataset.identity()})
     directory.reopen()  # the pairs or the limit may differ from the completed run's
@@ -211,7 +218,7 @@ def classify_dataset(
 
     def records_for(src: str, tgt: str, chunk: list[int]) -> list[BehaviourRecord]:
         prompts = [dataset_prompt(loaded.tokenizer, dataset, i, src, tgt, config.seed) for i in chunk]
-        return classify_prompts(loaded, prompts, first_layer, ineligible)
+        return classify_prompts(loaded, prompts, first_layer, ineligible, decoder)
 
     fill_pair_files(out / BEHAVIOURS_DIR, config.pairs, item_ids, config.batch_size, records_for, write_behaviours,
                     progress)

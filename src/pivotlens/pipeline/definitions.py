@@ -56,6 +56,10 @@ def _matrix_markdown(matrix: dict) -> str:
     return markdown_table(rows)
 
 
+def _lens_name(decoder: str) -> str:
+    return "Logit lens" if decoder == "logit" else f"Tuned lens ({decoder.removeprefix('tuned:')})"
+
+
 def _score_config(ctx: StageContext, options: ScoreOptions, dataset):
     from pivotlens.scoring import score_config
 
@@ -85,6 +89,7 @@ def run_score(ctx: StageContext, o: ScoreOptions) -> dict:
 
 def run_lens(ctx: StageContext, o: LensStageOptions) -> dict:
     from pivotlens.languages import parse_pairs
+    from pivotlens.lens.decoders import load_decoder
     from pivotlens.lens.translation import classify_config, classify_dataset, dataset_prompt, trace_translation
     from pivotlens.plots.figures import lens_trace_figure, save_figure
 
@@ -99,13 +104,14 @@ def run_lens(ctx: StageContext, o: LensStageOptions) -> dict:
         (src, tgt), = parse_pairs(o.trace_pair)
         index = next((i for i, e in enumerate(dataset.entries) if o.trace_word in (e.id, e.word[src])), 0)
         trace = trace_translation(loaded, dataset_prompt(loaded.tokenizer, dataset, index, src, tgt, ctx.config["seed"]),
-                                  settings=config.classifier)
+                                  settings=config.classifier, decoder=load_decoder(o.decoder, loaded))
         top = [[loaded.tokenizer.decode([int(p[0])]) for p in layer] for layer in trace.top_ids]
         b = trace.behaviour
         title = f"{trace.prompt.item.source} → {trace.prompt.item.target}: {b.kind}, t*={b.token!r} @ layer {b.peak_layer}"
         path = save_figure(lens_trace_figure(trace.input_tokens, top, trace.top_probabilities[:, :, 0], title),
                            ctx.stage_dir / "trace.png")
-        figures.append({"title": f"Logit lens of one translation (paper Fig. 2): {title}", "path": ctx.relative(path)})
+        figures.append({"title": f"{_lens_name(o.decoder)} of one translation (paper Fig. 2): {title}",
+                        "path": ctx.relative(path)})
     examples = []
     for row in summary["pairs"]:
         records = read_behaviours(ctx.stage_dir / BEHAVIOURS_DIR / f"{row['pair']}.jsonl")
@@ -114,8 +120,9 @@ def run_lens(ctx: StageContext, o: LensStageOptions) -> dict:
                    "pivot": r.pivot_token.strip(), "layer": r.peak_layer, "p": r.peak_probability}
                   for r in examples]
     return {
-        "facts": {"items_per_pair": n_items},
-        "tables": [{"title": "Behaviour per pair", "markdown": markdown_table(summary["pairs"])},
+        "facts": {"items_per_pair": n_items, "decoder": o.decoder},
+        "tables": [{"title": f"Behaviour per pair ({_lens_name(o.decoder)})",
+                    "markdown": markdown_table(summary["pairs"])},
                    {"title": "Examples of semantic-pivot behaviour", "markdown": markdown_table(pivot_rows, digits=3)}],
         "figures": figures,
     }
@@ -188,6 +195,7 @@ def run_pivots(ctx: StageContext, o: MineOptions) -> dict:
 
 def run_pivot_curve(ctx: StageContext, o: CurveOptions) -> dict:
     from pivotlens.lens.curves import curve_for_token_sets, read_token_sets, write_curve
+    from pivotlens.lens.decoders import decoder_identity, load_decoder
     from pivotlens.plots.figures import plot_token_set_curve
 
     sets = ctx.dir_of("pivots") / "token_sets.jsonl"
@@ -196,13 +204,15 @@ def run_pivot_curve(ctx: StageContext, o: CurveOptions) -> dict:
                 "notes": "No item had kept pivots, so there is no curve (a larger corpus or more items help)."}
     dataset, loaded = ctx.dataset(), ctx.model()
     items = read_token_sets(sets, loaded.tokenizer, dataset)
-    result = curve_for_token_sets(loaded, dataset, items, ctx.config["seed"], o.random_sets, o.batch_size)
-    summary = write_curve(result, ctx.stage_dir, {"model": ctx.config["model"]})
+    result = curve_for_token_sets(loaded, dataset, items, ctx.config["seed"], o.random_sets, o.batch_size,
+                                  load_decoder(o.decoder, loaded))
+    summary = write_curve(result, ctx.stage_dir, {"model": ctx.config["model"], **decoder_identity(o.decoder)})
     plot_token_set_curve(summary["layers"], ctx.stage_dir / "curve.png",
                          f"{ctx.config['model']}: mined pivot sets, {len(items)} items")
     return {"facts": {"items": len(items), "peak_layer": summary["peak_layer"],
-                      "ratio_to_random_at_peak": summary["ratio_to_random_at_peak"]},
-            "tables": [], "figures": [{"title": "Pivot-set probability across layers vs random sets (paper Fig. 3)",
+                      "ratio_to_random_at_peak": summary["ratio_to_random_at_peak"], "decoder": o.decoder},
+            "tables": [], "figures": [{"title": f"Pivot-set probability across layers vs random sets (paper Fig. 3; "
+                                                f"{_lens_name(o.decoder)})",
                                        "path": ctx.relative(ctx.stage_dir / "curve.png")}]}
 
 
@@ -278,7 +288,7 @@ def run_compare(ctx: StageContext, o: CompareOptions) -> dict:
 
 STAGES: list[Stage] = [
     Stage("score", "cross-lingual ability matrix", (), run_score, ScoreOptions),
-    Stage("lens", "logit lens behaviours", (), run_lens, LensStageOptions),
+    Stage("lens", "lens behaviours", (), run_lens, LensStageOptions),
     Stage("counts", "document co-occurrence counts", (), run_counts, CountOptions),
     Stage("auc", "AUC of co-occurrence vs behaviour", ("counts", "lens"), run_auc, AucOptions),
     Stage("pivots", "semantic-pivot mining", ("counts", "lens"), run_pivots, MineOptions),

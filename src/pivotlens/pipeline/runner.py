@@ -140,11 +140,15 @@ def input_contents(config: dict) -> dict[str, str]:
 
 def _fingerprint(stage: Stage, config: dict, contents: dict[str, str], upstream: dict[str, dict]) -> str:
     """Options, shared options, input contents and, per stage read, its fingerprint and the content
-    of what it made (``outputs`` in its summary)."""
+    of what it made (``outputs`` in its summary); for a lens stage, its decoder by content."""
     payload = {
         "stage": stage.name, "options": config.get(stage.name), "shared": {k: config.get(k) for k in SHARED_KEYS},
         "contents": contents, "reads": {name: upstream[name] for name in stage.reads}, "pivotlens": pivotlens.__version__,
     }
+    if "decoder" in (config.get(stage.name) or {}):
+        from pivotlens.lens.decoders import decoder_identity
+
+        payload["decoder"] = decoder_identity(config[stage.name]["decoder"])
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -86,14 +86,9 @@ def _short(token: str, width: int = 8) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def lens_trace_figure(
-    input_tokens: list[str], top_tokens: list[list[str]], top_probabilities: np.ndarray, title: str
-) -> plt.Figure:
-    """Figure-2-style heatmap: layers (rows, top = last) × positions, coloured by the top-1
-    probability and annotated with the decoded top-1 token."""
-    use_cjk_font()
+def _draw_trace(ax: plt.Axes, input_tokens: list[str], top_tokens: list[list[str]], top_probabilities: np.ndarray,
+                title: str):
     n_layers, n_positions = top_probabilities.shape
-    fig, ax = plt.subplots(figsize=(1.3 * n_positions + 2.5, 0.38 * n_layers + 1.8))
     image = ax.imshow(top_probabilities[::-1], cmap="Blues", vmin=0, vmax=1, aspect="auto")
     for row in range(n_layers):
         layer = n_layers - 1 - row
@@ -105,10 +100,60 @@ def lens_trace_figure(
     ax.set_yticks(range(n_layers), [str(n_layers - row) for row in range(n_layers)])
     ax.set_xlabel("input position (the token at that position)")
     ax.set_ylabel("layer")
-    fig.colorbar(image, ax=ax, label="top-1 probability")
     ax.set_title(title)
+    return image
+
+
+def lens_trace_figure(
+    input_tokens: list[str], top_tokens: list[list[str]], top_probabilities: np.ndarray, title: str
+) -> plt.Figure:
+    """Figure-2-style heatmap: layers (rows, top = last) × positions, coloured by the top-1
+    probability and annotated with the decoded top-1 token."""
+    use_cjk_font()
+    n_layers, n_positions = top_probabilities.shape
+    fig, ax = plt.subplots(figsize=(1.3 * n_positions + 2.5, 0.38 * n_layers + 1.8))
+    fig.colorbar(_draw_trace(ax, input_tokens, top_tokens, top_probabilities, title), ax=ax, label="top-1 probability")
     fig.tight_layout()
     return fig
+
+
+def lens_trace_comparison_figure(
+    input_tokens: list[str], panels: list[tuple[str, list[list[str]], np.ndarray]], title: str
+) -> plt.Figure:
+    """The same translation through several decoders side by side: one trace heatmap per
+    (panel title, top-1 tokens, top-1 probabilities)."""
+    use_cjk_font()
+    n_layers, n_positions = panels[0][2].shape
+    fig, axes = plt.subplots(1, len(panels), figsize=(len(panels) * (1.3 * n_positions + 1.5) + 1.5,
+                                                      0.38 * n_layers + 2.2), squeeze=False)
+    for ax, (panel_title, top_tokens, top_probabilities) in zip(axes[0], panels):
+        image = _draw_trace(ax, input_tokens, top_tokens, top_probabilities, panel_title)
+    fig.colorbar(image, ax=axes[0].tolist(), label="top-1 probability")
+    fig.suptitle(title)
+    return fig
+
+
+def plot_decoder_agreement(rows: list[dict], path: Path, title: str) -> Path:
+    """Held-out KL(final ‖ layer) and top-1 agreement with the final layer, per layer, logit vs
+    tuned lens (rows of a tuned-lens directory's heldout.json)."""
+    layers = [row["layer"] for row in rows]
+    fig, (kl_ax, top_ax) = plt.subplots(1, 2, figsize=(11, 4))
+    for decoder, colour in (("logit", "tab:gray"), ("tuned", "tab:blue")):
+        kl_ax.plot(layers, [row[f"kl_{decoder}"] for row in rows], marker="o", markersize=3, color=colour,
+                   label=f"{decoder} lens")
+        top_ax.plot(layers, [row[f"top1_{decoder}"] for row in rows], marker="o", markersize=3, color=colour,
+                    label=f"{decoder} lens")
+    kl_ax.set_ylabel("KL(final ‖ layer), nats")
+    kl_ax.set_yscale("symlog", linthresh=0.1)
+    top_ax.set_ylabel("top-1 agreement with the final layer")
+    top_ax.set_ylim(0, 1.02)
+    for ax in (kl_ax, top_ax):
+        ax.set_xlabel("layer")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    return save_figure(fig, path)
 
 
 def save_figure(fig: plt.Figure, path: Path) -> Path:
