@@ -166,7 +166,7 @@ def run_train_tuned(args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
     from pivotlens.cli.common import load_model_from_args
-    from pivotlens.cli.corpus import record_fields
+    from pivotlens.cli.corpus import corpus_inputs, record_fields
     from pivotlens.lens.tuned import train_tuned_lens
 
     loaded = load_model_from_args(args)
@@ -175,7 +175,7 @@ def run_train_tuned(args: argparse.Namespace) -> None:
             bar.reset(total=steps)
             bar.update(done)
 
-        summary = train_tuned_lens(loaded, args.corpus, args.out, options_from_args(TunedLensOptions, args), args.seed,
+        summary = train_tuned_lens(loaded, corpus_inputs(args), args.out, options_from_args(TunedLensOptions, args), args.seed,
                                    record_fields(args), progress=bar.update, total=total)
     print(f"{summary['steps']} steps, {summary['train_positions']} positions from {summary['train_documents']} documents, "
           f"{summary['training_seconds']:.0f} s; held-out KL(final ‖ layer), nats, and top-1 agreement:")

@@ -46,7 +46,7 @@ class TunedLensOptions:
     optimizer: Literal["sgd", "adam"] = option("adam", "adam, or sgd with Nesterov momentum 0.9 (Belrose et al.)")
     lr: float | None = option(None, "learning rate (default: 1e-3 adam, 0.1 sgd as in tuned-lens)")
     weight_decay: float = option(1e-3, "decoupled weight decay towards the identity translator")
-    max_documents: int = option(20000, "documents considered, the first in a seeded order of the corpus")
+    documents: int = option(20000, "documents considered, the first in a seeded order of the corpus")
     checkpoint_every: int = option(5, "optimizer steps between checkpoints (the resume points)")
     logits_dtype: Literal["bfloat16", "float32"] = option(
         "bfloat16", "precision of the training unembedding matmul (held-out numbers are always float32)")

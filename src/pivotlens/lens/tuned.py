@@ -9,7 +9,7 @@ final norm only for OPT, GPT-NeoX, BLOOM, GPT-2, GPT-Neo, GPT-J and Llama model 
 Qwen2 and OLMo-2 raise NotImplementedError), and requires wandb; pivotlens already knows each
 model's final norm, unembedding and soft-capping (models/adapters.py).
 
-Data: the first ``max_documents`` documents of the corpus in a seeded hash order; each contributes
+Data: the first ``documents`` documents of the corpus in a seeded hash order; each contributes
 one window (its first ``sequence_length`` tokens, BOS included) and ``positions_per_sequence``
 seeded positions after the BOS. The first documents in that order are held out, the next are
 trained on, one pass. Progress is checkpointed every few steps in the output directory (the
@@ -65,7 +65,7 @@ def _document_order(seed: int, document_id: str) -> str:
 def plan_data(corpus, tokenizer, options: TunedLensOptions, seed: int,
               fields: RecordFields = RecordFields()) -> TunedLensData:
     """Held-out windows, then training windows grouped into optimizer steps, all deterministic."""
-    documents = heapq.nsmallest(options.max_documents, read_corpus(corpus, fields),
+    documents = heapq.nsmallest(options.documents, read_corpus(corpus, fields),
                                 key=lambda document: _document_order(seed, document.id))
     rng = np.random.default_rng(seed)
     heldout: list[Window] = []
