@@ -7,7 +7,8 @@ load torch.
 from importlib import import_module
 
 _EXPORTS = {
-    "CO_OCCURRENCE": "behaviour", "SEMANTIC_PIVOT": "behaviour", "Behaviour": "behaviour", "classify": "behaviour",
+    "CO_OCCURRENCE": "behaviour", "SEMANTIC_PIVOT": "behaviour", "VARIANT": "behaviour", "Behaviour": "behaviour",
+    "ItemWords": "behaviour", "label": "behaviour", "read_lens": "behaviour",
     "lens_probabilities": "core",
     "CurveResult": "curves", "TokenSetItem": "curves", "curve_for_token_sets": "curves", "token_set_curve": "curves",
     "ClassifyOptions": "options", "CurveOptions": "options",
