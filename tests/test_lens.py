@@ -21,14 +21,14 @@ from pivotlens.lens import (
     trace_translation,
 )
 from pivotlens.lens.behaviour import meaningless_tokens
+from pivotlens.lens.core import lens_probabilities_all_positions
 from pivotlens.lens.curves import frequency_bins, matched_random_sets
 from pivotlens.lens.languages import language_curves, mean_ci
 from pivotlens.lens.robustness import first_layer_choices, fleiss_kappa
-from pivotlens.records import SOURCE, TARGET, BehaviourRecord, TranslationItem
-from pivotlens.lens.core import lens_probabilities_all_positions
 from pivotlens.models import load_model
 from pivotlens.models.tiny import TINY_ARCHITECTURES
 from pivotlens.plots.figures import lens_trace_figure
+from pivotlens.records import SOURCE, TARGET, BehaviourRecord, TranslationItem
 
 
 @pytest.mark.parametrize("architecture", sorted(TINY_ARCHITECTURES))
@@ -278,3 +278,14 @@ def test_lens_commands(tiny_model_dir, tmp_path, capsys):
     sets.write_text(json.dumps({"id": "hand", "pair": "en-zh", "tokens": ["no-such-token-xyz"]}) + "\n")
     assert main(["lens", "curve", "--model", model, "--token-sets", str(sets), "--out", str(tmp_path / "c2")]) == 2
     assert "sets.jsonl:1: bad token-set line" in capsys.readouterr().err
+
+
+def test_a_bare_space_answer_falls_back_to_the_final_layers_top_word(tiny_llama):
+    tokenizer = tiny_llama.tokenizer
+    # The model's final top-1 is a bare space (Gemma before a CJK word); its top word there is " droit".
+    readout = _readout(tokenizer, {(1, " droit"): 0.6, (2, " "): 0.5, (2, " liberté"): 0.3},
+                       {"en": "freedom", "fr": "liberté"}, "en", "fr")
+    assert readout.output_token == " " and not readout.output_is_target
+    assert readout.layer_top_tokens[2] == " liberté"  # the space is not eligible
+    assert label(readout, "model", 1).kind == SEMANTIC_PIVOT  # the answer is the target: " droit" is a pivot
+    assert label(readout, "model", 3).kind == CO_OCCURRENCE

@@ -176,8 +176,8 @@ class BehaviourRecord:
         if isinstance(data, dict) and "behaviour" in data and "output_token_id" not in data:
             raise RecordError(f"{where}: a behaviour record in the old format (no output_token_id: the "
                               "model's own answer was not stored and the label used the gold target, so it cannot "
-                              "be relabelled under the output rules): rerun `pivotlens lens classify` (or the study's lens stage) into a new "
-                              "directory")
+                              "be relabelled under the output rules): rerun `pivotlens lens classify` (or the "
+                              "study's lens stage) into a new directory")
         data = _checked(data, cls.CHECKS, where)
         return cls(TranslationItem.of(data), data["behaviour"], data["top_token_id"], data["top_token"],
                    data["peak_layer"], data["peak_probability"], data["pivot_token_id"], data["pivot_token"],

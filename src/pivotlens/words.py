@@ -10,7 +10,7 @@ language, when Snowball has one) or by a short suffix; words of other scripts by
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 from pivotlens.languages import LANGUAGES
 from pivotlens.text import normalize_token_text
@@ -36,7 +36,7 @@ def first_token_ids(tokenizer, word: str) -> set[int]:
     return found
 
 
-@lru_cache(maxsize=None)
+@cache
 def _stemmer(language: str):
     import snowballstemmer
 

@@ -6,9 +6,9 @@ id, or the same decoded string once leading-space markers (▁, Ġ, spaces) are 
 applied and case folded. What the output word is, is the **output rule**:
 
 - ``model`` (default; the authors' scripts, ``logit/logit_lens.py``): the model's own answer, its
-  final-layer top-1 token. When that is the gold target's first token the model is writing the
-  target, so every token of the target counts; a confidently wrong answer is the output word, not
-  a "pivot".
+  final-layer top-1 token (``answer``: the top non-whitespace token when the top-1 is a bare
+  space). When that is the gold target's first token the model is writing the target, so every
+  token of the target counts; a confidently wrong answer is the output word, not a "pivot".
 - ``gold``: the dataset's target word, every tokenisation and piece of it.
 - ``either``: both.
 
@@ -155,20 +155,29 @@ def peak(readout: LensReadout, first_layer: int) -> int:
     return first_layer - 1 + max(range(len(searched)), key=lambda i: (searched[i], -i))
 
 
+def answer(readout: LensReadout) -> tuple[int, str, bool]:
+    """The model's answer (id, text, whether it is the target's first token): its final-layer top-1;
+    when that is only whitespace (Gemma often writes a bare space before a CJK word), the final
+    layer's most probable token that may be t*, which is the target's when it is a target token."""
+    if normalize_token_text(readout.output_token):
+        return readout.output_token_id, readout.output_token, readout.output_is_target
+    return readout.layer_top_ids[-1], readout.layer_top_tokens[-1], readout.layer_top_relations[-1] == TARGET
+
+
 def is_output(readout: LensReadout, layer: int, rule: str) -> bool:
     """Whether the top token of ``layer`` (0-based) is the input or the output word under ``rule``."""
     relation = readout.layer_top_relations[layer]
     if relation == SOURCE:
         return True
     token_id, text = readout.layer_top_ids[layer], readout.layer_top_tokens[layer]
-    answer = token_id == readout.output_token_id or (
-        normalize_token_text(text) != "" and normalize_token_text(text) == normalize_token_text(readout.output_token))
+    answer_id, answer_text, answer_is_target = answer(readout)
+    is_answer = token_id == answer_id or normalize_token_text(text) == normalize_token_text(answer_text) != ""
     if rule == "gold":
         return relation == TARGET
     if rule == "model":
-        return answer or (readout.output_is_target and relation == TARGET)
+        return is_answer or (answer_is_target and relation == TARGET)
     if rule == "either":
-        return answer or relation == TARGET
+        return is_answer or relation == TARGET
     raise ValueError(f"output rule must be model, gold or either, got {rule!r}")
 
 

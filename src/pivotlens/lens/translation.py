@@ -30,9 +30,9 @@ from pivotlens.records import (
     read_behaviours,
     write_behaviours,
 )
-from pivotlens.words import first_token_ids
 from pivotlens.scoring.draws import draw_shot_entries
 from pivotlens.scoring.prompts import build_prompt, continuation
+from pivotlens.words import first_token_ids
 
 
 @dataclass(frozen=True)

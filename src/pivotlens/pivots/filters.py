@@ -49,6 +49,11 @@ def rule_reason(text: str, word_strings: Iterable[str] = (), token_id: int | Non
     word = normalize_token_text(text)
     if not word:
         return "whitespace"
+    # The item's own words first: a piece of them is dropped as such, whatever else it looks like.
+    if token_id in words.token_ids or word in {normalize_token_text(w) for w in (*word_strings, *words.strings)}:
+        return "word-token"
+    if any(is_variant(text, form, language) for form, language in words.forms):
+        return "variant"
     if all(unicodedata.category(char)[0] in "PSZC" for char in word):
         return "punctuation"
     if any(char.isdigit() for char in word):
@@ -57,10 +62,6 @@ def rule_reason(text: str, word_strings: Iterable[str] = (), token_id: int | Non
         return "latin-fragment"
     if word in stopwords():
         return "stopword"
-    if token_id in words.token_ids or word in {normalize_token_text(w) for w in (*word_strings, *words.strings)}:
-        return "word-token"
-    if any(is_variant(text, form, language) for form, language in words.forms):
-        return "variant"
     return None
 
 

@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from pivotlens.languages import LANGUAGES  # noqa: E402
-from pivotlens.records import BEHAVIOURS, CO_OCCURRENCE, SEMANTIC_PIVOT  # noqa: E402
+from pivotlens.records import BEHAVIOURS, CO_OCCURRENCE, SEMANTIC_PIVOT, VARIANT  # noqa: E402
 from pivotlens.tables import format_cell  # noqa: E402
 
 
@@ -160,7 +160,7 @@ def plot_auc_scatter(points: list[dict], rows: list, path: Path) -> Path:
     columns = min(4, len(rows))
     lines = math.ceil(len(rows) / columns)
     fig, axes = plt.subplots(lines, columns, figsize=(3.2 * columns, 2.8 * lines), squeeze=False, sharey=True)
-    colours = {CO_OCCURRENCE: "tab:orange", SEMANTIC_PIVOT: "tab:blue"}
+    colours = {CO_OCCURRENCE: "tab:orange", SEMANTIC_PIVOT: "tab:blue", VARIANT: "tab:green"}
     for ax, row in zip(axes.flat, rows):
         for behaviour in BEHAVIOURS:
             chosen = [p for p in points if p["pair"] == row.pair and p["behaviour"] == behaviour]
