@@ -42,10 +42,15 @@ def _write_behaviours(run, pair, records):
     folder = run / "lens" / "behaviours"
     folder.mkdir(parents=True, exist_ok=True)
     src, tgt = pair.split("-")
-    readout = LensReadout(0, (7, 7), ("w", "w"), (0.5, 0.4), (None, None), 8, "mot", 0.4, True, {}, (1.0, 1.0))
+    def readout(token, layer):  # t* = token at ``layer`` of 16; a co-occurrence's t* is the source word
+        tops = tuple(token or "word" if k == layer - 1 else "w" for k in range(16))
+        relations = tuple("source" if token is None and k == layer - 1 else None for k in range(16))
+        probabilities = tuple(0.5 if k == layer - 1 else 0.1 for k in range(16))
+        return LensReadout(0, (7,) * 16, tops, probabilities, relations, 8, "mot", 0.4, True, {}, (1.0,) * 16)
+
     write_behaviours(folder / f"{pair}.jsonl", [
         BehaviourRecord(TranslationItem(f"w{i}", src, tgt, "word", "mot"), behaviour, 7, token or "w", layer, 0.5,
-                        None if token is None else 7, token, (0.1, 0.2), "gold", 1, readout)
+                        None if token is None else 7, token, (0.1, 0.2), "gold", 1, readout(token, layer))
         for i, (behaviour, token, layer) in enumerate(records)])
 
 

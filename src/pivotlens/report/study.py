@@ -165,13 +165,17 @@ def scores_markdown(baseline: Path, other: Path) -> str:
 
 
 def lens_brief(run_dir: Path, top: int = 5) -> dict:
-    """Semantic-pivot items over all pairs, and the most frequent pivot tokens with their peak layers."""
+    """Semantic-pivot items over all pairs (labelled from the readouts under each record's rule and
+    first layer), and the most frequent pivot tokens with their peak layers."""
+    from pivotlens.lens.behaviour import label
+
     records = read_lens_behaviours(run_dir / "lens")
     tokens, layers = Counter(), defaultdict(Counter)
     for record in records:
-        if record.behaviour == SEMANTIC_PIVOT:
-            tokens[record.pivot_token] += 1
-            layers[record.pivot_token][record.peak_layer] += 1
+        behaviour = label(record.readout, record.output_rule, record.first_layer)
+        if behaviour.kind == SEMANTIC_PIVOT:
+            tokens[behaviour.token] += 1
+            layers[behaviour.token][behaviour.peak_layer] += 1
     pivots = sum(tokens.values())
     return {"items": len(records), "semantic_pivot": pivots, "share": pivots / len(records),
             "top_pivots": [(token, count, sorted(layers[token])) for token, count in tokens.most_common(top)]}
