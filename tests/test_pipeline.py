@@ -44,7 +44,8 @@ def test_every_stage_writes_its_artifacts(finished_run):
     assert outcome.ran == [stage.name for stage in stages()]
     for path in ["score/matrix.json", "score/heatmap.png", "lens/behaviours/en-zh.jsonl", "lens/trace.png",
                  "robustness/robustness.md", "robustness/draw-2/behaviours/en-zh.jsonl", "languages/languages.png",
-                 "pivots/token_frequencies.npy", "counts/pairs.parquet", "auc/auc.md", "auc/scatter.png", "pivots/pivots.jsonl", "config.yaml",
+                 "pivots/token_frequencies.npy", "counts/pairs.parquet", "auc/auc.md", "auc/scatter.png",
+                 "pivots/pivots.jsonl", "config.yaml",
                  "selection/mixes/language_shares.md", "training/pivot_aware/final/config.json",
                  "compare/comparison.md", "report.md", "report.html"]:
         assert (run_dir / path).is_file(), path
