@@ -267,6 +267,14 @@ def test_lens_commands(tiny_model_dir, tmp_path, capsys):
     assert main(["lens", "classify", "--model", model, "--pairs", "en-fr", "--limit", "3",
                  "--out", str(tmp_path / "cls"), "--device", "cpu"]) == 0
     assert "semantic pivot (n=3)" in capsys.readouterr().out
+    assert main(["lens", "robustness", "--model", model, "--behaviours", str(tmp_path / "cls"), "--draws", "2",
+                 "--out", str(tmp_path / "robust"), "--device", "cpu"]) == 0
+    assert "label agreement over 2 draws: Fleiss' kappa" in capsys.readouterr().out
+    robustness = json.loads((tmp_path / "robust" / "robustness.json").read_text())
+    assert robustness["draw_agreement"][-1]["items"] == 3 and len(robustness["pivot_shares"]) == 15
+    assert main(["lens", "languages", "--behaviours", str(tmp_path / "cls"), "--out", str(tmp_path / "lang")]) == 0
+    languages = json.loads((tmp_path / "lang" / "languages.json").read_text())
+    assert languages["en-fr"]["n_items"] == 3 and (tmp_path / "lang" / "languages.png").stat().st_size > 5000
     sets = tmp_path / "sets.jsonl"
     tokenizer = load_model(model, device="cpu").tokenizer
     vocabulary_form = tokenizer.convert_ids_to_tokens(tokenizer(" hand 手", add_special_tokens=False)["input_ids"])
