@@ -31,7 +31,7 @@ from pivotlens.corpus.matching import word_pattern
 from pivotlens.corpus.results import CountResult
 from pivotlens.errors import CorpusError, RecordError
 from pivotlens.languages import ALL_PAIRS
-from pivotlens.records import BehaviourRecord, TranslationItem, read_lens_behaviours
+from pivotlens.records import BehaviourRecord, LensReadout, TranslationItem, read_lens_behaviours
 from pivotlens.text import normalize
 
 # A hand-checked corpus: which document contains which word is written next to it.
@@ -470,7 +470,8 @@ def test_infinigram_and_misses_pairs_next_to_a_document_boundary(tmp_path):
 # --- AUC ------------------------------------------------------------------------------------------
 
 def _behaviour(item, behaviour, target_probability):
-    return BehaviourRecord(item, behaviour, 1, "x", 1, 0.3, None, None, (0.1, target_probability))
+    readout = LensReadout(0, (1, 1), ("x", "x"), (0.3, 0.1), (None, None), 1, "x", 0.1, False, {}, (1.0, 1.0))
+    return BehaviourRecord(item, behaviour, 1, "x", 1, 0.3, None, None, (0.1, target_probability), "gold", 1, readout)
 
 
 def _item(index, behaviour, source="a", target="b", pair=("en", "fr")):
@@ -508,7 +509,7 @@ def test_same_word_items_are_left_out_and_single_class_is_nan():
 def test_behaviour_files_are_validated(tmp_path):
     folder = tmp_path / "behaviours"
     folder.mkdir()
-    (folder / "en-fr.jsonl").write_text('{"id": "x", "behaviour": "other"}\n')
+    (folder / "en-fr.jsonl").write_text('{"id": "x", "behaviour": "other", "output_token_id": 1}\n')
     with pytest.raises(RecordError, match="en-fr.jsonl:1: missing src"):
         read_lens_behaviours(tmp_path)
 

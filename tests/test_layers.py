@@ -9,7 +9,7 @@ import pytest
 
 SOURCE = Path(__file__).resolve().parents[1] / "src" / "pivotlens"
 
-BASE = {"__init__", "errors", "languages", "records", "text", "artifacts", "tables", "engine", "llm", "batching",
+BASE = {"__init__", "errors", "languages", "records", "text", "words", "artifacts", "tables", "engine", "llm", "batching",
         "options", "data"}
 DOMAIN = {"clwtd", "scoring", "lens", "corpus", "pivots", "selection", "training", "lmeval", "reference"}
 FLOORS = {**dict.fromkeys(BASE, 0), "models": 1, **dict.fromkeys(DOMAIN, 2), "plots": 3, "pipeline": 4,

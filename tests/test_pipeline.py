@@ -17,7 +17,7 @@ def small_config(tiny_model_dir):
     """The demo config at a reduced size, on a tiny model."""
     return load_config(None, {
         "model": str(tiny_model_dir("llama")), "device": "cpu", "pairs": "en-zh,fr-ja",
-        "score": {"limit": 3, "draws": 2}, "lens": {"limit": 6, "first_layer": 1},
+        "score": {"limit": 3, "draws": 2}, "lens": {"limit": 6, "first_layer": 1}, "robustness": {"draws": 3, "limit": 2},
         "counts": {"reservoir": 40}, "auc": {"bootstrap": 50},
         "pivots": {"documents": 40, "background": 80}, "pivot_curve": {"random_sets": 3},
         # The bundled corpus is 70% fr/zh/ja: a short multilingual window keeps its fr/zh/ja
@@ -43,7 +43,9 @@ def test_every_stage_writes_its_artifacts(finished_run):
     run_dir, outcome = finished_run
     assert outcome.ran == [stage.name for stage in stages()]
     for path in ["score/matrix.json", "score/heatmap.png", "lens/behaviours/en-zh.jsonl", "lens/trace.png",
-                 "counts/pairs.parquet", "auc/auc.md", "auc/scatter.png", "pivots/pivots.jsonl", "config.yaml",
+                 "robustness/robustness.md", "robustness/draw-2/behaviours/en-zh.jsonl", "languages/languages.png",
+                 "pivots/token_frequencies.npy", "counts/pairs.parquet", "auc/auc.md", "auc/scatter.png",
+                 "pivots/pivots.jsonl", "config.yaml",
                  "selection/mixes/language_shares.md", "training/pivot_aware/final/config.json",
                  "compare/comparison.md", "report.md", "report.html"]:
         assert (run_dir / path).is_file(), path
@@ -57,6 +59,11 @@ def test_every_stage_writes_its_artifacts(finished_run):
     assert all(abs(a - b) <= 100 / 60 + 1e-6 for a, b in zip(shares["multilingual"], shares["pivot_aware"]))
     report = (run_dir / "report.md").read_text()
     assert "Cross-lingual ability" in report and "AUC" in report and "Mined semantic pivots" in report
+    assert "Fleiss' kappa" in report and "Latent-language curves" in report
+    if (run_dir / "pivots" / "token_sets.jsonl").read_text().strip():  # some item kept pivots: a curve
+        curve = json.loads((run_dir / "pivot_curve" / "curve.json").read_text())
+        assert curve["reference_control"] == "matched" and {"matched_mean", "source_mean", "target_mean",
+                                                            "random_mean"} <= set(curve["layers"][0])
     assert report.count("![") == len(re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", report))
     html = (run_dir / "report.html").read_text()
     assert "data:image/png;base64," in html and 'src="score/' not in html  # self-contained
@@ -71,7 +78,8 @@ def test_rerun_is_a_no_op_and_an_option_change_reruns_downstream(finished_run, s
                                  "pivots": {**small_config["pivots"], "top": 20}})
     outcome = run_pipeline(changed, run_dir, log=lambda _: None)
     assert outcome.ran == ["pivots", "pivot_curve"]
-    assert outcome.skipped == ["score", "lens", "counts", "auc", "selection", "training", "compare"]
+    assert outcome.skipped == ["score", "lens", "robustness", "languages", "counts", "auc", "selection", "training",
+                               "compare"]
 
 
 def test_failure_names_the_stage_and_keeps_earlier_results(small_config, tmp_path):

@@ -14,6 +14,7 @@ from pivotlens.pivots import (
     Candidate,
     MineConfig,
     apply_rule_filter,
+    item_word_forms,
     llm_filter,
     mine_pivots,
     rank_candidates,
@@ -23,7 +24,7 @@ from pivotlens.pivots import (
 )
 from pivotlens.pivots.options import MineOptions
 from pivotlens.pivots.run import check_counted_corpus
-from pivotlens.records import BehaviourRecord, TranslationItem, write_behaviours
+from pivotlens.records import BehaviourRecord, LensReadout, TranslationItem, write_behaviours
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +62,30 @@ def test_rule_filter_reasons():
     assert [c.token_id for c in kept.kept] == [7] and [(c.token_id, r) for c, r in kept.dropped] == [(8, "stopword")]
 
 
+def test_rule_filter_drops_every_piece_of_the_words_by_id_and_their_variants(tokenizer):
+    # mountain = " m" + "ount" + "ain", montagne = " m" + "ont" + "ag" + "ne": every piece is the words'.
+    item = TranslationItem("mountain", "ja", "fr", "山", "montagne")
+    words = item_word_forms(tokenizer, item, english="freedom")
+    pieces = {tokenizer.decode([i]): i for i in tokenizer("mountain montagne", add_special_tokens=False)["input_ids"]}
+    assert pieces["ag"] in words.token_ids and pieces["ount"] not in words.token_ids
+    words = item_word_forms(tokenizer, TranslationItem("mountain", "en", "fr", "mountain", "montagne"), "mountain")
+    candidates = [Candidate(pieces["ount"], "ount", 0.6, 0.7, 0.7, 0.1),  # a piece of the source word
+                  Candidate(pieces["ag"], "ag", 0.5, 0.6, 0.6, 0.1),  # a piece of the target word
+                  Candidate(900, "▁montagnes", 0.4, 0.5, 0.5, 0.1),  # the target's plural
+                  Candidate(901, "▁freedoms", 0.3, 0.4, 0.4, 0.1),  # the entry's English word, inflected
+                  Candidate(902, "▁freedom", 0.3, 0.4, 0.4, 0.1),  # the English word itself: a pivot
+                  Candidate(903, "▁sommet", 0.2, 0.3, 0.3, 0.1)]
+    filtered = apply_rule_filter(candidates, words=words)
+    assert [(c.token_id, reason) for c, reason in filtered.dropped] == [
+        (pieces["ount"], "word-token"), (pieces["ag"], "word-token"), (900, "variant")]
+    assert [c.token for c in filtered.kept] == ["▁freedoms", "▁freedom", "▁sommet"]  # English is the source here
+    ja_fr = apply_rule_filter(candidates, words=item_word_forms(tokenizer, item, english="freedom"))
+    assert [(c.token_id, reason) for c, reason in ja_fr.dropped] == [(pieces["ag"], "word-token"), (900, "variant"),
+                                                                    (901, "variant")]
+    assert [c.token for c in ja_fr.kept] == ["ount", "▁freedom", "▁sommet"]
+    assert rule_reason("ount") is None  # without the item's words the piece would be kept
+
+
 def test_llm_filter_against_a_local_endpoint(openai_stub):
     stub = openai_stub(lambda request: 'Sure: {"keep": [1]}')
     url, seen = stub.url, stub.requests
@@ -77,7 +102,8 @@ def test_llm_filter_against_a_local_endpoint(openai_stub):
 
 def _behaviour(item, behaviour):
     pivot = (1, "x") if behaviour == SEMANTIC_PIVOT else (None, None)
-    return BehaviourRecord(item, behaviour, 1, "x", 2, 0.4, *pivot, (0.1, 0.2, 0.3))
+    readout = LensReadout(0, (1, 1, 1), ("x",) * 3, (0.1, 0.4, 0.2), (None,) * 3, 2, "y", 0.2, False, {}, (1.0,) * 3)
+    return BehaviourRecord(item, behaviour, 1, "x", 2, 0.4, *pivot, (0.1, 0.2, 0.3), "gold", 1, readout)
 
 
 def test_select_items_needs_pivot_behaviour_and_no_shared_token(tokenizer):

@@ -10,6 +10,7 @@ from pivotlens.records import (
     BehaviourRecord,
     DrawScore,
     ItemScore,
+    LensReadout,
     TranslationItem,
     behaviour_files,
     read_behaviours,
@@ -20,12 +21,20 @@ from pivotlens.records import (
 )
 
 FLOWER = TranslationItem("flower", "en", "zh", "flower", "花")
-PIVOT = BehaviourRecord(FLOWER, SEMANTIC_PIVOT, 2734, " garden", 9, 0.4123, 2734, " garden", (0.001, 0.02, 0.31))
+READOUT = LensReadout(2, (17, 2734, 151), (" the", " garden", "花"), (0.05, 0.4123, 0.3), (None, None, "target"),
+                      151, "花", 0.3, True, {"en": (0.01, 0.02, 0.0), "zh": (0.0, 0.01, 0.3)}, (9.5, 4.2, 3.1))
+PIVOT = BehaviourRecord(FLOWER, SEMANTIC_PIVOT, 2734, " garden", 2, 0.4123, 2734, " garden", (0.001, 0.02, 0.31),
+                        "model", 2, READOUT)
 # A line as `pivotlens lens classify` writes it: the key order of the file format.
-PIVOT_LINE = ('{"id": "flower", "src": "en", "tgt": "zh", "source": "flower", "target": "花", '
-              '"behaviour": "semantic-pivot", "top_token_id": 2734, "top_token": " garden", "peak_layer": 9, '
-              '"peak_probability": 0.4123, "pivot_token_id": 2734, "pivot_token": " garden", '
-              '"target_probability_by_layer": [0.001, 0.02, 0.31]}\n')
+PIVOT_LINE = ('{"id": "flower", "src": "en", "tgt": "zh", "source": "flower", "target": "花", "draw": 2, '
+              '"behaviour": "semantic-pivot", "output_rule": "model", "first_layer": 2, "top_token_id": 2734, '
+              '"top_token": " garden", "peak_layer": 2, "peak_probability": 0.4123, "pivot_token_id": 2734, '
+              '"pivot_token": " garden", "output_token_id": 151, "output_token": "花", "output_probability": 0.3, '
+              '"output_is_target": true, "layer_top_ids": [17, 2734, 151], "layer_top_tokens": [" the", " garden", "花"], '
+              '"layer_top_probabilities": [0.05, 0.4123, 0.3], "layer_top_relations": [null, null, "target"], '
+              '"target_probability_by_layer": [0.001, 0.02, 0.31], '
+              '"language_probability_by_layer": {"en": [0.01, 0.02, 0.0], "zh": [0.0, 0.01, 0.3]}, '
+              '"entropy_by_layer": [9.5, 4.2, 3.1]}\n')
 SCORE = ItemScore(FLOWER, ("tree", "leaf"), 0.25,
                   (DrawScore(17, ("water", "dog"), 0.5, (0.2, 0.3), 0.25), DrawScore(18, ("hand", "dog"), 0.4, (0.1, 0.2), 0.25)))
 
@@ -52,7 +61,11 @@ def test_item_score_round_trip(tmp_path):
 @pytest.mark.parametrize("change, message", [
     (lambda d: d.pop("peak_layer"), r"en-zh.jsonl:2: missing peak_layer$"),
     (lambda d: d.update(behaviour="other"), "en-zh.jsonl:2: behaviour must be one of co-occurrence, semantic-pivot, "
-                                            "found 'other'"),
+                                            "variant, found 'other'"),
+    (lambda d: d.update(output_rule="final"), "output_rule must be one of model, gold, either"),
+    (lambda d: d.update(layer_top_relations=[None, "elsewhere", None]), "layer_top_relations must be a non-empty list"),
+    (lambda d: d.update(language_probability_by_layer={"de": [0.1]}), "language_probability_by_layer must be an object"),
+    (lambda d: d.update(output_is_target=1), "output_is_target must be true or false"),
     (lambda d: d.update(src="de"), "en-zh.jsonl:2: src must be one of en, fr, zh, ja, found 'de'"),
     (lambda d: d.update(target_probability_by_layer=[]), "target_probability_by_layer must be a non-empty list"),
 ])
@@ -62,6 +75,17 @@ def test_a_bad_behaviour_line_names_file_line_and_key(tmp_path, change, message)
     path = tmp_path / "en-zh.jsonl"
     path.write_text(PIVOT_LINE + json.dumps(bad) + "\n", encoding="utf-8")
     with pytest.raises(RecordError, match=message):
+        read_behaviours(path)
+
+
+def test_a_behaviour_file_of_the_old_format_says_to_reclassify(tmp_path):
+    old = {key: value for key, value in json.loads(PIVOT_LINE).items()
+           if key in ("id", "src", "tgt", "source", "target", "behaviour", "top_token_id", "top_token", "peak_layer",
+                      "peak_probability", "pivot_token_id", "pivot_token", "target_probability_by_layer")}
+    path = tmp_path / "en-zh.jsonl"
+    path.write_text(json.dumps(old) + "\n", encoding="utf-8")
+    with pytest.raises(RecordError, match=r"en-zh.jsonl:1: a behaviour record in the old format .* rerun `pivotlens lens "
+                                          r"classify`"):
         read_behaviours(path)
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from pivotlens.errors import PivotlensError
 from pivotlens.languages import ALL_PAIRS, LANGUAGE_CODES, pair_key
-from pivotlens.records import BehaviourRecord, ItemScore, TranslationItem, write_behaviours, write_item_scores
+from pivotlens.records import BehaviourRecord, ItemScore, LensReadout, TranslationItem, write_behaviours, write_item_scores
 from pivotlens.report.study import auc_brief, common_item_scores, curve_shape, lens_brief, main, study_markdown, symmetry
 
 
@@ -42,9 +42,16 @@ def _write_behaviours(run, pair, records):
     folder = run / "lens" / "behaviours"
     folder.mkdir(parents=True, exist_ok=True)
     src, tgt = pair.split("-")
+    def readout(token, layer):  # t* = token at ``layer`` of 16; a co-occurrence's t* is the source word
+        tops = tuple(token or "word" if k == layer - 1 else "w" for k in range(16))
+        relations = tuple("source" if token is None and k == layer - 1 else None for k in range(16))
+        probabilities = tuple(0.5 if k == layer - 1 else 0.1 for k in range(16))
+        return LensReadout(0, (7,) * 16, tops, probabilities, relations, 8, "mot", 0.4, True, {}, (1.0,) * 16)
+
     write_behaviours(folder / f"{pair}.jsonl", [
         BehaviourRecord(TranslationItem(f"w{i}", src, tgt, "word", "mot"), behaviour, 7, token or "w", layer, 0.5,
-                        None if token is None else 7, token, (0.1, 0.2)) for i, (behaviour, token, layer) in enumerate(records)])
+                        None if token is None else 7, token, (0.1, 0.2), "gold", 1, readout(token, layer))
+        for i, (behaviour, token, layer) in enumerate(records)])
 
 
 def test_lens_brief_counts_pivots_and_their_layers(tmp_path):

@@ -26,7 +26,7 @@ from pivotlens.lens.options import TunedLensOptions
 from pivotlens.lens.tuned import evaluate, plan_data, train_tuned_lens
 from pivotlens.models import load_model
 from pivotlens.models.tiny import build_tiny_model
-from pivotlens.records import CO_OCCURRENCE, SEMANTIC_PIVOT, BehaviourRecord, TranslationItem, write_behaviours
+from pivotlens.records import CO_OCCURRENCE, SEMANTIC_PIVOT, BehaviourRecord, LensReadout, TranslationItem, write_behaviours
 from pivotlens.report.decoders import main as decoders_report
 
 # Small enough for a few seconds on a tiny model; Adam at 1e-2 so that a handful of steps move it.
@@ -184,7 +184,9 @@ def _records(src: str, tgt: str, tokens: list[str]) -> list[BehaviourRecord]:
     """One record per token: t* = the token, semantic pivot unless the token is the target word."""
     return [BehaviourRecord(TranslationItem(f"w{i}", src, tgt, f"w{i}", "mot"),
                             CO_OCCURRENCE if token == "mot" else SEMANTIC_PIVOT, i, token, 9, 0.5,
-                            None if token == "mot" else i, None if token == "mot" else token, (0.1, 0.2))
+                            None if token == "mot" else i, None if token == "mot" else token, (0.1, 0.2), "model", 1,
+                            LensReadout(0, (i, i), (token, token), (0.3, 0.5), (None, None), i, token, 0.5, token == "mot",
+                                        {}, (1.0, 1.0)))
             for i, token in enumerate(tokens)]
 
 

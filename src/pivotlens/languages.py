@@ -22,6 +22,7 @@ LANGUAGES: dict[str, Language] = {
     "ja": Language("ja", "Japanese", "cjk"),
 }
 LANGUAGE_CODES: tuple[str, ...] = tuple(LANGUAGES)
+ENGLISH = "en"  # the language a model may think in (its word's other forms are not pivots: docs/design.md §1.3)
 ALL_PAIRS: tuple[tuple[str, str], ...] = tuple(permutations(LANGUAGE_CODES, 2))
 
 

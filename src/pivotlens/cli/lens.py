@@ -1,4 +1,4 @@
-"""`pivotlens lens trace|classify|curve|train-tuned`."""
+"""`pivotlens lens trace|classify|curve|robustness|languages|train-tuned`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pivotlens.cli.common import DATASET_HELP, seed
 from pivotlens.errors import PivotlensError
-from pivotlens.lens.options import ClassifyOptions, CurveOptions, TunedLensOptions
+from pivotlens.lens.options import ClassifyOptions, CurveOptions, RobustnessOptions, TunedLensOptions
 from pivotlens.options import add_option_flags, options_from_args
 
 
@@ -49,6 +49,9 @@ def register(commands) -> None:
     _common(curve)
     curve.add_argument("--token-sets", type=Path, required=True,
                        help='JSONL: {"id": ITEM, "pair": "en-zh", "tokens": [...]} or "token_ids": [...]')
+    curve.add_argument("--frequencies", type=Path,
+                       help="a `pivotlens pivots mine` output dir: its corpus token frequencies give the "
+                            "frequency-matched control (default: no matched control)")
     add_option_flags(curve, CurveOptions)
     curve.set_defaults(handler=run_curve)
 
@@ -59,6 +62,18 @@ def register(commands) -> None:
     tuned.add_argument("--out", type=Path, required=True, help="the decoder directory (then --decoder tuned:DIR)")
     add_option_flags(tuned, TunedLensOptions)
     tuned.set_defaults(handler=run_train_tuned)
+
+    robustness = sub.add_parser("robustness", help="pivot shares under each first layer, output rule and floor; "
+                                                   "boundary share; agreement across shot draws; pivots via a third language")
+    _common(robustness)
+    robustness.add_argument("--behaviours", type=Path, required=True, help="output dir of `pivotlens lens classify`")
+    add_option_flags(robustness, RobustnessOptions)
+    robustness.set_defaults(handler=run_robustness)
+
+    languages = sub.add_parser("languages", help="latent-language curves: P(the word in each language) per layer")
+    languages.add_argument("--behaviours", type=Path, required=True, help="output dir of `pivotlens lens classify`")
+    languages.add_argument("--out", type=Path, required=True)
+    languages.set_defaults(handler=run_languages)
 
 
 def run_trace(args: argparse.Namespace) -> None:
@@ -146,6 +161,7 @@ def run_curve(args: argparse.Namespace) -> None:
     from pivotlens.clwtd import load_dataset
     from pivotlens.lens.curves import curve_for_token_sets, read_token_sets, write_curve
     from pivotlens.lens.decoders import decoder_identity, load_decoder
+    from pivotlens.pivots.mining import read_token_frequencies
     from pivotlens.plots.figures import plot_token_set_curve
 
     dataset = load_dataset(args.dataset)
@@ -153,12 +169,15 @@ def run_curve(args: argparse.Namespace) -> None:
         raise PivotlensError(f"--token-sets {args.token_sets}: no such file")
     loaded = load_model_from_args(args)
     items = read_token_sets(args.token_sets, loaded.tokenizer, dataset)
-    result = curve_for_token_sets(loaded, dataset, items, args.seed, args.random_sets, args.batch_size,
+    frequencies = read_token_frequencies(args.frequencies) if args.frequencies else None
+    if args.frequencies and frequencies is None:
+        raise PivotlensError(f"--frequencies {args.frequencies}: no token_frequencies.npy there")
+    result = curve_for_token_sets(loaded, dataset, items, args.seed, args.random_sets, args.batch_size, frequencies,
                                   load_decoder(args.decoder, loaded))
     summary = write_curve(result, args.out, {"model": args.model, "seed": args.seed, **decoder_identity(args.decoder)})
     plot_token_set_curve(summary["layers"], args.out / "curve.png", f"{args.model}: {len(items)} items")
     print(f"peak at layer {result.peak_layer}: {result.mean[result.peak_layer - 1]:.4f} "
-          f"(×{result.ratio_at_peak:.1f} the random sets)")
+          f"(×{result.ratio_at_peak():.1f} the {result.reference} control)")
     print(f"wrote {args.out}/curve.csv, curve.json, curve.png")
 
 
@@ -184,3 +203,43 @@ def run_train_tuned(args: argparse.Namespace) -> None:
               f"tuned {row['kl_tuned']:.3f} ({row['top1_tuned']:.0%})")
     print(f"wrote {args.out}/translators.safetensors, tuned_lens.json, heldout.csv, heldout.json; "
           f"use it with --decoder tuned:{args.out}")
+
+
+def run_robustness(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from pivotlens.artifacts import read_state_file
+    from pivotlens.cli.common import load_model_from_args
+    from pivotlens.clwtd import load_dataset
+    from pivotlens.lens.robustness import RobustnessConfig, run_robustness
+    from pivotlens.lens.translation import ClassifierSettings, ClassifyConfig
+
+    options = options_from_args(RobustnessOptions, args)
+    lens = (read_state_file(args.behaviours / "manifest.json").get("config") or {})
+    if options.draws > 1 and not lens:
+        raise PivotlensError(f"{args.behaviours}/manifest.json has no lens config: rerun `pivotlens lens classify`")
+    dataset = load_dataset(args.dataset)
+    classifier = ClassifierSettings(**lens.get("classifier", {}))
+    classify = ClassifyConfig(model=args.model, dataset_sha256=dataset.sha256, pairs=(), seed=lens.get("seed", args.seed),
+                              limit=options.limit or lens.get("limit"), dtype=lens.get("dtype", args.dtype),
+                              batch_size=options.batch_size, classifier=classifier)
+    if lens and (lens.get("dataset_sha256"), lens.get("model")) != (dataset.sha256, args.model):
+        raise PivotlensError(f"{args.behaviours} was classified with model {lens.get('model')!r} on another dataset or "
+                             "model than --model/--dataset: pass the same ones")
+    loaded = load_model_from_args(args) if options.draws > 1 else None
+    with tqdm(unit="item", desc="robustness draws") as bar:
+        result = run_robustness(args.behaviours, args.out, RobustnessConfig(options.draws, options.floor,
+                                classifier.output_rule), classify, loaded, dataset, bar.update)
+    agreement = next(row for row in result["draw_agreement"] if row["pair"] == "all")
+    print(f"label agreement over {options.draws} draws: Fleiss' kappa {agreement['fleiss kappa']:.3f}, "
+          f"unanimous {agreement['unanimous']:.0%} of {agreement['items']} items")
+    print(f"wrote {args.out}/robustness.json, robustness.md")
+
+
+def run_languages(args: argparse.Namespace) -> None:
+    from pivotlens.lens.languages import write_language_curves
+    from pivotlens.plots.figures import plot_language_curves
+
+    curves = write_language_curves(args.behaviours, args.out)
+    plot_language_curves(curves, args.out / "languages.png", "latent languages")
+    print(f"wrote {args.out}/languages.json, languages.csv, languages.png ({len(curves)} pairs)")

@@ -102,6 +102,7 @@ def run_pivot_curve(args: argparse.Namespace) -> None:
     from pivotlens.clwtd import load_dataset
     from pivotlens.lens.curves import curve_for_token_sets, read_token_sets, write_curve
     from pivotlens.lens.decoders import decoder_identity, load_decoder
+    from pivotlens.pivots.mining import read_token_frequencies
     from pivotlens.plots.figures import plot_token_set_curve
 
     sets = args.pivots / "token_sets.jsonl"
@@ -111,9 +112,9 @@ def run_pivot_curve(args: argparse.Namespace) -> None:
     loaded = load_model_from_args(args)
     items = read_token_sets(sets, loaded.tokenizer, dataset)
     result = curve_for_token_sets(loaded, dataset, items, args.seed, args.random_sets, args.batch_size,
-                                  load_decoder(args.decoder, loaded))
+                                  read_token_frequencies(args.pivots), load_decoder(args.decoder, loaded))
     summary = write_curve(result, args.out, {"model": args.model, "seed": args.seed, "pivots": str(args.pivots),
                                              **decoder_identity(args.decoder)})
     plot_token_set_curve(summary["layers"], args.out / "curve.png", f"{args.model}: mined pivot sets, {len(items)} items")
-    print(f"pivot sets peak at layer {result.peak_layer}: ×{result.ratio_at_peak:.1f} the random sets of the same size")
+    print(f"pivot sets peak at layer {result.peak_layer}: ×{result.ratio_at_peak():.1f} the {result.reference} control")
     print(f"wrote {args.out}/curve.csv, curve.json, curve.png")

@@ -8,7 +8,8 @@ load torch.
 from importlib import import_module
 
 _EXPORTS = {
-    "CO_OCCURRENCE": "behaviour", "SEMANTIC_PIVOT": "behaviour", "Behaviour": "behaviour", "classify": "behaviour",
+    "CO_OCCURRENCE": "behaviour", "SEMANTIC_PIVOT": "behaviour", "VARIANT": "behaviour", "Behaviour": "behaviour",
+    "ItemWords": "behaviour", "label": "behaviour", "read_lens": "behaviour",
     "lens_probabilities": "core",
     "LOGIT_LENS": "decoders", "Decoder": "decoders", "Translators": "decoders", "load_decoder": "decoders",
     "decoder_identity": "decoders", "train_tuned_lens": "tuned",

@@ -22,6 +22,8 @@ class ClassifyOptions(DecoderOptions):
     batch_size: int = option(8, "prompts per forward pass; does not change results")
     first_layer: int | None = option(None, "lowest layer searched for t* (default: the middle layer; 1 = the paper's rule)")
     allow_any_token: bool = option(False, "let whitespace-only and special tokens be t*")
+    output_rule: Literal["model", "gold", "either"] = option(
+        "model", "the output word: the model's final-layer top-1 (the authors' scripts), the dataset's target, or either")
 
 
 @dataclass(frozen=True)
@@ -50,3 +52,16 @@ class TunedLensOptions:
     checkpoint_every: int = option(5, "optimizer steps between checkpoints (the resume points)")
     logits_dtype: Literal["bfloat16", "float32"] = option(
         "bfloat16", "precision of the training unembedding matmul (held-out numbers are always float32)")
+
+
+@dataclass(frozen=True)
+class RobustnessOptions:
+    draws: int = option(5, "shot draws whose labels are compared (draw 0 is the lens run's; the rest are classified)")
+    limit: int | None = option(None, "items per pair of the extra draws (default: the lens run's limit)")
+    floor: float = option(0.05, "probability floor: an item whose t* is below it counts as no pivot")
+    batch_size: int = option(8, "prompts per forward pass; does not change results")
+
+
+@dataclass(frozen=True)
+class LanguagesOptions:
+    """The latent-language curves read the lens run's records: nothing to choose."""

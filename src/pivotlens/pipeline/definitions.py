@@ -14,9 +14,9 @@ from tqdm import tqdm
 from pivotlens.corpus.auc import AucOptions
 from pivotlens.corpus.counting import CountOptions
 from pivotlens.errors import ConfigError
-from pivotlens.languages import LANGUAGE_CODES, LANGUAGES, pair_key
-from pivotlens.lens.options import ClassifyOptions, CurveOptions
-from pivotlens.options import option
+from pivotlens.languages import ENGLISH, LANGUAGE_CODES, LANGUAGES, pair_key
+from pivotlens.lens.options import ClassifyOptions, CurveOptions, LanguagesOptions, RobustnessOptions
+from pivotlens.options import option, parse_options
 from pivotlens.pipeline.stage import Stage, StageContext
 from pivotlens.pivots.options import MineOptions
 from pivotlens.records import BEHAVIOURS_DIR, SEMANTIC_PIVOT, read_behaviours
@@ -128,6 +128,43 @@ def run_lens(ctx: StageContext, o: LensStageOptions) -> dict:
     }
 
 
+def run_robustness(ctx: StageContext, o: RobustnessOptions) -> dict:
+    from dataclasses import replace
+
+    from pivotlens.lens.robustness import TITLES, RobustnessConfig
+    from pivotlens.lens.robustness import run_robustness as robustness
+    from pivotlens.lens.translation import classify_config
+
+    lens = parse_options(LensStageOptions, ctx.config.get("lens"), "lens")
+    dataset = ctx.dataset()
+    classify = classify_config(lens, model=ctx.config["model"], dataset=dataset, pairs=ctx.pairs(),
+                               seed=ctx.config["seed"], dtype=ctx.config["dtype"])
+    classify = replace(classify, limit=o.limit or classify.limit, batch_size=o.batch_size)
+    n_items = dataset.count(classify.limit)
+    with tqdm(total=n_items * len(classify.pairs) * (o.draws - 1), unit="item", desc="robustness draws") as bar:
+        result = robustness(ctx.dir_of("lens"), ctx.stage_dir, RobustnessConfig(o.draws, o.floor, lens.output_rule),
+                            classify, ctx.model() if o.draws > 1 else None, dataset, progress=bar.update)
+    agreement = next(row for row in result["draw_agreement"] if row["pair"] == "all")
+    return {"facts": {"draws": o.draws, "floor": o.floor, "rule": lens.output_rule,
+                      "fleiss_kappa_all_pairs": agreement["fleiss kappa"]},
+            "tables": [{"title": TITLES[key], "markdown": markdown_table(result[key], digits=3)} for key in TITLES],
+            "figures": []}
+
+
+def run_languages(ctx: StageContext, o: LanguagesOptions) -> dict:
+    from pivotlens.lens.languages import peak_rows, write_language_curves
+    from pivotlens.plots.figures import plot_language_curves
+
+    curves = write_language_curves(ctx.dir_of("lens"), ctx.stage_dir)
+    plot_language_curves(curves, ctx.stage_dir / "languages.png", f"{ctx.config['model']}: latent languages")
+    return {"facts": {"pairs": len(curves)},
+            "tables": [{"title": "Where each language's word peaks (mean over items, 95% t-interval)",
+                        "markdown": markdown_table(peak_rows(curves), digits=4)}],
+            "figures": [{"title": "Latent-language curves (Wendler et al. 2024): P(the entry's word in each study "
+                                  "language) per layer at the target-predicting position, 95% CI",
+                         "path": ctx.relative(ctx.stage_dir / "languages.png")}]}
+
+
 def run_counts(ctx: StageContext, o: CountOptions) -> dict:
     from pivotlens.corpus.counting import count_config, plan_counts
     from pivotlens.corpus.readers import resolve_corpus
@@ -183,9 +220,10 @@ def run_pivots(ctx: StageContext, o: MineOptions) -> dict:
         raise ConfigError(f"pivots.engine {o.engine}: a study mines the corpus it counted (local); mine through "
                           "the API with `pivotlens pivots mine --engine infinigram-api --index NAME`")
     config = mine_config(o, model=ctx.config["model"], seed=ctx.config["seed"])
+    english = {entry.id: entry.word[ENGLISH] for entry in ctx.dataset().entries if ENGLISH in entry.word}
     with tqdm(unit="item", desc="pivots") as bar:
         records = run_mining(ctx.model().tokenizer, ctx.dir_of("lens"), ctx.dir_of("counts"), ctx.config["corpus"],
-                             config, ctx.stage_dir, progress=bar.update)
+                             config, ctx.stage_dir, progress=bar.update, english_words=english)
     rows = [{"pair": f"{r['src']}-{r['tgt']}", "source": r["source"], "target": r["target"],
              "docs (s/t)": f"{r['n_source_documents']}/{r['n_target_documents']}",
              "kept pivots (best first)": ", ".join(c["token"].strip() for c in r["kept"][:8])} for r in records]
@@ -194,8 +232,9 @@ def run_pivots(ctx: StageContext, o: MineOptions) -> dict:
 
 
 def run_pivot_curve(ctx: StageContext, o: CurveOptions) -> dict:
-    from pivotlens.lens.curves import curve_for_token_sets, read_token_sets, write_curve
+    from pivotlens.lens.curves import CONTROLS, curve_for_token_sets, read_token_sets, write_curve
     from pivotlens.lens.decoders import decoder_identity, load_decoder
+    from pivotlens.pivots.mining import read_token_frequencies
     from pivotlens.plots.figures import plot_token_set_curve
 
     sets = ctx.dir_of("pivots") / "token_sets.jsonl"
@@ -205,15 +244,19 @@ def run_pivot_curve(ctx: StageContext, o: CurveOptions) -> dict:
     dataset, loaded = ctx.dataset(), ctx.model()
     items = read_token_sets(sets, loaded.tokenizer, dataset)
     result = curve_for_token_sets(loaded, dataset, items, ctx.config["seed"], o.random_sets, o.batch_size,
-                                  load_decoder(o.decoder, loaded))
+                                  read_token_frequencies(ctx.dir_of("pivots")), load_decoder(o.decoder, loaded))
     summary = write_curve(result, ctx.stage_dir, {"model": ctx.config["model"], **decoder_identity(o.decoder)})
     plot_token_set_curve(summary["layers"], ctx.stage_dir / "curve.png",
                          f"{ctx.config['model']}: mined pivot sets, {len(items)} items")
+    ratios = [{"control": CONTROLS[name], "× at the peak layer": ratio}
+              for name, ratio in summary["ratio_at_peak_by_control"].items()]
     return {"facts": {"items": len(items), "peak_layer": summary["peak_layer"],
-                      "ratio_to_random_at_peak": summary["ratio_to_random_at_peak"], "decoder": o.decoder},
-            "tables": [], "figures": [{"title": f"Pivot-set probability across layers vs random sets (paper Fig. 3; "
-                                                f"{_lens_name(o.decoder)})",
-                                       "path": ctx.relative(ctx.stage_dir / "curve.png")}]}
+                      f"ratio_to_{summary['reference_control']}_at_peak": summary["ratio_at_peak"], "decoder": o.decoder},
+            "tables": [{"title": "Pivot-set probability at its peak layer over each control",
+                        "markdown": markdown_table(ratios, digits=2)}],
+            "figures": [{"title": f"Pivot-set probability across layers vs its controls (paper Fig. 3; "
+                                  f"{_lens_name(o.decoder)})",
+                         "path": ctx.relative(ctx.stage_dir / "curve.png")}]}
 
 
 def run_selection(ctx: StageContext, o: SelectionOptions) -> dict:
@@ -289,6 +332,8 @@ def run_compare(ctx: StageContext, o: CompareOptions) -> dict:
 STAGES: list[Stage] = [
     Stage("score", "cross-lingual ability matrix", (), run_score, ScoreOptions),
     Stage("lens", "lens behaviours", (), run_lens, LensStageOptions),
+    Stage("robustness", "how far the lens labels rest on their settings", ("lens",), run_robustness, RobustnessOptions),
+    Stage("languages", "latent-language curves", ("lens",), run_languages, LanguagesOptions),
     Stage("counts", "document co-occurrence counts", (), run_counts, CountOptions),
     Stage("auc", "AUC of co-occurrence vs behaviour", ("counts", "lens"), run_auc, AucOptions),
     Stage("pivots", "semantic-pivot mining", ("counts", "lens"), run_pivots, MineOptions),

@@ -10,7 +10,7 @@ _EXPORTS = {
     "Candidate": "mining", "rank_candidates": "mining", "sample_frequencies": "mining",
     "MineOptions": "options",
     "MineConfig": "run", "mine_config": "run", "mine_pivots": "run", "run_mining": "run",
-    "select_items": "run",
+    "select_items": "run", "item_word_forms": "run", "ItemWordForms": "filters",
 }
 __all__ = sorted(_EXPORTS)
 

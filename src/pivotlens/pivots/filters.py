@@ -1,7 +1,9 @@
 """Filters that drop meaningless pivot candidates, keeping the reason each one was dropped.
 
 The rule filter drops whitespace, punctuation/symbols, digits, one-character Latin fragments,
-stopwords of en/fr/zh/ja (``stopwordsiso``), and tokens of the item's own source or target word.
+stopwords of the study languages (``stopwordsiso``), tokens of the item's own source or target word
+(by id: every token of every tokenisation, sub-word pieces included; or by decoded string) and
+other forms of those words or of the entry's English word (``variant``: " Cats" for cat).
 The optional LLM filter asks an OpenAI-compatible chat endpoint which of the remaining candidates
 are meaningful words related to the translation (the paper's Appendix C step).
 """
@@ -15,23 +17,43 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from pivotlens.errors import LlmEndpointError
+from pivotlens.languages import LANGUAGE_CODES
 from pivotlens.llm import ChatClient
 from pivotlens.pivots.mining import Candidate
 from pivotlens.text import SPACE_MARKERS, normalize_token_text
+from pivotlens.words import is_variant
 
 
 @lru_cache(maxsize=1)
 def stopwords() -> frozenset[str]:
     import stopwordsiso
 
-    return frozenset(word.casefold() for lang in ("en", "fr", "zh", "ja") for word in stopwordsiso.stopwords(lang))
+    return frozenset(word.casefold() for lang in LANGUAGE_CODES if stopwordsiso.has_lang(lang)
+                     for word in stopwordsiso.stopwords(lang))
 
 
-def rule_reason(text: str, word_strings: Iterable[str] = ()) -> str | None:
-    """Why a candidate's decoded text is meaningless, or None to keep it."""
+@dataclass(frozen=True)
+class ItemWordForms:
+    """What an item's pivot may not be: a token of its source or target word (``token_ids``: every
+    tokenisation's tokens; ``strings``: the words and their tokens' decoded texts) or another form
+    of one of ``forms`` ((word, language): the source, the target, the entry's English word)."""
+
+    token_ids: frozenset[int] = frozenset()
+    strings: tuple[str, ...] = ()
+    forms: tuple[tuple[str, str], ...] = ()
+
+
+def rule_reason(text: str, word_strings: Iterable[str] = (), token_id: int | None = None,
+                words: ItemWordForms = ItemWordForms()) -> str | None:
+    """Why a candidate's decoded text (and id) is meaningless for an item, or None to keep it."""
     word = normalize_token_text(text)
     if not word:
         return "whitespace"
+    # The item's own words first: a piece of them is dropped as such, whatever else it looks like.
+    if token_id in words.token_ids or word in {normalize_token_text(w) for w in (*word_strings, *words.strings)}:
+        return "word-token"
+    if any(is_variant(text, form, language) for form, language in words.forms):
+        return "variant"
     if all(unicodedata.category(char)[0] in "PSZC" for char in word):
         return "punctuation"
     if any(char.isdigit() for char in word):
@@ -40,8 +62,6 @@ def rule_reason(text: str, word_strings: Iterable[str] = ()) -> str | None:
         return "latin-fragment"
     if word in stopwords():
         return "stopword"
-    if word in {normalize_token_text(w) for w in word_strings}:
-        return "word-token"
     return None
 
 
@@ -55,11 +75,12 @@ class FilteredCandidates:
                 "dropped": [{**c.__dict__, "reason": reason} for c, reason in self.dropped]}
 
 
-def apply_rule_filter(candidates: Sequence[Candidate], word_strings: Iterable[str]) -> FilteredCandidates:
-    words = list(word_strings)
+def apply_rule_filter(candidates: Sequence[Candidate], word_strings: Iterable[str] = (),
+                      words: ItemWordForms = ItemWordForms()) -> FilteredCandidates:
+    strings = list(word_strings)
     kept, dropped = [], []
     for candidate in candidates:
-        reason = rule_reason(candidate.token, words)
+        reason = rule_reason(candidate.token, strings, candidate.token_id, words)
         (dropped.append((candidate, reason)) if reason else kept.append(candidate))
     return FilteredCandidates(kept, dropped)
 

@@ -15,10 +15,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 FREQUENCY_MODES = ("document", "occurrence")
+TOKEN_FREQUENCIES = "token_frequencies.npy"  # in a pivots output directory: f_bg per vocabulary token
+
+
+def read_token_frequencies(pivots_dir: str | Path) -> np.ndarray | None:
+    """The background token frequencies a mining run saved (None for runs that predate them)."""
+    path = Path(pivots_dir) / TOKEN_FREQUENCIES
+    return np.load(path) if path.is_file() else None
 
 
 def sample_frequencies(token_ids_per_document: Sequence[Sequence[int]], vocab_size: int, mode: str = "document") -> np.ndarray:

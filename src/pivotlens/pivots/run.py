@@ -8,6 +8,8 @@ the corpus itself (for the texts). Output directory::
     pivots.jsonl       per item: words, sample sizes, top candidates with f_s/f_t/f_bg/F, kept
                        pivots, dropped candidates with the reason
     token_sets.jsonl   the kept pivot sets in the format of `pivotlens lens curve`
+    token_frequencies.npy  the background sample's frequency of every vocabulary token (the
+                       curve's frequency-matched control)
     complete.json      the completion marker, written after both files
 """
 
@@ -20,17 +22,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from pivotlens.artifacts import StageDirectory, iter_jsonl, write_atomic
+import numpy as np
+
+from pivotlens.artifacts import StageDirectory, iter_jsonl, open_atomic, write_atomic
 from pivotlens.corpus.counting import sample_priority
 from pivotlens.corpus.readers import RecordFields, fingerprint, read_corpus, resolve_corpus
 from pivotlens.errors import PivotlensError
-from pivotlens.languages import LANGUAGES, pair_key
+from pivotlens.languages import ENGLISH, LANGUAGES, pair_key
 from pivotlens.llm import redact_url
-from pivotlens.pivots.filters import FilteredCandidates, apply_rule_filter, llm_filter
-from pivotlens.pivots.mining import FREQUENCY_MODES, rank_candidates, sample_frequencies
+from pivotlens.pivots.filters import FilteredCandidates, ItemWordForms, apply_rule_filter, llm_filter
+from pivotlens.pivots.mining import FREQUENCY_MODES, TOKEN_FREQUENCIES, rank_candidates, sample_frequencies
 from pivotlens.pivots.options import MineOptions
 from pivotlens.records import SEMANTIC_PIVOT, BehaviourRecord, TranslationItem, behaviour_files, read_lens_behaviours
 from pivotlens.text import normalize
+from pivotlens.words import word_token_ids
 
 
 @dataclass(frozen=True)
@@ -55,10 +60,6 @@ def mine_config(options: MineOptions, *, model: str, seed: int) -> MineConfig:
     return MineConfig(model=model, documents_per_word=options.documents, background_documents=options.background,
                       top=options.top, frequency=options.frequency, seed=seed, llm_url=options.llm_url,
                       llm_model=options.llm_model)
-
-
-def word_token_ids(tokenizer, word: str) -> set[int]:
-    return {i for text in (word, " " + word) for i in tokenizer(text, add_special_tokens=False)["input_ids"]}
 
 
 def select_items(behaviour_records: Sequence[BehaviourRecord], tokenizer) -> list[TranslationItem]:
@@ -119,13 +120,24 @@ def collect_documents(corpus, wanted_ids: set[str], n_background: int, seed: int
     return texts, [doc_id for _, doc_id, _ in ordered]
 
 
+def item_word_forms(tokenizer, item: TranslationItem, english: str | None = None) -> ItemWordForms:
+    """The tokens and forms an item's pivots may not be (``english``: the entry's English word)."""
+    ids = word_token_ids(tokenizer, item.source) | word_token_ids(tokenizer, item.target)
+    forms = [(item.source, item.src), (item.target, item.tgt)]
+    if english is not None and ENGLISH not in (item.src, item.tgt):
+        forms.append((english, ENGLISH))
+    return ItemWordForms(frozenset(ids), (item.source, item.target, *(tokenizer.decode([i]) for i in sorted(ids))),
+                         tuple(forms))
+
+
 def mine_pivots(
     tokenizer, items: Sequence[TranslationItem], word_samples: dict[str, list[str]], corpus, config: MineConfig,
     out_dir: str | Path, progress: Callable[[int], None] | None = None, fields: RecordFields = RecordFields(),
-    documents: tuple[dict[str, str], list[str]] | None = None,
+    documents: tuple[dict[str, str], list[str]] | None = None, english_words: dict[str, str] | None = None,
 ) -> list[dict]:
     """Rank and filter pivot candidates of every item; writes pivots.jsonl and token_sets.jsonl. The
-    texts come from a pass over ``corpus``, or from ``documents`` (texts by id, background ids)."""
+    texts come from a pass over ``corpus``, or from ``documents`` (texts by id, background ids).
+    ``english_words``: entry id → its English word, whose other forms are dropped as variants."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     n = config.documents_per_word
@@ -145,6 +157,8 @@ def mine_pivots(
         return token_cache[doc_id]
 
     f_background = sample_frequencies([tokens(d) for d in background_ids], vocab_size, config.frequency)
+    with open_atomic(out / TOKEN_FREQUENCIES) as handle:  # the curve's frequency-matched control
+        np.save(handle, f_background)
     decode = lambda token_id: tokenizer.decode([token_id])  # noqa: E731
     records, token_sets = [], []
     for item in items:
@@ -155,7 +169,8 @@ def mine_pivots(
             f_source = sample_frequencies([tokens(d) for d in source_ids], vocab_size, config.frequency)
             f_target = sample_frequencies([tokens(d) for d in target_ids], vocab_size, config.frequency)
             candidates = rank_candidates(f_source, f_target, f_background, decode, config.top)
-            filtered: FilteredCandidates = apply_rule_filter(candidates, [item.source, item.target])
+            words = item_word_forms(tokenizer, item, (english_words or {}).get(item.id))
+            filtered: FilteredCandidates = apply_rule_filter(candidates, words=words)
             if config.llm_url:
                 filtered = llm_filter(filtered, config.llm_url, config.llm_model, LANGUAGES[item.src].name,
                                       LANGUAGES[item.tgt].name, item.source, item.target)
@@ -174,6 +189,7 @@ def mine_pivots(
 def run_mining(
     tokenizer, lens_dir: str | Path, counts_dir: str | Path, corpus, config: MineConfig, out_dir: str | Path,
     progress: Callable[[int], None] | None = None, fields: RecordFields = RecordFields(),
+    english_words: dict[str, str] | None = None,
 ) -> list[dict]:
     """Select the items from a lens run, read the word samples of a counting run, and mine; a rerun
     with the same config and inputs returns the finished result."""
@@ -183,13 +199,15 @@ def run_mining(
     for path in [*behaviour_files(lens_dir), counts_dir / "terms.parquet"]:
         if path.is_file():
             digest.update(path.read_bytes())
+    digest.update(json.dumps(sorted((english_words or {}).items())).encode())
     directory = StageDirectory(out, "pivots-mine").claim(
         {**asdict(config), "llm_url": config.llm_url and redact_url(config.llm_url), "inputs_sha256": digest.hexdigest()},
         {"lens_dir": str(lens_dir), "counts_dir": str(counts_dir), "corpus": str(corpus)})
     if directory.is_complete():
         return [record for _, record in iter_jsonl(out / "pivots.jsonl")]
     items = select_items(read_lens_behaviours(lens_dir), tokenizer)
-    records = mine_pivots(tokenizer, items, read_word_samples(counts_dir), corpus, config, out, progress, fields)
+    records = mine_pivots(tokenizer, items, read_word_samples(counts_dir), corpus, config, out, progress, fields,
+                          english_words=english_words)
     directory.complete({"items": len(records), "items_with_pivots": sum(bool(r["kept"]) for r in records)})
     return records
 

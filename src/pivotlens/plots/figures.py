@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from pivotlens.languages import LANGUAGES  # noqa: E402
-from pivotlens.records import BEHAVIOURS, CO_OCCURRENCE, SEMANTIC_PIVOT  # noqa: E402
+from pivotlens.records import BEHAVIOURS, CO_OCCURRENCE, SEMANTIC_PIVOT, VARIANT  # noqa: E402
 from pivotlens.tables import format_cell  # noqa: E402
 
 
@@ -164,22 +164,37 @@ def save_figure(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
+CURVE_STYLES = {  # curve.json row prefix → legend, colour, line style
+    "": ("token set", "tab:red", "-"),
+    "matched_": ("random sets, same corpus frequencies", "tab:gray", "-"),
+    "random_": ("random sets, uniform", "tab:gray", ":"),
+    "shuffled_": ("another item's set", "tab:purple", "--"),
+    "source_": ("source word's first token", "tab:green", "-."),
+    "target_": ("target word's first token", "tab:blue", "-."),
+}
+
+
 def plot_token_set_curve(rows: list[dict], path: Path, title: str, label: str = "token set") -> Path:
-    """Figure-3-style curve: P(set) per layer, mean ± sd, against random sets of the same size."""
+    """Figure-3-style curve: P(set) per layer, mean ± sd, against each control present in ``rows``
+    (log scale: the controls lie orders of magnitude apart)."""
     layers = np.array([row["layer"] for row in rows])
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    for key, name, colour in (("mean", label, "tab:red"), ("random_mean", "random sets, same size", "tab:gray")):
-        mean = np.array([row[key] for row in rows])
-        sd = np.array([row[key.replace("mean", "sd")] for row in rows])
-        ax.plot(layers, mean, marker="o", markersize=3, color=colour, label=name)
-        ax.fill_between(layers, np.clip(mean - sd, 0, None), mean + sd, color=colour, alpha=0.2)
+    fig, ax = plt.subplots(figsize=(7.2, 4.4))
+    for prefix, (name, colour, style) in CURVE_STYLES.items():
+        if f"{prefix}mean" not in rows[0]:
+            continue
+        mean = np.array([row[f"{prefix}mean"] for row in rows])
+        ax.plot(layers, mean, marker="o", markersize=3, color=colour, linestyle=style, label=label if not prefix else name)
+        if prefix in ("", "matched_"):
+            sd = np.array([row[f"{prefix}sd"] for row in rows])
+            ax.fill_between(layers, np.clip(mean - sd, 1e-9, None), mean + sd, color=colour, alpha=0.15)
     peak = layers[int(np.argmax([row["mean"] for row in rows]))]
     ax.axvline(peak, color="tab:red", linestyle=":", linewidth=1)
+    ax.set_yscale("log")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("layer")
-    ax.set_ylabel("summed probability")
+    ax.set_ylabel("summed probability (log)")
     ax.set_title(f"{title} (peak: layer {peak})")
-    ax.legend()
+    ax.legend(fontsize=7)
     fig.tight_layout()
     return save_figure(fig, path)
 
@@ -190,7 +205,7 @@ def plot_auc_scatter(points: list[dict], rows: list, path: Path) -> Path:
     columns = min(4, len(rows))
     lines = math.ceil(len(rows) / columns)
     fig, axes = plt.subplots(lines, columns, figsize=(3.2 * columns, 2.8 * lines), squeeze=False, sharey=True)
-    colours = {CO_OCCURRENCE: "tab:orange", SEMANTIC_PIVOT: "tab:blue"}
+    colours = {CO_OCCURRENCE: "tab:orange", SEMANTIC_PIVOT: "tab:blue", VARIANT: "tab:green"}
     for ax, row in zip(axes.flat, rows):
         for behaviour in BEHAVIOURS:
             chosen = [p for p in points if p["pair"] == row.pair and p["behaviour"] == behaviour]
@@ -207,3 +222,37 @@ def plot_auc_scatter(points: list[dict], rows: list, path: Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+LANGUAGE_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive")
+
+
+def plot_language_curves(curves: dict[str, dict], path: Path, title: str) -> Path:
+    """Latent-language curves: one panel per pair, P(the entry's word in each language) per layer
+    with its 95 % CI band, and the entropy (bits, dashed, right axis)."""
+    pairs = list(curves)
+    columns = min(4, len(pairs))
+    lines = math.ceil(len(pairs) / columns)
+    fig, axes = plt.subplots(lines, columns, figsize=(3.4 * columns, 2.8 * lines), squeeze=False, sharey=True)
+    for ax, pair in zip(axes.flat, pairs):
+        entry = curves[pair]
+        codes = [name for name in entry["curves"] if name != "entropy"]
+        for code, colour in zip(codes, LANGUAGE_COLOURS):
+            curve = entry["curves"][code]
+            layers = np.arange(1, len(curve["mean"]) + 1)
+            ax.plot(layers, curve["mean"], color=colour, label=code, linewidth=1.5)
+            ax.fill_between(layers, curve["ci_low"], curve["ci_high"], color=colour, alpha=0.2)
+        entropy = ax.twinx()
+        entropy.plot(np.arange(1, len(entry["curves"]["entropy"]["mean"]) + 1), entry["curves"]["entropy"]["mean"],
+                     color="black", linestyle="--", linewidth=0.8)
+        entropy.tick_params(labelsize=6)
+        ax.set_title(f"{pair} (n={entry['n_items']})", fontsize=9)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.tick_params(labelsize=7)
+    for ax in axes.flat[len(pairs):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7, title="P(word in)", title_fontsize=7)
+    fig.suptitle(f"{title} (dashed: entropy, bits, right axis)", fontsize=10)
+    fig.supxlabel("layer", fontsize=9)
+    fig.tight_layout()
+    return save_figure(fig, path)
