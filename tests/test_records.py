@@ -5,6 +5,7 @@ import pytest
 
 from pivotlens.artifacts import append_jsonl, iter_jsonl
 from pivotlens.errors import PivotlensError, RecordError
+from pivotlens.languages import LANGUAGES
 from pivotlens.records import (
     SEMANTIC_PIVOT,
     BehaviourRecord,
@@ -53,7 +54,7 @@ def test_item_score_round_trip(tmp_path):
     (lambda d: d.pop("peak_layer"), r"en-zh.jsonl:2: missing peak_layer$"),
     (lambda d: d.update(behaviour="other"), "en-zh.jsonl:2: behaviour must be one of co-occurrence, semantic-pivot, "
                                             "found 'other'"),
-    (lambda d: d.update(src="de"), "en-zh.jsonl:2: src must be one of en, fr, zh, ja, found 'de'"),
+    (lambda d: d.update(src="xx"), f"en-zh.jsonl:2: src must be one of {', '.join(LANGUAGES)}, found 'xx'"),
     (lambda d: d.update(target_probability_by_layer=[]), "target_probability_by_layer must be a non-empty list"),
 ])
 def test_a_bad_behaviour_line_names_file_line_and_key(tmp_path, change, message):

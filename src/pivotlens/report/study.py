@@ -21,20 +21,22 @@ from pathlib import Path
 
 import numpy as np
 
-from pivotlens.languages import ALL_PAIRS, LANGUAGE_CODES, pair_key
+from pivotlens.languages import PAPER_LANGUAGES, all_pairs, pair_key
 from pivotlens.records import SEMANTIC_PIVOT, read_lens_behaviours
 from pivotlens.training.compare import AVG, ItemScores, compare_item_scores, comparison_markdown, scores_by_pair
 
 
 @dataclass(frozen=True)
 class Symmetry:
-    correlation: float  # Pearson r between M[s][t] and M[t][s] over the 6 unordered pairs
+    correlation: float  # Pearson r between M[s][t] and M[t][s] over the unordered pairs scored both ways
     mean_abs_difference: float
     relative_asymmetry: float  # mean |M[s][t] − M[t][s]| over the mean score
 
 
 def symmetry(matrix: dict[str, dict[str, float | None]]) -> Symmetry:
-    upper = [(s, t) for i, s in enumerate(LANGUAGE_CODES) for t in LANGUAGE_CODES[i + 1 :]]
+    codes = list(matrix)
+    upper = [(s, t) for i, s in enumerate(codes) for t in codes[i + 1:]
+             if matrix[s].get(t) is not None and matrix[t].get(s) is not None]
     forward = np.array([matrix[s][t] for s, t in upper], dtype=float)
     backward = np.array([matrix[t][s] for s, t in upper], dtype=float)
     difference = float(np.abs(forward - backward).mean())
@@ -44,9 +46,22 @@ def symmetry(matrix: dict[str, dict[str, float | None]]) -> Symmetry:
     return Symmetry(correlation, difference, difference / mean)
 
 
+def _scored_pairs(run_dirs: list[Path]) -> list[str]:
+    """The pairs every run scored (the cells of its matrix.json), in the first run's order; the
+    paper's twelve when a run has no matrix yet."""
+    def pairs_of(run: Path) -> list[str]:
+        path = run / "score" / "matrix.json"
+        if not path.is_file():
+            return [pair_key(src, tgt) for src, tgt in all_pairs(PAPER_LANGUAGES)]
+        matrix = json.loads(path.read_text())["matrix"]
+        return [pair_key(src, tgt) for src, row in matrix.items() for tgt, value in row.items() if value is not None]
+    common = [pairs_of(run) for run in run_dirs]
+    return [pair for pair in common[0] if all(pair in others for others in common[1:])]
+
+
 def common_item_scores(run_dirs: list[Path], limit: int | None) -> dict[str, ItemScores]:
     """run name → pair → item id → score, over the first ``limit`` items of each pair (all when None)."""
-    pairs = [pair_key(src, tgt) for src, tgt in ALL_PAIRS]
+    pairs = _scored_pairs(run_dirs)
     found = {}
     for run in run_dirs:
         by_pair = scores_by_pair(run / "score", pairs)
@@ -57,7 +72,7 @@ def common_item_scores(run_dirs: list[Path], limit: int | None) -> dict[str, Ite
 def shared_item_scores(run_dirs: list[Path]) -> dict[str, ItemScores]:
     """run name → pair → item id → score, over the item ids every run scored for that pair: two
     dataset versions compared on the headwords they share."""
-    pairs = [pair_key(src, tgt) for src, tgt in ALL_PAIRS]
+    pairs = _scored_pairs(run_dirs)
     by_run = {run.name: scores_by_pair(run / "score", pairs) for run in run_dirs}
     shared = {pair: set.intersection(*(set(scores[pair]) for scores in by_run.values())) for pair in pairs}
     return {name: {pair: {i: s for i, s in scores[pair].items() if i in shared[pair]} for pair in pairs}
@@ -75,13 +90,14 @@ def symmetry_table(run_dirs: list[Path]) -> list[str]:
 
 
 def paired_section(title: str, scores: dict[str, ItemScores], baseline: str, other: str) -> list[str]:
-    comparison = compare_item_scores(scores, baseline, [pair_key(s, t) for s, t in ALL_PAIRS])
+    pairs = list(next(iter(scores.values())))
+    comparison = compare_item_scores(scores, baseline, pairs)
     average = comparison.cell(other, AVG)
     higher = sum(comparison.cell(other, pair).delta > 0 for pair in comparison.pairs if pair != AVG)
     return [f"### {title}", "",
-            f"{average.n_items * len(ALL_PAIRS)} (pair, item) cells; mean difference **{average.delta:+.4f}** "
+            f"{average.n_items * len(pairs)} (pair, item) cells; mean difference **{average.delta:+.4f}** "
             f"(95% bootstrap CI {average.ci_low:+.4f} … {average.ci_high:+.4f}, items resampled jointly "
-            f"across pairs); {higher} of {len(ALL_PAIRS)} pairs higher.", "", comparison_markdown(comparison)]
+            f"across pairs); {higher} of {len(pairs)} pairs higher.", "", comparison_markdown(comparison)]
 
 
 def scores_markdown(baseline: Path, other: Path) -> str:
