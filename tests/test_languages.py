@@ -151,3 +151,48 @@ def test_a_ten_language_study_on_a_tiny_model(tiny_model_dir, ten_language_file,
     assert len(list(behaviours.glob("*.jsonl"))) == 90
     counts = (tmp_path / "run" / "counts").glob("**/*")
     assert any(path.is_file() for path in counts)
+
+
+# A hand-made lexicon in English, German (Wiktionary's list and a bilingual dictionary) and Korean
+# (Wiktionary's list alone, as here): the hand and fifteen neighbours.
+BODY = {"hand": ("Hand", "손"), "finger": ("Finger", "손가락"), "palm": ("Handfläche", "손바닥"),
+        "thumb": ("Daumen", "엄지"), "wrist": ("Handgelenk", "손목"), "knuckle": ("Knöchel", "관절"),
+        "fist": ("Faust", "주먹"), "arm": ("Arm", "팔"), "foot": ("Fuß", "발"), "leg": ("Bein", "다리"),
+        "paw": ("Pfote", "앞발"), "toe": ("Zehe", "발가락"), "nail": ("Nagel", "손톱"), "elbow": ("Ellbogen", "팔꿈치"),
+        "shoulder": ("Schulter", "어깨"), "knee": ("Knie", "무릎")}
+
+
+def body_lexicon(german_dictionary=True):
+    from pivotlens.clwtd.lexicon import DictionarySense, Lexicon, Sense, Synset
+
+    wiktionary, princeton = frozenset({"wiktionary"}), frozenset({"princeton"})
+    synsets = {f"{english}.n": Synset(f"{english}.n", "n", {"en": {english: princeton}, "de": {german: wiktionary},
+                                                            "ko": {korean: wiktionary}},
+                                      tuple(("meronym", f"{other}.n") for other in BODY if english == "hand" != other),
+                                      frozenset())
+               for english, (german, korean) in BODY.items()}
+    dictionary = {("de", german): (DictionarySense(german, frozenset({english}), frozenset({"n"}), True, english),)
+                  for english, (german, _) in BODY.items() if german_dictionary}
+    return Lexicon(synsets=synsets, english_senses={("hand", "n"): (Sense("hand.n", 10),)}, headword_candidates=("hand",),
+                   frequency=lambda word, lang: 3.0, dictionary=dictionary, dictionary_source={"de": "freedict"},
+                   forward_source={})
+
+
+def test_clwtd_for_any_language_subset_keeps_the_rules_per_language():
+    from pivotlens.clwtd.builder import BuildConfig, ClwtdBuilder, language_config
+
+    config = BuildConfig(n_entries=1)
+    lexicon = body_lexicon()
+    assert language_config(config, lexicon, "de") == config  # a dictionary: two sources and a round trip
+    assert language_config(config, lexicon, "ko").min_sources == 1  # no dictionary: Wiktionary's list alone
+    [entry] = ClwtdBuilder(lexicon, config, ("en", "de", "ko")).build()
+    assert entry.word == {"en": "hand", "de": "Hand", "ko": "손"}
+    assert set(entry.distractors) == {"en-de", "en-ko", "de-en", "de-ko", "ko-en", "ko-de"}
+    # Korean compounds start with the answer as characters (손가락 "finger" = hand + stick, 손목,
+    # 손톱), German ones as a word only: finger is an en→de distractor, none of them an en→ko one.
+    assert {"finger", "nail"} <= set(entry.distractors["en-de"])
+    assert not {"finger", "palm", "wrist", "nail"} & set(entry.distractors["en-ko"])
+    # Without its dictionary, German has one source and no round trip: no entry.
+    assert ClwtdBuilder(body_lexicon(german_dictionary=False), config, ("en", "de", "ko")).build(allow_fewer=True) == []
+    with pytest.raises(PivotlensError, match="start with en"):
+        ClwtdBuilder(lexicon, config, ("de", "en"))

@@ -37,7 +37,7 @@ from pivotlens.clwtd.lexicon import (
 )
 from pivotlens.clwtd.schema import N_DISTRACTORS, Entry, entries_jsonl
 from pivotlens.errors import PivotlensError
-from pivotlens.languages import LANGUAGES, PAPER_LANGUAGES, all_pairs, pair_key
+from pivotlens.languages import LANGUAGES, PAPER_LANGUAGES, WORD, all_pairs, pair_key
 
 PAPER_POS_MIX = {"n": 1423, "v": 173, "adj": 404}  # of 2000 entries
 POS_PREFERENCE = ("n", "v", "adj", "adv")  # breaks ties between equally tagged parts of speech
@@ -520,10 +520,11 @@ def distractor_sources(lexicon: Lexicon, synset: Synset, lemma: str, lang: str) 
 
 
 def _starts_with_word(text: str, prefix: str, lang: str) -> bool:
-    """Whether ``text`` begins with ``prefix`` as a whole word (Latin script) or as characters (CJK)."""
+    """Whether ``text`` begins with ``prefix`` as a whole word (languages matched by whole words) or
+    as characters (those whose words attach to others: Chinese, Japanese, Korean 손목 "wrist")."""
     if not text.startswith(prefix) or text == prefix:
         return False
-    return not LANGUAGES[lang].spaced or not text[len(prefix)].isalpha()
+    return LANGUAGES[lang].matching != WORD or not text[len(prefix)].isalpha()
 
 
 def excluded_words(lexicon: Lexicon, lang: str) -> frozenset[str]:
