@@ -196,3 +196,22 @@ def test_clwtd_for_any_language_subset_keeps_the_rules_per_language():
     assert ClwtdBuilder(body_lexicon(german_dictionary=False), config, ("en", "de", "ko")).build(allow_fewer=True) == []
     with pytest.raises(PivotlensError, match="start with en"):
         ClwtdBuilder(lexicon, config, ("de", "en"))
+
+
+def test_figures_get_a_font_for_every_script_and_a_missing_one_warns_once(monkeypatch):
+    import warnings
+
+    from pivotlens.plots import figures
+
+    found = figures.use_script_fonts()
+    if {"Noto Sans CJK JP", "Noto Sans Arabic", "Noto Sans Devanagari"} <= set(found):  # Debian fonts-noto-*
+        assert figures.plt.rcParams["font.family"][:2] == ["DejaVu Sans", "Noto Sans CJK SC"]
+    monkeypatch.setitem(LANGUAGES, "sw", Language("sw", "Swahili", "latin", WORD, "a-z", "sw", "swh.html", "No Such Sans"))
+    monkeypatch.setattr(figures, "_WARNED_FONTS", set())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        figures.use_script_fonts()
+        figures.use_script_fonts(["sw", "en"])
+    assert [str(w.message) for w in caught] == [
+        "font 'No Such Sans' not found: latin text in figures will show as boxes; install it with "
+        "`apt-get install fonts-noto-core fonts-noto-cjk`"]

@@ -102,14 +102,25 @@ def run_build(args: argparse.Namespace) -> None:
 
     from pivotlens.clwtd.builder import BuildConfig, ClwtdBuilder, write_dataset
     from pivotlens.clwtd.llm_check import LlmValidator
+    from pivotlens.clwtd.schema import entries_jsonl
 
     if args.n < 1:
         raise DatasetError(f"--n must be positive, got {args.n}")
     lexicon = _open_lexicon(args)
     accept = LlmValidator(args.validate_with_llm, args.llm_model, seed=args.seed).accepts if args.validate_with_llm else None
-    with tqdm(total=args.n, unit="entry", desc="building CLWTD") as bar:
+    # Entries are final once built (later ones cannot change them): each is appended to OUT.partial
+    # as it comes, to inspect or score a long build early; OUT itself is written at the end.
+    partial = args.out.with_name(args.out.name + ".partial")
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    with tqdm(total=args.n, unit="entry", desc="building CLWTD") as bar, partial.open("w", encoding="utf-8") as early:
+        def built(entry) -> None:
+            early.write(entries_jsonl([entry]))
+            early.flush()
+            bar.update()
+
         builder = ClwtdBuilder(lexicon, BuildConfig(n_entries=args.n), _build_languages(args))
-        entries = builder.build(accept=accept, progress=lambda _: bar.update(), allow_fewer=args.up_to)
+        entries = builder.build(accept=accept, progress=built, allow_fewer=args.up_to)
+    partial.unlink()
     write_dataset(entries, args.out)
     print(f"wrote {len(entries)} entries to {args.out}")
 
