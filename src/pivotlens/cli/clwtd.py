@@ -27,6 +27,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                             "kept only when every one has a word that passes the rules")
     build.add_argument("--up-to", action="store_true",
                        help="--n is a ceiling: write as many entries as the resources support rather than fail")
+    build.add_argument("--headwords", type=int, default=None,
+                       help="try only the N most frequent English words as headwords (default 80,000): entries are "
+                            "built in frequency order, so this gives the prefix of a longer build")
     build.add_argument("--seed", type=seed, default=0, help="seeds the option order of --validate-with-llm")
     _resource_arguments(build)
     build.add_argument("--validate-with-llm", metavar="URL", default=None,
@@ -82,13 +85,13 @@ def _resource_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _open_lexicon(args: argparse.Namespace):
-    from pivotlens.clwtd.resources import load_open_lexicon, resolve_resource_paths
+    from pivotlens.clwtd.resources import HEADWORD_POOL, load_open_lexicon, resolve_resource_paths
 
     languages = _build_languages(args)
     paths = resolve_resource_paths(args.omw_dir, args.wordnet_dir, args.freedict_dir, languages)
     print(f"pivotlens: loading WordNet ({paths.wordnet_dir}), OMW ({paths.omw_dir}), FreeDict ({paths.freedict_dir}), "
           f"wordfreq, JMdict, CC-CEDICT for {','.join(languages)} …")
-    return load_open_lexicon(paths, languages=languages)
+    return load_open_lexicon(paths, headword_pool=getattr(args, "headwords", None) or HEADWORD_POOL, languages=languages)
 
 
 def _build_languages(args: argparse.Namespace) -> tuple[str, ...]:
@@ -104,8 +107,8 @@ def run_build(args: argparse.Namespace) -> None:
     from pivotlens.clwtd.llm_check import LlmValidator
     from pivotlens.clwtd.schema import entries_jsonl
 
-    if args.n < 1:
-        raise DatasetError(f"--n must be positive, got {args.n}")
+    if args.n < 1 or (args.headwords is not None and args.headwords < 1):
+        raise DatasetError(f"--n and --headwords must be positive, got {args.n} and {args.headwords}")
     lexicon = _open_lexicon(args)
     accept = LlmValidator(args.validate_with_llm, args.llm_model, seed=args.seed).accepts if args.validate_with_llm else None
     # Entries are final once built (later ones cannot change them): each is appended to OUT.partial
