@@ -24,12 +24,13 @@ def plot_ability_heatmap(summary: dict, path: Path, title: str | None = None) ->
     """Source languages as rows, targets as columns, each cell annotated; like the paper's Fig. 1."""
     codes = summary["languages"]
     values = np.array([[np.nan if summary["matrix"][s][t] is None else summary["matrix"][s][t] for t in codes] for s in codes])
-    fig, ax = plt.subplots(figsize=(5.2, 4.4))
+    n = len(codes)  # the figure grows with the languages: N × N cells
+    fig, ax = plt.subplots(figsize=(max(5.2, 0.75 * n + 2.2), max(4.4, 0.62 * n + 1.9)))
     finite = values[np.isfinite(values)]
     bound = max(float(np.abs(finite).max()) if finite.size else 1.0, 1e-6)
     image = ax.imshow(np.ma.masked_invalid(values), cmap="RdBu_r", vmin=-bound, vmax=bound)
     names = [LANGUAGES[c].name for c in codes]
-    ax.set_xticks(range(len(codes)), names)
+    ax.set_xticks(range(len(codes)), names, rotation=0 if n <= 4 else 45, ha="center" if n <= 4 else "right")
     ax.set_yticks(range(len(codes)), names)
     ax.set_xlabel("target language")
     ax.set_ylabel("source language")
@@ -37,7 +38,7 @@ def plot_ability_heatmap(summary: dict, path: Path, title: str | None = None) ->
         for j in range(len(codes)):
             value = values[i, j]
             text = "—" if not np.isfinite(value) else f"{value:.3f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.1e}"
-            ax.text(j, i, text, ha="center", va="center", fontsize=9,
+            ax.text(j, i, text, ha="center", va="center", fontsize=9 if n <= 6 else 7,
                     color="white" if np.isfinite(value) and abs(value) > 0.6 * bound else "black")
     fig.colorbar(image, ax=ax, label="calibrated score")
     ax.set_title(title or f"Cross-lingual ability (mean {summary['mean']:.4f})")
