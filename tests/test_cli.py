@@ -19,9 +19,13 @@ def test_score_command_writes_every_artifact(tiny_model_dir, tmp_path, capsys):
 
 
 def test_user_errors_are_one_line_without_traceback(tmp_path, capsys):
+    assert main(["score", "--model", "x", "--pairs", "en-xx", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pivotlens: error: bad language pair 'en-xx'") and "Traceback" not in err
+    # German is registered, but the bundled clwtd has no German words.
     assert main(["score", "--model", "x", "--pairs", "en-de", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("pivotlens: error: bad language pair 'en-de'") and "Traceback" not in err
+    assert err == "pivotlens: error: bundled:clwtd has no pair en-de: its languages are en, fr, zh, ja\n"
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"schema_version": 1}\n{oops\n')
     assert main(["validate", str(bad)]) == 2

@@ -4,13 +4,13 @@ import pytest
 
 from pivotlens.clwtd import N_DISTRACTORS, load_dataset, parse_entries
 from pivotlens.errors import DatasetError
-from pivotlens.languages import ALL_PAIRS, LANGUAGE_CODES
+from pivotlens.languages import ALL_PAIRS, PAPER_LANGUAGES
 
 
 def test_bundled_sample_is_complete(sample):
     assert len(sample) >= 30
     for entry in sample.entries:
-        assert all(entry.word[lang] for lang in LANGUAGE_CODES)
+        assert all(entry.word[lang] for lang in PAPER_LANGUAGES)
         for src, tgt in ALL_PAIRS:
             distractors = entry.distractors_for(src, tgt)
             assert len(distractors) == N_DISTRACTORS == len(set(distractors))
@@ -95,3 +95,13 @@ def test_audit_flags_abbreviations_and_suspiciously_short_words(sample, capsys):
     assert suspicious_entries(sample) == []  # the hand-written sample has none
     assert main(["clwtd", "audit", "sample"]) == 0
     assert capsys.readouterr().out == "0 of 36 entries flagged for review\n"
+
+
+def test_bundled_multilingual_dataset_has_ten_languages_and_passes_the_dataset_checks():
+    from pivotlens.clwtd.stats import dataset_problems
+
+    multi = load_dataset("clwtd-multi")
+    assert multi.languages == ("en", "fr", "zh", "ja", "de", "es", "ru", "ko", "it", "pt")
+    assert len(multi.pairs) == 90 and len(multi) == 289
+    assert dataset_problems(multi) == []
+    assert multi.entries[0].word["de"] == "neu" and multi.entries[0].word["ko"] == "새"

@@ -13,7 +13,7 @@ from pivotlens.clwtd import load_dataset
 from pivotlens.clwtd.hf import CARD_FILE, SPLIT, data_file, datasheet_section, entry_row, export_hf, row_record
 from pivotlens.clwtd.schema import entries_jsonl
 from pivotlens.errors import DatasetError, RunDirectoryError
-from pivotlens.languages import LANGUAGE_CODES
+from pivotlens.languages import PAPER_LANGUAGES
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +80,7 @@ def test_card_header_and_tables_come_from_the_data_and_the_datasheet(sample, exp
     card = (exported / CARD_FILE).read_text(encoding="utf-8")
     _, header, body = card.split("---\n", 2)
     meta = yaml.safe_load(header)
-    assert meta["language"] == list(LANGUAGE_CODES)
+    assert meta["language"] == list(PAPER_LANGUAGES)
     assert meta["license"] == "cc-by-sa-4.0"
     path = f"data/test-{sample.sha256[:16]}.parquet"  # named by content, so datasets' cache cannot mix exports
     assert meta["configs"] == [{"config_name": "default", "data_files": [{"split": SPLIT, "path": path}]}]

@@ -5,6 +5,7 @@ import pytest
 
 from pivotlens.artifacts import append_jsonl, iter_jsonl
 from pivotlens.errors import PivotlensError, RecordError
+from pivotlens.languages import LANGUAGES
 from pivotlens.records import (
     SEMANTIC_PIVOT,
     BehaviourRecord,
@@ -64,9 +65,9 @@ def test_item_score_round_trip(tmp_path):
                                             "variant, found 'other'"),
     (lambda d: d.update(output_rule="final"), "output_rule must be one of model, gold, either"),
     (lambda d: d.update(layer_top_relations=[None, "elsewhere", None]), "layer_top_relations must be a non-empty list"),
-    (lambda d: d.update(language_probability_by_layer={"de": [0.1]}), "language_probability_by_layer must be an object"),
+    (lambda d: d.update(language_probability_by_layer={"xx": [0.1]}), "language_probability_by_layer must be an object"),
     (lambda d: d.update(output_is_target=1), "output_is_target must be true or false"),
-    (lambda d: d.update(src="de"), "en-zh.jsonl:2: src must be one of en, fr, zh, ja, found 'de'"),
+    (lambda d: d.update(src="xx"), f"en-zh.jsonl:2: src must be one of {', '.join(LANGUAGES)}, found 'xx'"),
     (lambda d: d.update(target_probability_by_layer=[]), "target_probability_by_layer must be a non-empty list"),
 ])
 def test_a_bad_behaviour_line_names_file_line_and_key(tmp_path, change, message):

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, TypeVar
 
 from pivotlens.artifacts import append_jsonl, iter_jsonl
 from pivotlens.errors import RecordError
-from pivotlens.languages import LANGUAGE_CODES
+from pivotlens.languages import LANGUAGES
 
 CO_OCCURRENCE = "co-occurrence"
 SEMANTIC_PIVOT = "semantic-pivot"
@@ -46,7 +46,7 @@ def _list_of(check: Check) -> Check:
 STRING: Check = (lambda value: isinstance(value, str), "string")
 INTEGER: Check = (lambda value: isinstance(value, int) and not isinstance(value, bool), "integer")
 NUMBER: Check = (_number, "number")
-LANGUAGE: Check = (lambda value: value in LANGUAGE_CODES, f"one of {', '.join(LANGUAGE_CODES)}")
+LANGUAGE: Check = (lambda value: value in LANGUAGES, f"one of {', '.join(LANGUAGES)}")
 OBJECT: Check = (lambda value: isinstance(value, dict), "object")
 
 

@@ -22,11 +22,19 @@ def register(commands: argparse._SubParsersAction) -> None:
     build = actions.add_parser("build", help="build the dataset from WordNet, OMW, wordfreq, FreeDict, JMdict and CC-CEDICT")
     build.add_argument("--out", type=Path, required=True, help="JSONL file to write")
     build.add_argument("--n", type=int, default=2000, help="entries, in the paper's POS mix (default 2000)")
+    build.add_argument("--languages", default="en,fr,zh,ja",
+                       help="registered language codes, en first (default en,fr,zh,ja: the bundled clwtd); an entry is "
+                            "kept only when every one has a word that passes the rules")
+    build.add_argument("--up-to", action="store_true",
+                       help="--n is a ceiling: write as many entries as the resources support rather than fail")
+    build.add_argument("--headwords", type=int, default=None,
+                       help="try only the N most frequent English words as headwords (default 80,000): entries are "
+                            "built in frequency order, so this gives the prefix of a longer build")
     build.add_argument("--seed", type=seed, default=0, help="seeds the option order of --validate-with-llm")
     _resource_arguments(build)
     build.add_argument("--validate-with-llm", metavar="URL", default=None,
                        help="OpenAI-compatible base URL: keep only entries the model answers correctly for all "
-                            "12 pairs (API key from $OPENAI_API_KEY)")
+                            "pairs (API key from $OPENAI_API_KEY)")
     build.add_argument("--llm-model", default=DEFAULT_LLM_MODEL, help=f"model for --validate-with-llm ({DEFAULT_LLM_MODEL})")
     build.set_defaults(handler=run_build)
 
@@ -77,12 +85,19 @@ def _resource_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _open_lexicon(args: argparse.Namespace):
-    from pivotlens.clwtd.resources import load_open_lexicon, resolve_resource_paths
+    from pivotlens.clwtd.resources import HEADWORD_POOL, load_open_lexicon, resolve_resource_paths
 
-    paths = resolve_resource_paths(args.omw_dir, args.wordnet_dir, args.freedict_dir)
+    languages = _build_languages(args)
+    paths = resolve_resource_paths(args.omw_dir, args.wordnet_dir, args.freedict_dir, languages)
     print(f"pivotlens: loading WordNet ({paths.wordnet_dir}), OMW ({paths.omw_dir}), FreeDict ({paths.freedict_dir}), "
-          "wordfreq, JMdict, CC-CEDICT …")
-    return load_open_lexicon(paths)
+          f"wordfreq, JMdict, CC-CEDICT for {','.join(languages)} …")
+    return load_open_lexicon(paths, headword_pool=getattr(args, "headwords", None) or HEADWORD_POOL, languages=languages)
+
+
+def _build_languages(args: argparse.Namespace) -> tuple[str, ...]:
+    from pivotlens.languages import parse_languages
+
+    return parse_languages(getattr(args, "languages", "en,fr,zh,ja"))
 
 
 def run_build(args: argparse.Namespace) -> None:
@@ -90,14 +105,25 @@ def run_build(args: argparse.Namespace) -> None:
 
     from pivotlens.clwtd.builder import BuildConfig, ClwtdBuilder, write_dataset
     from pivotlens.clwtd.llm_check import LlmValidator
+    from pivotlens.clwtd.schema import entries_jsonl
 
-    if args.n < 1:
-        raise DatasetError(f"--n must be positive, got {args.n}")
+    if args.n < 1 or (args.headwords is not None and args.headwords < 1):
+        raise DatasetError(f"--n and --headwords must be positive, got {args.n} and {args.headwords}")
     lexicon = _open_lexicon(args)
     accept = LlmValidator(args.validate_with_llm, args.llm_model, seed=args.seed).accepts if args.validate_with_llm else None
-    with tqdm(total=args.n, unit="entry", desc="building CLWTD") as bar:
-        builder = ClwtdBuilder(lexicon, BuildConfig(n_entries=args.n))
-        entries = builder.build(accept=accept, progress=lambda _: bar.update())
+    # Entries are final once built (later ones cannot change them): each is appended to OUT.partial
+    # as it comes, to inspect or score a long build early; OUT itself is written at the end.
+    partial = args.out.with_name(args.out.name + ".partial")
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    with tqdm(total=args.n, unit="entry", desc="building CLWTD") as bar, partial.open("w", encoding="utf-8") as early:
+        def built(entry) -> None:
+            early.write(entries_jsonl([entry]))
+            early.flush()
+            bar.update()
+
+        builder = ClwtdBuilder(lexicon, BuildConfig(n_entries=args.n), _build_languages(args))
+        entries = builder.build(accept=accept, progress=built, allow_fewer=args.up_to)
+    partial.unlink()
     write_dataset(entries, args.out)
     print(f"wrote {len(entries)} entries to {args.out}")
 
@@ -146,7 +172,9 @@ def run_audit(args: argparse.Namespace) -> None:
     if args.lexicon:
         from pivotlens.clwtd.builder import ClwtdBuilder
 
-        builder = ClwtdBuilder(_open_lexicon(args))
+        dataset_languages = dataset.languages
+        args.languages = ",".join(dataset_languages)
+        builder = ClwtdBuilder(_open_lexicon(args), languages=dataset_languages)
         flagged += [(entry.id, problem) for entry in dataset.entries for problem in builder.entry_problems(entry)]
     for entry_id, reason in flagged:
         print(f"{entry_id}: {reason}")
@@ -157,17 +185,17 @@ def run_sample(args: argparse.Namespace) -> None:
     import numpy as np
 
     from pivotlens.clwtd import load_dataset
-    from pivotlens.languages import LANGUAGE_CODES, pair_key, parse_pairs
+    from pivotlens.languages import pair_key, parse_pairs
 
     dataset = load_dataset(args.dataset)
-    pairs = parse_pairs(args.pairs)
+    pairs = parse_pairs(args.pairs, dataset.languages)
     if args.n < 1:
         raise DatasetError(f"--n must be positive, got {args.n}")
     rng = np.random.default_rng(args.seed)
     chosen = sorted(rng.choice(len(dataset), size=min(args.n, len(dataset)), replace=False))
     for index in chosen:
         entry = dataset.entries[index]
-        print(f"{entry.id} ({entry.pos}): " + "  ".join(f"{lang}={entry.word[lang]}" for lang in LANGUAGE_CODES))
+        print(f"{entry.id} ({entry.pos}): " + "  ".join(f"{lang}={entry.word[lang]}" for lang in dataset.languages))
         for src, tgt in pairs:
             print(f"    {pair_key(src, tgt)}: {', '.join(entry.distractors_for(src, tgt))}")
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-DATASET_HELP = "CLWTD JSONL file, bundled name (clwtd, clwtd-v1, sample), `clwtd export --format hf` directory or its hub id"
+DATASET_HELP = ("CLWTD JSONL file, bundled name (clwtd, clwtd-multi, clwtd-v1, sample), `clwtd export --format hf` "
+                "directory or its hub id")
+PAIRS_HELP = ("e.g. en-fr,zh-ja; en-* = every pair out of English, *-en into it (default all: every ordered "
+              "pair of the dataset's languages)")
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:

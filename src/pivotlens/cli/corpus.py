@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pivotlens.cli.common import DATASET_HELP, seed
+from pivotlens.cli.common import DATASET_HELP, PAIRS_HELP, seed
 from pivotlens.corpus.auc import AucOptions
 from pivotlens.corpus.counting import CountOptions
 from pivotlens.corpus.infinigram_api import ApiOptions
@@ -56,7 +56,7 @@ def run_count(args: argparse.Namespace) -> None:
 
     dataset = load_dataset(args.dataset)
     config = count_config(options_from_args(CountOptions, args), args.seed, record_fields(args))
-    plan = plan_counts(dataset, parse_pairs(args.pairs), config)
+    plan = plan_counts(dataset, parse_pairs(args.pairs, dataset.languages), config)
     if args.engine == "infinigram-api":
         run_count_api(args, plan, dataset)
         return
@@ -142,7 +142,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     count = sub.add_parser("count", help="documents containing each word and each (src, tgt) word pair")
     add_corpus_options(count, required=False, case_option=False)  # --case-sensitive is one of CountOptions
     count.add_argument("--dataset", default="sample", help=f"{DATASET_HELP} (default sample)")
-    count.add_argument("--pairs", default="all", help="e.g. en-fr,zh-ja (default: all 12)")
+    count.add_argument("--pairs", default="all", help=PAIRS_HELP)
     count.add_argument("--out", type=Path, required=True)
     add_option_flags(count, CountOptions)
     count.add_argument("--max-diff-tokens", type=int, default=100,

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from pivotlens.cli.common import DATASET_HELP, seed
+from pivotlens.cli.common import DATASET_HELP, PAIRS_HELP, seed
 from pivotlens.errors import PivotlensError
 from pivotlens.lens.options import ClassifyOptions, CurveOptions, RobustnessOptions, TunedLensOptions
 from pivotlens.options import add_option_flags, options_from_args
@@ -41,7 +41,7 @@ def register(commands) -> None:
 
     classify = sub.add_parser("classify", help="co-occurrence vs semantic-pivot behaviour for every item")
     _common(classify)
-    classify.add_argument("--pairs", default="all", help="e.g. en-fr,zh-ja (default: all 12)")
+    classify.add_argument("--pairs", default="all", help=PAIRS_HELP)
     add_option_flags(classify, ClassifyOptions)
     classify.set_defaults(handler=run_classify)
 
@@ -144,12 +144,12 @@ def run_classify(args: argparse.Namespace) -> None:
     from pivotlens.lens.translation import classify_config, classify_dataset
 
     dataset = load_dataset(args.dataset)
-    pairs = tuple(parse_pairs(args.pairs))
+    pairs = tuple(parse_pairs(args.pairs, dataset.languages))
     config = classify_config(options_from_args(ClassifyOptions, args), model=args.model, dataset=dataset, pairs=pairs,
                              seed=args.seed, dtype=args.dtype)
     loaded = load_model_from_args(args)
     n_items = dataset.count(args.limit)
-    with tqdm(total=n_items * len(pairs), unit="item", desc="lens") as bar:
+    with tqdm(total=n_items * len(pairs), unit="item", desc=f"lens: {len(pairs)} pairs × {n_items} items") as bar:
         summary = classify_dataset(loaded, dataset, config, args.out, progress=bar.update)
     for row in summary["pairs"]:
         print(f"  {row['pair']}: {row['share_semantic_pivot']:.0%} semantic pivot (n={row['n_items']})")

@@ -6,7 +6,7 @@ import argparse
 from dataclasses import fields
 from pathlib import Path
 
-from pivotlens.cli.common import DATASET_HELP, add_model_options, load_model_from_args, seed
+from pivotlens.cli.common import DATASET_HELP, PAIRS_HELP, add_model_options, load_model_from_args, seed
 from pivotlens.errors import PivotlensError
 from pivotlens.options import add_option_flags, load_yaml, options_from_args
 from pivotlens.scoring.options import ScoreOptions
@@ -14,7 +14,7 @@ from pivotlens.scoring.options import ScoreOptions
 
 def _add_score_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", default="clwtd", help=f"{DATASET_HELP} (default clwtd)")
-    parser.add_argument("--pairs", default="all", help="e.g. en-fr,zh-ja (default: all 12)")
+    parser.add_argument("--pairs", default="all", help=PAIRS_HELP)
     parser.add_argument("--seed", type=seed, default=0)
     add_option_flags(parser, ScoreOptions)
     parser.add_argument("--out", type=Path, required=True)
@@ -113,12 +113,13 @@ def run_score(args: argparse.Namespace) -> None:
     from pivotlens.scoring import score_config, score_dataset
 
     dataset = load_dataset(args.dataset)
-    pairs = tuple(parse_pairs(args.pairs))
+    pairs = tuple(parse_pairs(args.pairs, dataset.languages))
     config = score_config(options_from_args(ScoreOptions, args), model=args.model, dataset=dataset, pairs=pairs,
                           seed=args.seed, dtype=args.dtype)
     loaded = load_model_from_args(args)
     n_items = dataset.count(args.limit)
-    with tqdm(total=n_items * len(pairs), unit="item", desc="scoring") as bar:
+    # The cost grows as N² with the languages: say how many pairs the run covers.
+    with tqdm(total=n_items * len(pairs), unit="item", desc=f"scoring {len(pairs)} pairs × {n_items} items") as bar:
         summary = score_dataset(loaded, dataset, config, args.out, progress=bar.update)
     draw_ability_heatmap(args.out)
     print(f"mean cross-lingual ability over {len(pairs)} pair(s): {summary['mean']:.4f}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pivotlens.cli.common import DATASET_HELP, seed
+from pivotlens.cli.common import DATASET_HELP, PAIRS_HELP, seed
 from pivotlens.errors import PivotlensError
 from pivotlens.options import add_option_flags, options_from_args
 from pivotlens.scoring.options import ScoreOptions
@@ -70,7 +70,7 @@ def register(commands) -> None:
     checkpoints.add_argument("--baseline-model", metavar="[NAME=]MODEL", help="the starting checkpoint, plotted at step 0")
     checkpoints.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
     checkpoints.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    checkpoints.add_argument("--pairs", default="all", help="e.g. en-fr,zh-ja (default: all 12)")
+    checkpoints.add_argument("--pairs", default="all", help=PAIRS_HELP)
     _add_word_level_options(checkpoints, ScoreOptions)
     _add_chrf_options(checkpoints, prefix="chrf-")
     checkpoints.set_defaults(handler=run_checkpoints)
@@ -128,7 +128,7 @@ def _score_template(args: argparse.Namespace, options: ScoreOptions):
     from pivotlens.scoring import score_config
 
     dataset = load_dataset(args.dataset)
-    template = score_config(options, model="", dataset=dataset, pairs=tuple(parse_pairs(args.pairs or "all")),
+    template = score_config(options, model="", dataset=dataset, pairs=tuple(parse_pairs(args.pairs or "all", dataset.languages)),
                             seed=args.seed, dtype=args.dtype)
     return dataset, template
 

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
+from functools import cache
 from pathlib import Path
 
 from pivotlens.clwtd.lexicon import (
@@ -27,6 +28,7 @@ from pivotlens.clwtd.lexicon import (
     CROSS_POS_RELATIONS,
     DERIVED_SOURCES,
     REGISTER_TAG,
+    ROUND_TRIP_NONE,
     ROUND_TRIP_PRIMARY,
     ROUND_TRIP_SECONDARY,
     Lexicon,
@@ -35,18 +37,12 @@ from pivotlens.clwtd.lexicon import (
 )
 from pivotlens.clwtd.schema import N_DISTRACTORS, Entry, entries_jsonl
 from pivotlens.errors import PivotlensError
-from pivotlens.languages import ALL_PAIRS, LANGUAGE_CODES, pair_key
+from pivotlens.languages import LANGUAGES, PAPER_LANGUAGES, WORD, all_pairs, pair_key
 
 PAPER_POS_MIX = {"n": 1423, "v": 173, "adj": 404}  # of 2000 entries
 POS_PREFERENCE = ("n", "v", "adj", "adv")  # breaks ties between equally tagged parts of speech
-# Whole words in each language's script; Chinese lemmas are simplified when the lexicon loads.
-_HAN = "\u3400-\u4dbf\u4e00-\u9fff"
-WORD_PATTERNS = {
-    "en": re.compile(r"[a-z]+"),
-    "fr": re.compile(r"[a-zàâæçéèêëîïôœùûüÿ]+"),
-    "zh": re.compile(f"[{_HAN}]+"),
-    "ja": re.compile(f"[\u3041-\u3096\u30a1-\u30fa\u30fc\u3005{_HAN}]+"),
-}
+# Scripts of letters, where spelling variants are one edit apart and derivations share a stem.
+ALPHABETIC_SCRIPTS = ("latin", "cyrillic")
 # Senses marked with these WordNet usage domains make neither concepts nor distractors; the
 # mark belongs to the sense, so the same string stays usable in its other senses (rouge is the Red
 # River too, nuit the goddess Nox). Register variants (colloquialism, euphemism, formality …) are
@@ -141,6 +137,41 @@ CLOSED_CLASS = {
         あの ここ そこ あそこ 私 僕 俺 彼 彼女 です だ など 等 および また そして しかし 行う できる 出来る
         られる れる やる みる おく しまう くる いく
     """),
+    "de": _words("""
+        der die das den dem des ein eine einen einem einer eines und oder aber denn sondern dass ob wenn weil
+        als wie ich du er sie es wir ihr mich dich sich uns euch mir dir ihm ihnen mein dein sein unser euer
+        dieser diese dieses jener man nicht kein keine nichts alles alle auch noch schon nur sehr so hier da
+        dort in an auf aus bei mit nach von vor zu zum zur über unter für gegen ohne um durch sein haben
+        werden machen tun gehen geben kommen lassen können müssen sollen wollen ja nein Ding Sache
+    """),
+    "es": _words("""
+        el la los las un una unos unas de del al y o pero ni que quien qué cual como cuando donde este esta
+        esto ese esa eso aquel yo tú él ella nosotros vosotros ellos ellas me te se nos os le les lo mi tu su
+        nuestro no sí más muy ya también todo toda todos nada algo en con sin por para sobre entre hacia
+        desde hasta ser estar haber tener hacer ir dar poder cosa
+    """),
+    "it": _words("""
+        il lo la i gli le un uno una di del della dei delle a al alla da dal in nel nella con su per tra fra
+        e o ma né che chi cui come quando dove questo questa quello quella io tu lui lei noi voi loro mi ti si
+        ci vi ne mio tuo suo nostro non sì più molto già anche tutto tutti niente qualcosa essere avere fare
+        andare dare stare potere cosa
+    """),
+    "pt": _words("""
+        o a os as um uma uns umas de do da dos das em no na nos nas ao à por pelo pela com sem para sobre entre
+        e ou mas nem que quem qual como quando onde este esta isto esse essa isso aquele eu tu ele ela nós vós
+        eles elas me te se nos lhe lhes meu teu seu nosso não sim mais muito já também tudo todos nada algo
+        ser estar haver ter fazer ir dar poder coisa
+    """),
+    "ru": _words("""
+        и а но или да нет не ни что кто как где когда это этот эта эти тот та те я ты он она оно мы вы они
+        меня тебя его её ее нас вас их мой твой свой наш ваш в во на с со к ко по о об от из у за для без до
+        под над при через про уже ещё еще очень так тоже также весь всё все ничего быть есть иметь делать
+        сделать идти мочь вещь дело
+    """),
+    "ko": _words("""
+        그 이 저 그것 이것 저것 나 너 우리 그들 그녀 저희 것 수 등 및 또 또는 그리고 그러나 하지만 있다 없다 하다 되다
+        이다 아니다 않다 같다 보다 주다 오다 가다
+    """),
 }
 # Headword checks (`headword_problem`).
 MIN_HEADWORD_LENGTH = 3  # s, mm, km, tv: abbreviations or symbols far more often than words
@@ -229,8 +260,19 @@ def pos_quotas(n_entries: int) -> dict[str, int]:
     return {"n": nouns, "v": verbs, "adj": n_entries - nouns - verbs}
 
 
+@cache
+def _letters(letters: str) -> re.Pattern[str]:
+    return re.compile(f"[{letters}]+")
+
+
 def is_single_word(word: str, lang: str) -> bool:
-    return WORD_PATTERNS[lang].fullmatch(word) is not None
+    """One word in the language's script: its registry letters only (Chinese lemmas are simplified
+    when the lexicon loads)."""
+    return _letters(LANGUAGES[lang].letters).fullmatch(word) is not None
+
+
+def is_alphabetic(lang: str) -> bool:
+    return LANGUAGES[lang].script in ALPHABETIC_SCRIPTS
 
 
 def is_loanword_spelling(word: str, lang: str) -> bool:
@@ -266,9 +308,9 @@ def base_forms(lexicon: Lexicon, word: str, lang: str) -> frozenset[str]:
     forms = {word}
     if lang == "en":
         forms.update(base for base, _ in inflection_readings(lexicon, word))
-    elif lang == "fr":
-        forms.update(word[:-len(suffix)] for suffix in ("s", "x", "e", "es", "aux") if word.endswith(suffix))
-        if word.endswith("aux"):
+    elif lang in INFLECTION_SUFFIXES:
+        forms.update(word[:-len(suffix)] for suffix in INFLECTION_SUFFIXES[lang] if word.endswith(suffix))
+        if lang == "fr" and word.endswith("aux"):
             forms.add(word[:-3] + "al")
     else:
         forms.add(lexicon.simplified(word))
@@ -277,6 +319,19 @@ def base_forms(lexicon: Lexicon, word: str, lang: str) -> frozenset[str]:
             forms.add(word[:half])
         forms.update(f"entry:{entry}" for entry in lexicon.spelling_entries.get((lang, word), ()))
     return frozenset(form for form in forms if form)
+
+
+# Endings that inflect a word of these languages (plural, gender, case), so that two words left
+# equal without them are variants of each other (vitesse/vitesses, Hund/Hunde, casa/case).
+INFLECTION_SUFFIXES = {
+    "fr": ("s", "x", "e", "es", "aux"),
+    "de": ("e", "en", "n", "er", "es", "s"),
+    "es": ("s", "es", "a", "o", "as", "os"),
+    "it": ("a", "e", "i", "o"),
+    "pt": ("s", "es", "a", "o", "as", "os"),
+    "nl": ("en", "s", "e"),
+    "ru": ("а", "я", "ы", "и", "у", "ю", "е", "о", "ь", "ой", "ей", "ов", "ий", "ый", "ая", "ое"),
+}
 
 
 def _one_edit_apart(first: str, second: str) -> bool:
@@ -292,7 +347,7 @@ def _one_edit_apart(first: str, second: str) -> bool:
 def are_variants(lexicon: Lexicon, first: str, second: str, lang: str) -> bool:
     """Whether two words share a base form, or (Latin script, 6 letters or more) are one edit apart,
     as spelling variants are."""
-    if lang in ("en", "fr") and min(len(first), len(second)) >= SPELLING_VARIANT_LENGTH and _one_edit_apart(first, second):
+    if is_alphabetic(lang) and min(len(first), len(second)) >= SPELLING_VARIANT_LENGTH and _one_edit_apart(first, second):
         return True
     return not base_forms(lexicon, first, lang).isdisjoint(base_forms(lexicon, second, lang))
 
@@ -391,7 +446,7 @@ def choose_word(lexicon: Lexicon, synset: Synset, lang: str, headword: str, conf
     proposed = dict.fromkeys([*synset.lemmas_in(lang), *lexicon.forward_translations(headword, lang, synset.pos)])
     choices = [
         word_choice(lexicon, synset, lemma, lang, headword) for lemma in proposed
-        if lemma not in CLOSED_CLASS[lang] and lemma not in excluded
+        if lemma not in CLOSED_CLASS.get(lang, ()) and lemma not in excluded
         and is_single_word(lemma, lang) and lexicon.is_known(lemma, lang)
         and (lang, lemma) not in lexicon.nonstandard and lexicon.frequency(lemma, lang) >= config.min_word_zipf
     ]
@@ -465,10 +520,11 @@ def distractor_sources(lexicon: Lexicon, synset: Synset, lemma: str, lang: str) 
 
 
 def _starts_with_word(text: str, prefix: str, lang: str) -> bool:
-    """Whether ``text`` begins with ``prefix`` as a whole word (Latin script) or as characters (CJK)."""
+    """Whether ``text`` begins with ``prefix`` as a whole word (languages matched by whole words) or
+    as characters (those whose words attach to others: Chinese, Japanese, Korean 손목 "wrist")."""
     if not text.startswith(prefix) or text == prefix:
         return False
-    return lang in ("zh", "ja") or not text[len(prefix)].isalpha()
+    return LANGUAGES[lang].matching != WORD or not text[len(prefix)].isalpha()
 
 
 def excluded_words(lexicon: Lexicon, lang: str) -> frozenset[str]:
@@ -485,11 +541,28 @@ def excluded_words(lexicon: Lexicon, lang: str) -> frozenset[str]:
     return frozenset(excluded)
 
 
+def language_config(config: BuildConfig, lexicon: Lexicon, lang: str) -> BuildConfig:
+    """The rules as they apply to a language's words and distractors: where no X→English
+    dictionary exists (Russian, Korean), no round trip can be checked and Wiktionary's list may be
+    the one source; an English→X dictionary (FreeDict eng-rus, 1.7k headwords) then only ranks a
+    word it lists first (docs/clwtd.md, "Any language set")."""
+    if lang == "en" or lang in lexicon.dictionary_source:
+        return config
+    return replace(config, min_round_trip=ROUND_TRIP_NONE, min_sources=1)
+
+
 class ClwtdBuilder:
-    def __init__(self, lexicon: Lexicon, config: BuildConfig = BuildConfig()) -> None:
+    def __init__(self, lexicon: Lexicon, config: BuildConfig = BuildConfig(),
+                 languages: Sequence[str] = PAPER_LANGUAGES) -> None:
+        if not languages or languages[0] != "en" or len(languages) < 2:
+            raise PivotlensError("CLWTD's languages start with en (its headwords are English) and have one more, "
+                                 f"e.g. en,fr,zh,ja; got {','.join(languages)}")
         self.lexicon = lexicon
         self.config = config
-        self._excluded = {lang: excluded_words(lexicon, lang) for lang in LANGUAGE_CODES}
+        self.languages = tuple(languages)
+        self.pairs = all_pairs(self.languages)
+        self._configs = {lang: language_config(config, lexicon, lang) for lang in self.languages}
+        self._excluded = {lang: excluded_words(lexicon, lang) for lang in self.languages}
         self._genus_patterns: dict[str, re.Pattern[str]] = {}
         self._synonymous: dict[str, frozenset[str]] = {}
 
@@ -507,10 +580,10 @@ class ClwtdBuilder:
         senses = self.lexicon.english_senses.get((headword, synset.pos), ())
         unverified = len(senses) > 1 and not any(sense.tag_count for sense in senses)
         words = {"en": headword}
-        for lang in LANGUAGE_CODES[1:]:
-            chosen = choose_word(self.lexicon, synset, lang, headword, self.config, taken[lang], self._excluded[lang])
-            if chosen is None or (unverified and self.lexicon.dictionary_round_trip(chosen, lang, synset, headword)
-                                  < ROUND_TRIP_PRIMARY):
+        for lang in self.languages[1:]:
+            chosen = choose_word(self.lexicon, synset, lang, headword, self._configs[lang], taken[lang], self._excluded[lang])
+            if chosen is None or (unverified and lang in self.lexicon.dictionary_source
+                                  and self.lexicon.dictionary_round_trip(chosen, lang, synset, headword) < ROUND_TRIP_PRIMARY):
                 return None
             words[lang] = chosen
         return Candidate(synset, words)
@@ -526,17 +599,17 @@ class ClwtdBuilder:
             return f"not a single known {src} word"
         if word in self._excluded[src]:
             return "offensive"
-        if word in CLOSED_CLASS[src]:
+        if word in CLOSED_CLASS.get(src, ()):
             return "a function word or generic verb"
         if (src, word) in lexicon.nonstandard or (src == "zh" and lexicon.simplified(word) != word):
             return "not the standard modern spelling"
-        if src == "fr" and lexicon.frequency(word, "en") > lexicon.frequency(word, "fr") + 1:
+        if src != "en" and LANGUAGES[src].script == "latin" and lexicon.frequency(word, "en") > lexicon.frequency(word, src) + 1:
             return "an English word"
         if lexicon.frequency(word, src) < self.config.min_distractor_zipf:
             return "too rare"
         if are_variants(lexicon, word, source, src):
             return f"a variant of the source word {source!r}"
-        if src in ("en", "fr") and min(len(word), len(source)) >= SHARED_STEM and word[:SHARED_STEM] == source[:SHARED_STEM]:
+        if is_alphabetic(src) and min(len(word), len(source)) >= SHARED_STEM and word[:SHARED_STEM] == source[:SHARED_STEM]:
             return f"shares its stem with the source word {source!r}"
         variant_of = next((other for other in chosen if are_variants(lexicon, word, other, src)), None)
         if variant_of is not None:
@@ -610,7 +683,8 @@ class ClwtdBuilder:
                 if lemma in found or lemma in (source, answer):
                     continue
                 # Princeton WordNet's English lemmas are hand-made: trusted without a second source.
-                trusted = src == "en" or len(distractor_sources(self.lexicon, neighbour, lemma, src)) >= self.config.min_sources
+                trusted = src == "en" or (len(distractor_sources(self.lexicon, neighbour, lemma, src))
+                                          >= self._configs[src].min_sources)
                 if trusted or relation not in DISTANT_RELATIONS:
                     found[lemma] = Distractor(lemma, relation, trusted, self._evokes(lemma, src, neighbour))
         ranked = sorted(found.values(), key=lambda d: (not d.trusted, RELATION_ORDER.index(d.relation), not d.evokes,
@@ -639,13 +713,13 @@ class ClwtdBuilder:
         neighbours = [(relation, synset) for relation, synset in related_synsets(self.lexicon, candidate.synset)
                       if relation not in SYNONYMOUS_RELATIONS and not is_excluded(synset)]
         per_pair: dict[str, list[Distractor]] = {}
-        for src, tgt in ALL_PAIRS:
+        for src, tgt in self.pairs:
             found = self.distractors(candidate, src, tgt, neighbours)
             if len(found) < N_DISTRACTORS:
                 return None
             per_pair[pair_key(src, tgt)] = found
-        relations: dict[str, dict[str, str]] = {lang: {} for lang in LANGUAGE_CODES}
-        for (src, _), found in zip(ALL_PAIRS, per_pair.values()):
+        relations: dict[str, dict[str, str]] = {lang: {} for lang in self.languages}
+        for (src, _), found in zip(self.pairs, per_pair.values()):
             relations[src].update({d.word: d.relation for d in found})
         return Entry(
             id=candidate.word["en"],
@@ -669,16 +743,16 @@ class ClwtdBuilder:
         problems = []
         if (problem := headword_problem(lexicon, headword, synset)) is not None:
             problems.append(f"en {headword!r}: {problem}")
-        for lang in LANGUAGE_CODES[1:]:
+        for lang in self.languages[1:]:
             word = entry.word[lang]
             choice = word_choice(lexicon, synset, word, lang, headword)
-            if not choice.qualifies(self.config) or word in self._excluded[lang]:
-                best = choose_word(lexicon, synset, lang, headword, self.config, excluded=self._excluded[lang])
+            if not choice.qualifies(self._configs[lang]) or word in self._excluded[lang]:
+                best = choose_word(lexicon, synset, lang, headword, self._configs[lang], excluded=self._excluded[lang])
                 problems.append(f"{lang} {word!r}: not supported in the headword's sense (sources "
                                 f"{', '.join(sorted(choice.sources)) or 'none'}; round trip {choice.round_trip}; "
                                 f"the rules choose {best!r})")
         candidate = Candidate(synset, dict(entry.word))
-        for src, tgt in ALL_PAIRS:
+        for src, tgt in self.pairs:
             chosen: list[str] = []
             for word in entry.distractors_for(src, tgt):
                 if (problem := self.distractor_problem(word, src, tgt, candidate, chosen)) is not None:
@@ -687,16 +761,16 @@ class ClwtdBuilder:
         return problems
 
     def build(self, accept: Callable[[Entry], bool] | None = None,
-              progress: Callable[[Entry], None] = lambda entry: None) -> list[Entry]:
+              progress: Callable[[Entry], None] = lambda entry: None, allow_fewer: bool = False) -> list[Entry]:
         """Entries in headword-frequency order up to the configured size, in the paper's POS mix;
         if verbs or adjectives run out of complete concepts, a second pass fills their share with
         the next nouns, the largest class. A synset, and a word in any language, is used once.
         ``accept`` is an extra check (e.g. the LLM validation); a rejected concept is skipped like
-        an incomplete one."""
+        an incomplete one. ``allow_fewer``: the size is a ceiling, not a demand."""
         quotas = pos_quotas(self.config.n_entries)
         entries: list[Entry] = []
         used_synsets: set[str] = set()
-        used_words: dict[str, set[str]] = {lang: set() for lang in LANGUAGE_CODES}
+        used_words: dict[str, set[str]] = {lang: set() for lang in self.languages}
         for fill_with_nouns in (False, True):
             for headword in self.lexicon.headword_candidates:
                 if len(entries) == self.config.n_entries:
@@ -714,7 +788,7 @@ class ClwtdBuilder:
                 for lang, word in built.word.items():
                     used_words[lang].add(word)
                 progress(built)
-        if len(entries) == self.config.n_entries:
+        if len(entries) == self.config.n_entries or allow_fewer:
             return entries
         raise PivotlensError(
             f"the lexicon yields only {len(entries)} complete concepts of the {self.config.n_entries} "

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from pivotlens.clwtd.schema import (
     parse_entries,
 )
 from pivotlens.errors import DatasetError
-from pivotlens.languages import ALL_PAIRS, LANGUAGE_CODES, LANGUAGES, pair_key
+from pivotlens.languages import LANGUAGES, PAPER_LANGUAGES, all_pairs, pair_key
 from pivotlens.tables import markdown_table
 
 SPLIT = "test"  # CLWTD is an evaluation set: one split
@@ -40,16 +41,16 @@ DATASHEET = "data/datasheet.md"  # docs/clwtd.md, shipped with the package
 HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
 
 
-def hf_features():
-    """The Arrow types of an exported row (``datasets.Features``)."""
+def hf_features(languages: Sequence[str] = PAPER_LANGUAGES):
+    """The Arrow types of an exported row of a dataset in ``languages`` (``datasets.Features``)."""
     from datasets import Features, List, Value
 
     return Features({
         "schema_version": Value("int32"),
         "id": Value("string"),
         "pos": Value("string"),
-        "word": {lang: Value("string") for lang in LANGUAGE_CODES},
-        "distractors": {pair_key(src, tgt): List(Value("string")) for src, tgt in ALL_PAIRS},
+        "word": {lang: Value("string") for lang in languages},
+        "distractors": {pair_key(src, tgt): List(Value("string")) for src, tgt in all_pairs(languages)},
         "meta": {
             "synset": Value("string"),
             "distractor_relations": List({"language": Value("string"),
@@ -104,7 +105,8 @@ def export_hf(dataset: Dataset, name: str, out_dir: str | Path) -> Path:
     directory = StageDirectory(out, "clwtd-export").claim({"dataset": dataset.identity(), "format": "hf"})
     if directory.is_complete():
         return out
-    table = datasets.Dataset.from_list([entry_row(entry) for entry in dataset.entries], features=hf_features())
+    table = datasets.Dataset.from_list([entry_row(entry) for entry in dataset.entries],
+                                       features=hf_features(dataset.languages))
     with open_atomic(out / data_file(dataset)) as handle:
         table.to_parquet(handle)
     write_atomic(out / CARD_FILE, dataset_card(dataset, name))
@@ -165,14 +167,14 @@ def card_header(dataset: Dataset, name: str) -> dict[str, Any]:
     """The card's YAML header: what the hub shows and what ``datasets`` reads (configs, features)."""
     return {
         "pretty_name": f"CLWTD ({name})",
-        "language": list(LANGUAGE_CODES),
+        "language": list(dataset.languages),
         "license": LICENSE,
         "multilinguality": "multilingual",
         "size_categories": [_size_category(len(dataset))],
         "task_categories": ["translation"],
         "tags": ["word-translation", "cross-lingual", "pivotlens"],
         "configs": [{"config_name": "default", "data_files": [{"split": SPLIT, "path": data_file(dataset)}]}],
-        "dataset_info": {"features": hf_features()._to_yaml_list()},
+        "dataset_info": {"features": hf_features(dataset.languages)._to_yaml_list()},
     }
 
 
@@ -196,8 +198,8 @@ def dataset_card(dataset: Dataset, name: str) -> str:
 
 # CLWTD — Cross-Lingual Word Translation Dataset (`{name}`)
 
-{len(dataset):,} concepts, each with its word in {', '.join(LANGUAGES[lang].name for lang in LANGUAGE_CODES)} and, for
-each of the {len(ALL_PAIRS)} ordered language pairs, 9 source-language distractors: the word-level benchmark of He et al.
+{len(dataset):,} concepts, each with its word in {', '.join(LANGUAGES[lang].name for lang in dataset.languages)} and, for
+each of the {len(dataset.pairs)} ordered language pairs, 9 source-language distractors: the word-level benchmark of He et al.
 (2025), *Semantic Pivots Enable Cross-Lingual Transfer in Large Language Models* (arXiv 2505.16385), §3.1, rebuilt from
 open lexicons by pivotlens {pivotlens.__version__}. Source `{dataset.source}`, sha256
 `{dataset.sha256}`, CLWTD schema version {SCHEMA_VERSION}.
@@ -220,7 +222,7 @@ same entries and sha256 as the JSONL file it was exported from. The calibrated a
 | `schema_version` | CLWTD schema version ({SCHEMA_VERSION}) |
 | `id` | the English headword, unique |
 | `pos` | part of speech: `n`, `v` or `adj` |
-| `word` | the concept's word per language: {', '.join(f'`{lang}`' for lang in LANGUAGE_CODES)} |
+| `word` | the concept's word per language: {', '.join(f'`{lang}`' for lang in dataset.languages)} |
 | `distractors` | per ordered pair `src-tgt`: 9 words in the source language that are not translations of `word[tgt]` |
 | `meta.synset` | the Princeton WordNet 3.0 synset (`offset-pos`), null when not recorded |
 | `meta.distractor_relations` | per source language, each distractor's relation to the concept (co-hyponym, hypernym …) |

@@ -592,7 +592,7 @@ def read_omw_tab(path: Path, normalise: Callable[[str], str] = str) -> dict[str,
             if line.startswith("#") or not line.strip():
                 continue
             fields = line.rstrip("\n").split("\t")
-            if len(fields) < 3 or not fields[1].endswith(":lemma"):
+            if len(fields) < 3 or not (fields[1] == "lemma" or fields[1].endswith(":lemma")):  # OpenWN-PT: "lemma"
                 continue
             lemma = normalise(fields[2].strip().replace("_", " "))
             if lemma and lemma not in lemmas[fields[0]]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pivotlens.clwtd.schema import Entry
-from pivotlens.languages import ALL_PAIRS, LANGUAGES
+from pivotlens.languages import LANGUAGES, all_pairs
 from pivotlens.llm import ChatClient
 
 OPTION_LETTERS = "ABCDEFGHIJ"
@@ -57,10 +57,11 @@ class LlmValidator:
         return ChatClient(self.url, self.model, self.timeout_s).complete(prompt, temperature=0, max_tokens=5)
 
     def accepts(self, entry: Entry) -> bool:
-        """Whether the model picks the source word for all 12 pairs (stops at the first miss).
+        """Whether the model picks the source word for every pair of the entry's languages (stops at
+        the first miss).
         The option order depends only on the seed and the entry, not on the entries before it."""
         rng = np.random.default_rng([self.seed, zlib.crc32(entry.id.encode("utf-8"))])
-        for src, tgt in ALL_PAIRS:
+        for src, tgt in all_pairs(tuple(entry.word)):
             prompt, options = self.question(entry, src, tgt, rng)
             picked = parse_choice(self.ask(prompt))
             if picked is None or options[OPTION_LETTERS.index(picked)] != entry.word[src]:

@@ -13,7 +13,7 @@ import os
 import re
 import sqlite3
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
@@ -34,28 +34,49 @@ from pivotlens.clwtd.lexicon import (
     with_lemmas,
 )
 from pivotlens.errors import LexicalResourceError
+from pivotlens.languages import LANGUAGES, PAPER_LANGUAGES
 
 OMW_DIR_VARIABLE = "PIVOTLENS_OMW_DIR"
 DEFAULT_WORDNET_DIR = Path("/usr/share/wordnet")
 # A checkout keeps the OMW files beside the repository, in ../shared/lexicon/omw.
 REPO_RELATIVE_OMW_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "lexicon" / "omw"
-# Per language, the OMW tab files merged (in this order) into its lemmas, by evidence name: WOLF and
-# the Chinese Open Wordnet are machine-built (AUTOMATIC_SOURCES), Wiktionary's lists human-made.
-OMW_FILES = {
-    "en": {"wiktionary": "wn-wikt-eng.tab"},
-    "fr": {"wolf": "wn-data-fra.tab", "wiktionary": "wn-wikt-fra.tab"},
-    "zh": {"cow": "wn-data-cmn.tab", "wiktionary": "wn-wikt-cmn.tab"},
-    "ja": {"wiktionary": "wn-wikt-jpn.tab"},
-}
+# Per language, the OMW tab files merged (in this order) into its lemmas, by evidence name, and its
+# FreeDict dictionaries: the registry's `Language.lexicon` (pivotlens.languages). WOLF and the Chinese
+# Open Wordnet are machine-built (AUTOMATIC_SOURCES), Wiktionary's lists human-made.
 DEFAULT_FREEDICT_DIR = Path("/usr/share/dictd")
-FREEDICT_FILES = ("freedict-fra-eng", "freedict-eng-fra", "freedict-eng-jpn")
-# Evidence names of the dictionaries per language. FreeDict's eng-fra and fra-eng are one project's
-# work, so one source; its eng-jpn is extracted from Wiktionary, so it counts with Wiktionary's list.
-DICTIONARY_SOURCE = {"fr": "freedict", "zh": "cc-cedict", "ja": "jmdict"}
-FORWARD_SOURCE = {"fr": "freedict", "ja": "wiktionary"}
+# Evidence names of the X→English dictionaries where they are not FreeDict's: CC-CEDICT, JMdict.
+OTHER_DICTIONARIES = {"zh": "cc-cedict", "ja": "jmdict"}
+# FreeDict's X→English and English→X dictionaries of a language are one project's work, so one
+# source ("freedict"); its eng-jpn is extracted from Wiktionary, so it counts with Wiktionary's list.
+WIKTIONARY_DERIVED = frozenset({"freedict-eng-jpn"})
 # Languages whose dictionary is large enough that a word missing from it is not a word (FreeDict's
 # French has 8.5k headwords, so French words are checked by frequency alone).
 VOCABULARY_LANGUAGES = frozenset({"zh", "ja"})
+
+
+def omw_files(languages: Sequence[str]) -> dict[str, dict[str, str]]:
+    return {lang: LANGUAGES[lang].lexicon.omw for lang in languages}
+
+
+def freedict_files(languages: Sequence[str]) -> tuple[str, ...]:
+    return tuple(stem for lang in languages for stem in (LANGUAGES[lang].lexicon.to_english,
+                                                         LANGUAGES[lang].lexicon.from_english) if stem)
+
+
+def dictionary_sources(languages: Sequence[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Per language, the evidence names of its X→English and English→X dictionaries."""
+    backward, forward = {}, {}
+    for lang in languages:
+        lexicon = LANGUAGES[lang].lexicon
+        if lang in OTHER_DICTIONARIES:
+            backward[lang] = OTHER_DICTIONARIES[lang]
+        elif lexicon.to_english:
+            backward[lang] = "freedict"
+        if lexicon.from_english:
+            forward[lang] = "wiktionary" if lexicon.from_english in WIKTIONARY_DERIVED else "freedict"
+    return backward, forward
+
+
 WORDNET_FILES = ("data.noun", "data.verb", "data.adj", "data.adv",
                  "index.noun", "index.verb", "index.adj", "index.adv", "cntlist.rev",
                  "noun.exc", "verb.exc", "adj.exc")
@@ -97,8 +118,10 @@ class ResourcePaths:
 
 
 def resolve_resource_paths(omw_dir: Path | None = None, wordnet_dir: Path | None = None,
-                           freedict_dir: Path | None = None) -> ResourcePaths:
-    """The resource folders to use (explicit, else the documented defaults), checked complete."""
+                           freedict_dir: Path | None = None,
+                           languages: Sequence[str] = PAPER_LANGUAGES) -> ResourcePaths:
+    """The resource folders to use (explicit, else the documented defaults), checked complete for
+    ``languages``."""
     if omw_dir is None:
         from_environment = os.environ.get(OMW_DIR_VARIABLE)
         if from_environment:
@@ -107,7 +130,8 @@ def resolve_resource_paths(omw_dir: Path | None = None, wordnet_dir: Path | None
             omw_dir = REPO_RELATIVE_OMW_DIR
         else:
             raise LexicalResourceError(f"no Open Multilingual Wordnet folder given: {OMW_HELP}")
-    missing_omw = [name for names in OMW_FILES.values() for name in names.values() if not (omw_dir / name).is_file()]
+    missing_omw = [name for names in omw_files(languages).values() for name in names.values()
+                   if not (omw_dir / name).is_file()]
     if missing_omw:
         raise LexicalResourceError(f"{omw_dir} lacks {', '.join(missing_omw)}: {OMW_HELP}")
     wordnet_dir = wordnet_dir or DEFAULT_WORDNET_DIR
@@ -119,12 +143,12 @@ def resolve_resource_paths(omw_dir: Path | None = None, wordnet_dir: Path | None
             "a folder holding WordNet 3.0's dict/ files"
         )
     freedict_dir = freedict_dir or DEFAULT_FREEDICT_DIR
-    missing_freedict = [f"{name}.{suffix}" for name in FREEDICT_FILES for suffix in ("index", "dict.dz")
+    missing_freedict = [f"{name}.{suffix}" for name in freedict_files(languages) for suffix in ("index", "dict.dz")
                         if not (freedict_dir / f"{name}.{suffix}").is_file()]
     if missing_freedict:
         raise LexicalResourceError(
             f"FreeDict dictionaries not found in {freedict_dir} (missing {', '.join(missing_freedict)}): install them "
-            "with `apt-get install dict-freedict-eng-fra dict-freedict-fra-eng dict-freedict-eng-jpn` or pass "
+            f"with `apt-get install {' '.join('dict-' + stem for stem in freedict_files(languages))}` or pass "
             "--freedict-dir to a folder holding their .index and .dict.dz files"
         )
     return ResourcePaths(omw_dir, wordnet_dir, freedict_dir)
@@ -156,6 +180,12 @@ _BASE64_DIGITS = {digit: value for value, digit in enumerate(
 _FREEDICT_POS = {"n": "n", "v": "v", "vt": "v", "vi": "v", "adj": "adj", "adv": "adv"}
 _FREEDICT_PROPER = "pn"
 _NUMBERED_SENSE = re.compile(r"^\d+\. (.*)$")
+# Grammar tags and subject labels inside a translation line (Ding's "[zool.] dog <n>, dawg <n>"),
+# removed from every dictionary but the three the four-language clwtd was built from, whose few
+# labels ("[cul] giblets") stay as they were read so that its rebuild keeps its bytes.
+_INLINE_LABEL = re.compile(r"\s*(?:<[^>]*>|\[[^\]]*\])")
+_HEADER_WORD = re.compile(r"([^/<]*)")  # an entry's first line: "Hund /hˈʊnt/ <masc, n, sg>"
+_READ_AS_IN_V2 = frozenset({"freedict-fra-eng", "freedict-eng-fra", "freedict-eng-jpn"})
 _JAPANESE_TEXT = re.compile("[\u3041-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
 
 
@@ -174,6 +204,7 @@ def read_freedict(stem: Path) -> dict[str, list[tuple[frozenset[str], list[str],
     with gzip.open(stem.with_name(stem.name + ".dict.dz")) as packed:
         data = packed.read()
     japanese_target = stem.name.endswith("-jpn")
+    keep_labels = stem.name in _READ_AS_IN_V2
     entries: dict[str, list[tuple[frozenset[str], list[str], bool]]] = defaultdict(list)
     with open(stem.with_name(stem.name + ".index"), encoding="utf-8") as index:
         for line in index:
@@ -182,12 +213,14 @@ def read_freedict(stem: Path) -> dict[str, list[tuple[frozenset[str], list[str],
                 continue
             start = _dictd_number(offset)
             header, *body = data[start:start + _dictd_number(length)].decode("utf-8").split("\n")
+            if not keep_labels:  # Ding's index lowercases its headwords (hund); the entry has them as written (Hund)
+                headword = _HEADER_WORD.match(header)[1].strip() or headword
             tags = re.findall(r"<([^>]*)>", header)
             pos_names = [name.strip() for name in tags[-1].split(",")] if tags else []
             if _FREEDICT_PROPER in pos_names:
                 continue
             pos = frozenset(_FREEDICT_POS[name] for name in pos_names if name in _FREEDICT_POS)
-            lines = [text.strip() for text in body if text.strip()]
+            lines = [text.strip() if keep_labels else _INLINE_LABEL.sub("", text).strip() for text in body if text.strip()]
             numbered = [match[1] for match in map(_NUMBERED_SENSE.match, lines) if match]
             if japanese_target:
                 senses = [_NUMBERED_SENSE.sub(r"\1", text) for text in lines if _JAPANESE_TEXT.search(text)]
@@ -341,12 +374,16 @@ def japanese_frequency(wordfreq: ModuleType) -> Callable[[str], float]:
     return frequency
 
 
-def load_open_lexicon(paths: ResourcePaths, headword_pool: int = HEADWORD_POOL) -> Lexicon:
-    """The full lexicon from the real resources (about a minute)."""
+def load_open_lexicon(paths: ResourcePaths, headword_pool: int = HEADWORD_POOL,
+                      languages: Sequence[str] = PAPER_LANGUAGES) -> Lexicon:
+    """The full lexicon of ``languages`` (English first) from the real resources (about a minute
+    for the paper's four)."""
     wordfreq = _require("wordfreq", "wordfreq[cjk]")
-    for module, package in (("jieba", "jieba"), ("MeCab", "mecab-python3"), ("ipadic", "ipadic")):
-        _require(module, f"{package} (wordfreq's Chinese/Japanese tokenisers)")
+    if {"zh", "ja"} & set(languages):
+        for module, package in (("jieba", "jieba"), ("MeCab", "mecab-python3"), ("ipadic", "ipadic")):
+            _require(module, f"{package} (wordfreq's Chinese/Japanese tokenisers)")
     simplify = _converter("t2s")
+    others = [lang for lang in languages if lang != "en"]
 
     def chinese(lemma: str) -> str:
         # Chinese Open Wordnet writes adjectives and adverbs as "X+的" / "X+地": keep the word X.
@@ -354,28 +391,30 @@ def load_open_lexicon(paths: ResourcePaths, headword_pool: int = HEADWORD_POOL) 
 
     omw = {lang: {source: read_omw_tab(paths.omw_dir / name, chinese if lang == "zh" else str)
                   for source, name in names.items()}
-           for lang, names in OMW_FILES.items()}
+           for lang, names in omw_files(languages).items()}
     reference_ids = {synset_id for sources in omw.values() for source in sources.values() for synset_id in source}
     wordnet = read_wordnet(paths.wordnet_dir, reference_ids)
     wordnet_english = {synset_id: synset.lemmas_in("en") for synset_id, synset in wordnet.synsets.items()}
     synsets = with_lemmas(wordnet.synsets, "en", merge_lemmas({"princeton": wordnet_english, **omw["en"]}))
-    for lang in ("fr", "zh", "ja"):
+    for lang in others:
         synsets = with_lemmas(synsets, lang, merge_lemmas(omw[lang]))
 
     # OMW is sparse for Chinese and Japanese: the dictionary words that translate a monosemous
     # English lemma, and cognates (the same characters) of the other language's OMW lemmas, become
     # candidates too. Their meaning is then judged by the dictionary alone (DERIVED_SOURCES).
-    jmdict = read_jmdict()
-    dictionaries = {"zh": cedict_senses(simplify), "ja": jmdict.senses,
-                    "fr": freedict_senses(paths.freedict_dir / "freedict-fra-eng")}
+    jmdict = read_jmdict() if "ja" in languages else JmdictData({}, {}, frozenset())
+    dictionaries = {lang: cedict_senses(simplify) if lang == "zh" else jmdict.senses if lang == "ja"
+                    else freedict_senses(paths.freedict_dir / LANGUAGES[lang].lexicon.to_english)
+                    for lang in others if lang in OTHER_DICTIONARIES or LANGUAGES[lang].lexicon.to_english}
     spellings = {"zh": ("ja", _converter("jp2t", "t2s")), "ja": ("zh", _converter("s2t", "t2jp"))}
     enriched = {
         lang: merge_lemmas({
             **omw[lang],
             "monosemous-gloss": monosemous_translations(synsets, wordnet.english_senses, dictionaries[lang]),
-            "cognate": cognate_translations(synsets, cognate_lang, spell, dictionaries[lang]),
+            **({"cognate": cognate_translations(synsets, cognate_lang, spell, dictionaries[lang])}
+               if cognate_lang in languages else {}),
         })
-        for lang, (cognate_lang, spell) in spellings.items()
+        for lang, (cognate_lang, spell) in spellings.items() if lang in languages
     }
     for lang, lemmas in enriched.items():
         synsets = with_lemmas(synsets, lang, lemmas)
@@ -384,14 +423,16 @@ def load_open_lexicon(paths: ResourcePaths, headword_pool: int = HEADWORD_POOL) 
     dictionary = {(lang, word): senses for lang, table in dictionaries.items() for word, senses in table.items()
                   if (lang, word) in in_use}
     forward = {(lang, english): senses
-               for lang, stem in (("fr", "freedict-eng-fra"), ("ja", "freedict-eng-jpn"))
-               for english, senses in freedict_forward(paths.freedict_dir / stem).items()}
+               for lang in others if LANGUAGES[lang].lexicon.from_english
+               for english, senses in freedict_forward(paths.freedict_dir / LANGUAGES[lang].lexicon.from_english).items()}
     japanese = japanese_frequency(wordfreq)
+    codes = {lang: LANGUAGES[lang].lexicon.wordfreq or lang for lang in languages}
 
     @cache
     def frequency(word: str, lang: str) -> float:
-        return japanese(word) if lang == "ja" else float(wordfreq.zipf_frequency(word, lang))
+        return japanese(word) if lang == "ja" else float(wordfreq.zipf_frequency(word, codes[lang]))
 
+    backward_source, forward_source = dictionary_sources(others)
     return Lexicon(
         synsets=synsets,
         english_senses=wordnet.english_senses,
@@ -399,12 +440,13 @@ def load_open_lexicon(paths: ResourcePaths, headword_pool: int = HEADWORD_POOL) 
         frequency=frequency,
         dictionary=dictionary,
         forward_dictionary=forward,
-        dictionary_source=DICTIONARY_SOURCE,
-        forward_source=FORWARD_SOURCE,
-        vocabulary_languages=VOCABULARY_LANGUAGES,
+        dictionary_source=backward_source,
+        forward_source=forward_source,
+        vocabulary_languages=VOCABULARY_LANGUAGES & set(languages),
         irregular_inflections=wordnet.irregular_inflections,
-        offensive=frozenset({("ja", word) for word in jmdict_offensive()}
-                            | {("zh", word) for word in cedict_offensive(simplify)}) | listed_offensive(),
+        offensive=frozenset({("ja", word) for word in (jmdict_offensive() if "ja" in languages else ())}
+                            | {("zh", word) for word in (cedict_offensive(simplify) if "zh" in languages else ())})
+        | listed_offensive(),
         spelling_entries={("ja", word): ids for word, ids in jmdict.entries.items() if ("ja", word) in in_use},
         nonstandard=frozenset(("ja", word) for word in jmdict.nonstandard),
         proper_names=frozenset(lemma.lower() for synset in wordnet.synsets.values() if "instance" in synset.tags

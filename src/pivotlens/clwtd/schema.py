@@ -13,7 +13,7 @@ from typing import Any
 
 from pivotlens.artifacts import iter_jsonl
 from pivotlens.errors import DatasetError
-from pivotlens.languages import ALL_PAIRS, LANGUAGE_CODES, pair_key
+from pivotlens.languages import LANGUAGES, PAPER_LANGUAGES, all_pairs, pair_key
 
 SCHEMA_VERSION = 1
 N_DISTRACTORS = 9
@@ -21,7 +21,8 @@ N_DISTRACTORS = 9
 # the scoring batch allocate terabytes.
 MAX_WORD_CHARS = 64
 PARTS_OF_SPEECH = ("n", "v", "adj")
-BUNDLED_DATASETS = {"sample": "data/sample.jsonl", "clwtd": "data/clwtd.jsonl", "clwtd-v1": "data/clwtd-v1.jsonl"}
+BUNDLED_DATASETS = {"sample": "data/sample.jsonl", "clwtd": "data/clwtd.jsonl", "clwtd-v1": "data/clwtd-v1.jsonl",
+                    "clwtd-multi": "data/clwtd-multi.jsonl"}
 MAX_REPORTED_ERRORS = 20
 ENTRY_KEYS = ("schema_version", "id", "pos", "word", "distractors", "meta")
 META_KEYS = ("synset", "distractor_relations")
@@ -66,12 +67,29 @@ class Dataset:
         """What manifests record of the dataset: where it came from, its content and its schema."""
         return {"source": self.source, "sha256": self.sha256, "schema_version": SCHEMA_VERSION}
 
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The dataset's languages, in its files' order (every entry has the same)."""
+        return tuple(self.entries[0].word)
+
+    @property
+    def pairs(self) -> tuple[tuple[str, str], ...]:
+        """Every ordered pair of its languages: the pairs it has distractors for."""
+        return all_pairs(self.languages)
+
+    def require_pairs(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """An error naming the pairs the dataset has no distractors for, and its languages."""
+        missing = [pair_key(src, tgt) for src, tgt in pairs if (src, tgt) not in self.pairs]
+        if missing:
+            raise DatasetError(f"{self.source} has no pair {', '.join(missing)}: its languages are "
+                               f"{', '.join(self.languages)}")
+
     def count(self, limit: int | None) -> int:
         """How many entries a run with ``--limit`` covers: the first ``limit`` (None: all)."""
         return len(self.entries) if limit is None else min(limit, len(self.entries))
 
 
-def _meta_problems(meta: Any) -> list[str]:
+def _meta_problems(meta: Any, languages: tuple[str, ...]) -> list[str]:
     """The optional builder metadata: only known keys, each of the right shape."""
     if not isinstance(meta, dict):
         return ["'meta' must be an object"]
@@ -80,7 +98,7 @@ def _meta_problems(meta: Any) -> list[str]:
         problems.append("meta.synset must be a string")
     relations = meta.get("distractor_relations", {})
     if not (isinstance(relations, dict) and all(
-        lang in LANGUAGE_CODES and isinstance(words, dict)
+        lang in languages and isinstance(words, dict)
         and all(isinstance(word, str) and isinstance(relation, str) for word, relation in words.items())
         for lang, words in relations.items()
     )):
@@ -88,13 +106,26 @@ def _meta_problems(meta: Any) -> list[str]:
     return problems
 
 
-def _entry_problems(record: Any) -> list[str]:
-    """Everything wrong with one parsed line (empty when the entry is valid)."""
+def record_languages(record: Any) -> tuple[str, ...]:
+    """The languages a record gives words or distractors in, in order of appearance (the dataset's
+    languages, read off its first entry)."""
+    if not isinstance(record, dict):
+        return ()
+    words, distractors = record.get("word"), record.get("distractors")
+    found = list(words) if isinstance(words, dict) else []
+    if isinstance(distractors, dict):
+        found += [lang for key in distractors if isinstance(key, str) for lang in key.split("-")]
+    return tuple(dict.fromkeys(found))
+
+
+def _entry_problems(record: Any, languages: tuple[str, ...]) -> list[str]:
+    """Everything wrong with one parsed line, for a dataset in ``languages`` (empty when the entry
+    is valid)."""
     if not isinstance(record, dict):
         return ["an entry must be a JSON object"]
     problems = [f"unknown key {key!r}" for key in record if key not in ENTRY_KEYS]
     if "meta" in record:
-        problems += _meta_problems(record["meta"])
+        problems += _meta_problems(record["meta"], languages)
     version = record.get("schema_version")
     if isinstance(version, bool) or version != SCHEMA_VERSION:  # true == 1 in Python
         problems.append(f"schema_version must be {SCHEMA_VERSION}, found {record.get('schema_version')!r}")
@@ -105,7 +136,7 @@ def _entry_problems(record: Any) -> list[str]:
     words = record.get("word")
     if not isinstance(words, dict):
         return problems + ["'word' must be an object mapping language codes to words"]
-    for lang in LANGUAGE_CODES:
+    for lang in languages:
         if lang not in words:
             problems.append(f"word[{lang}] is missing")
         elif not isinstance(words[lang], str) or not words[lang].strip():
@@ -113,11 +144,13 @@ def _entry_problems(record: Any) -> list[str]:
         elif len(words[lang]) > MAX_WORD_CHARS or "\n" in words[lang]:
             problems.append(f"word[{lang}] is not a word ({len(words[lang])} characters; at most {MAX_WORD_CHARS}, "
                             "on one line)")
-    problems += [f"word has unknown language {lang!r}" for lang in words if lang not in LANGUAGE_CODES]
+    problems += [f"word has unknown language {lang!r} (registered: {', '.join(LANGUAGES)})" if lang not in LANGUAGES
+                 else f"word has language {lang!r}, which the dataset's first entry lacks"
+                 for lang in words if lang not in languages]
     distractors = record.get("distractors")
     if not isinstance(distractors, dict):
         return problems + ["'distractors' must be an object keyed by pair, e.g. 'en-fr'"]
-    expected = {pair_key(src, tgt): (src, tgt) for src, tgt in ALL_PAIRS}
+    expected = {pair_key(src, tgt): (src, tgt) for src, tgt in all_pairs(languages)}
     problems += [f"distractors has unknown pair {key!r}" for key in distractors if key not in expected]
     for key, (src, tgt) in expected.items():
         listed = distractors.get(key)
@@ -147,8 +180,12 @@ def parse_entries(lines: list[str], source: str) -> tuple[Entry, ...]:
     errors: list[str] = []
     first_line_of_id: dict[str, int] = {}
     invalid = lambda number, _, detail: errors.append(f"{source}:{number}: {detail}")  # noqa: E731
+    languages: tuple[str, ...] | None = None
     for number, record in iter_jsonl(lines, on_invalid=invalid):
-        problems = _entry_problems(record)
+        if languages is None:  # the first entry's languages; a broken one is read as the paper's four
+            languages = tuple(lang for lang in record_languages(record) if lang in LANGUAGES)
+            languages = languages if len(languages) >= 2 else PAPER_LANGUAGES
+        problems = _entry_problems(record, languages)
         if not problems:
             if record["id"] in first_line_of_id:
                 problems.append(f"duplicate id {record['id']!r} (first on line {first_line_of_id[record['id']]})")
@@ -161,8 +198,8 @@ def parse_entries(lines: list[str], source: str) -> tuple[Entry, ...]:
             Entry(
                 id=record["id"],
                 pos=record["pos"],
-                word={lang: record["word"][lang] for lang in LANGUAGE_CODES},
-                distractors={pair_key(s, t): tuple(record["distractors"][pair_key(s, t)]) for s, t in ALL_PAIRS},
+                word={lang: record["word"][lang] for lang in languages},
+                distractors={pair_key(s, t): tuple(record["distractors"][pair_key(s, t)]) for s, t in all_pairs(languages)},
                 meta=record.get("meta"),
             )
         )

@@ -9,7 +9,7 @@ from typing import Any
 
 from pivotlens.clwtd.builder import is_single_word
 from pivotlens.clwtd.schema import Dataset
-from pivotlens.languages import ALL_PAIRS, LANGUAGE_CODES, pair_key
+from pivotlens.languages import LANGUAGES, pair_key
 
 
 def dataset_problems(dataset: Dataset) -> list[str]:
@@ -18,34 +18,37 @@ def dataset_problems(dataset: Dataset) -> list[str]:
     problems: list[str] = []
     first_entry_of: dict[tuple[str, str], str] = {}
     for entry in dataset.entries:
-        for lang in LANGUAGE_CODES:
+        for lang in dataset.languages:
             word = entry.word[lang]
             if not is_single_word(word, lang):
                 problems.append(f"{entry.id}: word[{lang}] {word!r} is not a single {lang} word")
             if (lang, word) in first_entry_of:
                 problems.append(f"{entry.id}: word[{lang}] {word!r} is also the word of {first_entry_of[(lang, word)]!r}")
             first_entry_of.setdefault((lang, word), entry.id)
-        for src, tgt in ALL_PAIRS:
+        for src, tgt in dataset.pairs:
             wrong = [word for word in entry.distractors_for(src, tgt) if not is_single_word(word, src)]
             if wrong:
                 problems.append(f"{entry.id}: distractors[{pair_key(src, tgt)}] not single {src} words: {', '.join(wrong)}")
     return problems
 
 
-LATIN_LANGUAGES = ("en", "fr")
 VOWELS = frozenset("aeiouyàâäéèêëîïôöùûüÿœæ")
 
 
 def suspicious_entries(dataset: Dataset) -> list[tuple[str, str]]:
-    """Entries for a person to review, ``(id, reason)``: English/French words that look like
-    abbreviations (no vowel: km, mg) or that are two letters or fewer where the other Latin-script
-    language needs five or more (s for seconde, ag for silver). A lexicon picks such lemmas when its
-    synset lists an abbreviation or a rare sense; the rules flag, they do not prove a word wrong."""
+    """Entries for a person to review, ``(id, reason)``: Latin-script words that look like
+    abbreviations (no vowel: km, mg) or that are two letters or fewer where another Latin-script
+    language (the first two compare with each other, the rest with the first) needs five or more (s
+    for seconde, ag for silver). A lexicon picks such lemmas when its synset lists an abbreviation or
+    a rare sense; the rules flag, they do not prove a word wrong."""
     flagged = []
+    latin = [lang for lang in dataset.languages if LANGUAGES[lang].script == "latin"]
+    if len(latin) < 2:
+        return flagged
     for entry in dataset.entries:
-        for lang in LATIN_LANGUAGES:
+        for lang in latin:
             word = entry.word[lang]
-            other = entry.word[LATIN_LANGUAGES[1 - LATIN_LANGUAGES.index(lang)]]
+            other = entry.word[latin[1] if lang == latin[0] else latin[0]]
             if not VOWELS.intersection(word.lower()):
                 flagged.append((entry.id, f"word[{lang}] {word!r} has no vowel (an abbreviation?)"))
             elif len(word) <= 2 and len(other) >= 5:
@@ -58,8 +61,8 @@ def dataset_stats(dataset: Dataset, word_length: Callable[[str], int] | None = N
     count; characters when None) and the mix of distractor relations recorded by the builder."""
     length = word_length or len
     per_language = {}
-    for lang in LANGUAGE_CODES:
-        distractors = {word for entry in dataset.entries for src, tgt in ALL_PAIRS if src == lang
+    for lang in dataset.languages:
+        distractors = {word for entry in dataset.entries for src, tgt in dataset.pairs if src == lang
                        for word in entry.distractors_for(src, tgt)}
         per_language[lang] = {
             "mean_word_length": round(mean(length(entry.word[lang]) for entry in dataset.entries), 3),
@@ -69,7 +72,7 @@ def dataset_stats(dataset: Dataset, word_length: Callable[[str], int] | None = N
     relations: Counter[str] = Counter()
     for entry in dataset.entries:
         recorded = (entry.meta or {}).get("distractor_relations", {})
-        for src, tgt in ALL_PAIRS:
+        for src, tgt in dataset.pairs:
             relations.update(recorded.get(src, {}).get(word, "unrecorded") for word in entry.distractors_for(src, tgt))
     total = sum(relations.values())
     return {

@@ -157,6 +157,7 @@ def make_plan(requests: Sequence[TranslationItem], config: CountConfig = CountCo
 
 def plan_counts(dataset: Dataset, pairs: Sequence[tuple[str, str]], config: CountConfig = CountConfig()) -> CountPlan:
     """Plan the (word[src], word[tgt]) co-occurrence counts of every entry for the given pairs."""
+    dataset.require_pairs(pairs)
     requests = [TranslationItem(entry.id, src, tgt, entry.word[src], entry.word[tgt])
                 for src, tgt in pairs for entry in dataset.entries]
     return make_plan(requests, config)

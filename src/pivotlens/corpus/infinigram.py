@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from pivotlens.corpus.counting import CountPlan, PartialCounts, sample_priority
-from pivotlens.corpus.matching import WORD, Term, is_word_char
+from pivotlens.corpus.matching import PREFIX, WORD, Term, is_word_char
 from pivotlens.corpus.readers import Document, RecordFields, Shard, fingerprint, read_shard
 from pivotlens.errors import CorpusError
 from pivotlens.text import normalize
@@ -197,13 +197,14 @@ class InfiniGramIndex:
         return np.array(found["ptrs_by_shard"][0] if found["cnt"] else [], np.int64)
 
     def documents_with(self, term: Term) -> set[int]:
-        """Indices of the documents that contain the term (whole-word rule checked on byte indices)."""
-        whole_word = term.rule == WORD and self._tokenizer is None
+        """Indices of the documents that contain the term (whole-word and prefix rules checked on byte
+        indices)."""
+        bounded = term.rule in (WORD, PREFIX) and self._tokenizer is None
         found: set[int] = set()
         for ids in self.variants(term):
             pointers = self._pointers(ids)
             documents = np.searchsorted(self._offsets, pointers, side="right") - 1
-            if not whole_word:
+            if not bounded:
                 found.update(documents.tolist())
                 continue
             starts = self._offsets[documents] + 1  # after the 0xff separator
@@ -212,7 +213,7 @@ class InfiniGramIndex:
                                                      documents.tolist()):
                 before = bytes(self._tokens[max(start, pointer - CONTEXT_BYTES):pointer])
                 after = bytes(self._tokens[pointer + len(ids):min(end, pointer + len(ids) + CONTEXT_BYTES)])
-                if _whole_word(before, after):
+                if _bounded(before, after, term.rule):
                     found.add(document)
         return found
 
@@ -228,9 +229,12 @@ class InfiniGramIndex:
         return Document(json.loads(hit["metadata"])["metadata"]["id"], text)
 
 
-def _whole_word(before_bytes: bytes, after_bytes: bytes) -> bool:
-    """No word character touches the occurrence (UTF-8 context, cut mid-character at its far ends)."""
+def _bounded(before_bytes: bytes, after_bytes: bytes, rule: str) -> bool:
+    """WORD: no word character touches the occurrence; PREFIX: no word character of any script
+    precedes it (UTF-8 context, cut mid-character at its far ends)."""
     before = before_bytes.decode("utf-8", "ignore")
+    if rule == PREFIX:
+        return not (before and (before[-1].isalnum() or before[-1] == "_"))
     after = after_bytes.decode("utf-8", "ignore")
     return not (before and is_word_char(before[-1])) and not (after and is_word_char(after[0]))
 

@@ -5,15 +5,24 @@ Rules (docs/design.md §1.4; the same for the local, Ray and infini-gram engines
 * **Normalisation.** Text and words are both NFKC-normalised (full-width ``Ｈａｎｄ`` → ``Hand``,
   ligatures and compatibility forms folded) and, unless matching is case-sensitive, case-folded
   with ``str.casefold`` (``Hand`` → ``hand``, ``ß`` → ``ss``).
-* **Latin-script words** (``LANGUAGES[code].script == "latin"``: en, fr) match as whole words:
+Each language's rule is its registry entry's ``matching`` (``pivotlens.languages``; docs/languages.md):
+
+* **Whole words** (``WORD``: Latin, Cyrillic, Devanagari scripts — en, fr, de, es, it, pt, ru, hi …) match as whole words:
   the characters just before and after the match must not be word characters. A word character
   is what Python's ``\\w`` matches (letters, digits, ``_``) **except** CJK ideographs, kana and
   Hangul, so ``hand`` is not found in ``handle`` nor ``main`` in ``domaine``, but ``eau`` is found
   in ``l'eau`` and ``main-d'œuvre`` contains ``main``, and ``hand`` is found in ``用hand做``
   (no spaces in Chinese/Japanese running text).
-* **Chinese and Japanese words** (script ``"cjk"``) match as substrings: ``手`` is found in ``手指``.
+* **Chinese and Japanese words** (``SUBSTRING``) match as substrings: ``手`` is found in ``手指``.
   The script has no word separators, so this is the usual document-level convention; it counts
-  compounds (``手`` in ``手順``) too.
+  compounds (``手`` in ``手順``) too. **Arabic** words match as substrings as well: proclitics
+  (و "and", ب "with", ال "the") and enclitic pronouns (ـه "his") are written onto the word on both
+  sides, so كتاب "book" must be found in والكتاب and كتابه.
+* **Korean and Turkish words** (``PREFIX``) match at the start of a written word, with any
+  continuation: particles and endings follow the word they attach to and never precede it, so
+  학교 "school" is found in 학교에서 "at school" and 학교는, but not in 대학교 "university", where
+  another syllable comes first. The character before the match must not be a word character in
+  any script (Python's ``\\w``, Hangul included).
 * **Document level.** A document either contains a word or not; repetitions count once.
 
 Matching runs in one compiled pass (numba) over a whole batch of documents, with no Python step
@@ -26,7 +35,8 @@ texts are one array of code points with the documents' offsets, and at each posi
 * where a substring term can start, its hash is extended one code point at a time and looked up
   at every term length, stopping as soon as no term has that prefix (a trie by hashes);
 * the rare whole-word terms holding other characters too (``main-d'œuvre``, ``ice cream``) are
-  probed the same way, and their boundaries checked where they occur.
+  probed the same way, and their boundaries checked where they occur; so are the prefix terms,
+  whose left boundary alone is checked.
 
 Every hash hit is confirmed by comparing code points, so hash collisions cannot change a count;
 each (document, term) is emitted once.
@@ -43,10 +53,10 @@ from numba import njit
 
 from pivotlens.corpus.folding import CODE_POINTS, code_points, text_of
 from pivotlens.errors import PivotlensError
-from pivotlens.languages import LANGUAGES
+from pivotlens.languages import PREFIX, SUBSTRING, WORD, language
 
-WORD = "word"  # whole-word match (Latin script)
-SUBSTRING = "substring"  # substring match (Chinese, Japanese)
+__all__ = ["PREFIX", "SUBSTRING", "WORD", "Term", "TermMatcher", "rule_for", "word_pattern"]
+
 
 # CJK ideographs (with extensions and compatibility forms), kana, Hangul: letters that sit next to
 # a Latin word without a space and do not make it part of a longer word.
@@ -58,10 +68,12 @@ _WORD_CHAR = re.compile(WORD_CHAR_CLASS)
 _WORD_RUN = re.compile(f"{WORD_CHAR_CLASS}+")
 
 # Per code point flags of the compiled matcher.
-_WORD_CHAR_FLAG, _STARTS_SUBSTRING, _STARTS_BOUNDED = 1, 2, 4
+_WORD_CHAR_FLAG, _STARTS_SUBSTRING, _STARTS_BOUNDED, _STARTS_LEADING, _ANY_SCRIPT_WORD_FLAG = 1, 2, 4, 8, 16
 # Kinds of term, each hashed from its own seed: a text that is a term of two kinds has two keys.
-_RUN, _SUBSTRING, _BOUNDED = 0, 1, 2
-_SEEDS = np.array([0xCBF29CE484222325, 0x84222325CBF29CE4, 0x9E3779B97F4A7C15], np.uint64)
+# _LEADING: the PREFIX rule (a word at the start of a written word).
+_RUN, _SUBSTRING, _BOUNDED, _LEADING = 0, 1, 2, 3
+_KINDS = 4
+_SEEDS = np.array([0xCBF29CE484222325, 0x84222325CBF29CE4, 0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F], np.uint64)
 _FNV_PRIME = np.uint64(0x100000001B3)
 _FILTER_LOG2 = 18
 _FILTER_BITS = 1 << _FILTER_LOG2  # 32 KiB: stays in the fastest caches
@@ -71,10 +83,8 @@ _EMPTY, _PREFIX, _TERM = 0, 1, 2
 
 
 def rule_for(lang: str) -> str:
-    """The matching rule for words of a language: whole word for Latin script, else substring."""
-    if lang not in LANGUAGES:
-        raise PivotlensError(f"unknown language {lang!r}; known: {', '.join(LANGUAGES)}")
-    return WORD if LANGUAGES[lang].script == "latin" else SUBSTRING
+    """The matching rule for words of a language (its registry entry's; the rules above)."""
+    return language(lang).matching
 
 
 @lru_cache(maxsize=65536)
@@ -87,6 +97,8 @@ def word_pattern(term: str, rule: str) -> re.Pattern[str]:
     escaped = re.escape(term)
     if rule == WORD:
         return re.compile(rf"(?<!{WORD_CHAR_CLASS}){escaped}(?!{WORD_CHAR_CLASS})")
+    if rule == PREFIX:
+        return re.compile(rf"(?<!\w){escaped}")
     return re.compile(escaped)
 
 
@@ -94,8 +106,11 @@ def word_pattern(term: str, rule: str) -> re.Pattern[str]:
 def word_char_table() -> np.ndarray:
     """1 for every code point that is a word character (:data:`WORD_CHAR_CLASS`), else 0."""
     table = np.zeros(CODE_POINTS, np.uint8)
-    for run in _WORD_RUN.finditer(text_of(np.arange(CODE_POINTS, dtype=np.uint32))):
+    every_code_point = text_of(np.arange(CODE_POINTS, dtype=np.uint32))
+    for run in _WORD_RUN.finditer(every_code_point):
         table[run.start():run.end()] = _WORD_CHAR_FLAG
+    for run in re.finditer(r"\w+", every_code_point):  # any script's letters: what may not precede a PREFIX term
+        table[run.start():run.end()] |= _ANY_SCRIPT_WORD_FLAG
     return table
 
 
@@ -114,20 +129,20 @@ class TermMatcher:
         if any(not term.text for term in terms):
             raise PivotlensError("cannot count an empty word")
         self.terms = terms
-        kinds = np.array([_SUBSTRING if t.rule == SUBSTRING else _RUN if _WORD_RUN.fullmatch(t.text) else _BOUNDED
-                          for t in terms], np.int64)
+        kinds = np.array([_SUBSTRING if t.rule == SUBSTRING else _LEADING if t.rule == PREFIX
+                          else _RUN if _WORD_RUN.fullmatch(t.text) else _BOUNDED for t in terms], np.int64)
         texts = [code_points(t.text) for t in terms]
         lengths = np.array([len(codes) for codes in texts], np.int64)
         self._term_starts = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         self._term_codes = np.concatenate([np.zeros(0, np.uint32), *texts])
         self._flags = word_char_table().copy()
-        for flag, kind in ((_STARTS_SUBSTRING, _SUBSTRING), (_STARTS_BOUNDED, _BOUNDED)):
+        for flag, kind in ((_STARTS_SUBSTRING, _SUBSTRING), (_STARTS_BOUNDED, _BOUNDED), (_STARTS_LEADING, _LEADING)):
             firsts = self._term_codes[self._term_starts[:-1][kinds == kind]]
             self._flags[firsts] |= flag
-        self._max_length = np.zeros(3, np.int64)
-        for kind in (_RUN, _SUBSTRING, _BOUNDED):
+        self._max_length = np.zeros(_KINDS, np.int64)
+        for kind in range(_KINDS):
             self._max_length[kind] = lengths[kinds == kind].max(initial=0)
-        self._has_length = np.zeros((3, int(self._max_length.max()) + 1), np.bool_)
+        self._has_length = np.zeros((_KINDS, int(self._max_length.max()) + 1), np.bool_)
         self._has_length[kinds, lengths] = True
         entries = len(terms) + int((lengths - 1)[kinds != _RUN].sum())  # terms, prefixes of the probed ones
         slots = 1 << max(4, (2 * entries).bit_length())  # at most half full
@@ -241,14 +256,15 @@ def _probe(kind, codes, position, begin, end, flags, term_codes, term_starts, ta
     key = _mix(_SEEDS[kind], codes[position])
     if kind == _SUBSTRING and single_substrings[codes[position]] >= 0:  # one code point: no hashing
         count = _emit(terms, count, single_substrings[codes[position]], last_document, document)
-    for stop in range(position + 1 if kind == _BOUNDED else position + 2, min(end, position + max_length[kind]) + 1):
+    for stop in range(position + 2 if kind == _SUBSTRING else position + 1, min(end, position + max_length[kind]) + 1):
         if stop > position + 1:
             key = _mix(key, codes[stop - 1])
         term, known = _lookup(key, codes, position, stop, table, known_keys, term_codes, term_starts)
         if not known:
             break
         if term >= 0 and (kind == _SUBSTRING or (
-                (position == begin or not flags[codes[position - 1]] & _WORD_CHAR_FLAG)
+                kind == _LEADING and (position == begin or not flags[codes[position - 1]] & _ANY_SCRIPT_WORD_FLAG)) or (
+                kind == _BOUNDED and (position == begin or not flags[codes[position - 1]] & _WORD_CHAR_FLAG)
                 and (stop == end or not flags[codes[stop]] & _WORD_CHAR_FLAG))):
             count = _emit(terms, count, term, last_document, document)
     return count
@@ -278,6 +294,9 @@ def _document_terms(codes, begin, end, flags, term_codes, term_starts, table, kn
                            single_substrings, max_length, last_document, document, terms, count)
         if flag & _STARTS_BOUNDED:
             count = _probe(_BOUNDED, codes, position, begin, end, flags, term_codes, term_starts, table, known_keys,
+                           single_substrings, max_length, last_document, document, terms, count)
+        if flag & _STARTS_LEADING:
+            count = _probe(_LEADING, codes, position, begin, end, flags, term_codes, term_starts, table, known_keys,
                            single_substrings, max_length, last_document, document, terms, count)
     return count
 

@@ -133,6 +133,7 @@ def draw_agreement(draws: Sequence[Sequence[BehaviourRecord]], rule: str) -> lis
 def pivots_through_languages(records: Sequence[BehaviourRecord], rule: str) -> list[dict]:
     """Per pair: pivot items (at the records' first layer), and the share whose t* is a token of the
     entry's word in another study language, per language."""
+    codes = [code for code in LANGUAGE_CODES if any(code in r.readout.language_probability_by_layer for r in records)]
     rows = []
     for pair, rs in _with_all(_by_pair(records)).items():
         pivots = []
@@ -143,7 +144,7 @@ def pivots_through_languages(records: Sequence[BehaviourRecord], rule: str) -> l
         n = len(pivots)
         rows.append({"pair": pair, "pivots": n,
                      "word of another study language": sum(p in LANGUAGE_CODES for p in pivots) / n if n else float("nan"),
-                     **{code: sum(p == code for p in pivots) / n if n else float("nan") for code in LANGUAGE_CODES}})
+                     **{code: sum(p == code for p in pivots) / n if n else float("nan") for code in codes}})
     return rows
 
 

@@ -236,6 +236,7 @@ def classifier_settings(options: ClassifyOptions) -> ClassifierSettings:
 def classify_config(options: ClassifyOptions, *, model: str, dataset: Dataset, pairs: tuple[tuple[str, str], ...],
                     seed: int, dtype: str) -> ClassifyConfig:
     """The one place a ClassifyConfig is assembled from user options."""
+    dataset.require_pairs(pairs)
     return ClassifyConfig(model=model, dataset_sha256=dataset.sha256, pairs=pairs, seed=seed, limit=options.limit,
                           dtype=dtype, batch_size=options.batch_size, classifier=classifier_settings(options),
                           decoder=options.decoder)

@@ -6,7 +6,7 @@ with the ``tokenizers`` library on bundled en/fr/zh/ja text, and the model is bu
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib.resources import files
 from pathlib import Path
 
@@ -33,17 +33,31 @@ from transformers import (
 )
 
 from pivotlens.errors import ModelError
+from pivotlens.languages import LANGUAGES
 
 BOS, EOS, PAD = "<s>", "</s>", "<pad>"
 HIDDEN, LAYERS, HEADS, FFN, CONTEXT = 64, 3, 4, 128, 512
 
 
-def tokenizer_corpus() -> list[str]:
-    text = files("pivotlens.models").joinpath("data/tokenizer_corpus.txt").read_text(encoding="utf-8")
-    return [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+CORPUS_FILES = ("data/tokenizer_corpus.txt", "data/udhr_more.txt")  # sections "# udhr <file>", "# clwtd sample words"
 
 
-def train_tokenizer(vocab_size: int = 2000) -> PreTrainedTokenizerFast:
+def tokenizer_corpus(languages: Sequence[str] | None = None) -> list[str]:
+    """The UDHR of ``languages`` (default: every registered one), a line per heading or paragraph,
+    and the words of the bundled CLWTD sample."""
+    wanted = {"udhr " + LANGUAGES[code].udhr.removesuffix(".html") for code in (languages or LANGUAGES)}
+    lines: list[str] = []
+    for name in CORPUS_FILES:
+        section = ""
+        for line in files("pivotlens.models").joinpath(name).read_text(encoding="utf-8").splitlines():
+            if line.startswith("# "):
+                section = line[2:]
+            elif line.strip() and (section in wanted or not section.startswith("udhr ")):
+                lines.append(line)
+    return lines
+
+
+def train_tokenizer(vocab_size: int = 2000, languages: Sequence[str] | None = None) -> PreTrainedTokenizerFast:
     """Byte-level BPE on the bundled corpus; prepends BOS like most modern LMs do."""
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -54,7 +68,7 @@ def train_tokenizer(vocab_size: int = 2000) -> PreTrainedTokenizerFast:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tokenizer.train_from_iterator(tokenizer_corpus(), trainer=trainer)
+    tokenizer.train_from_iterator(tokenizer_corpus(languages), trainer=trainer)
     tokenizer.post_processor = processors.TemplateProcessing(
         single=f"{BOS} $A", pair=f"{BOS} $A $B", special_tokens=[(BOS, tokenizer.token_to_id(BOS))]
     )

@@ -37,7 +37,7 @@ class StudyOptions:
     seed: int = option(0, "shot draws, samples and training")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = option("auto", "auto = bfloat16 on GPU, float32 on CPU")
     device: Literal["auto", "cpu", "cuda"] = option("auto", "where models run")
-    pairs: str = option("all", "translation pairs, e.g. en-fr,zh-ja (all = the 12 pairs)")
+    pairs: str = option("all", "translation pairs, e.g. en-fr,zh-ja,en-* (all = every ordered pair of the dataset's languages)")
     stages: str | list[str] = option("all", "'all' or a list of stage names")
     run_dir: str | None = option(None, "where every stage writes (the command line's --run-dir wins)")
 
@@ -51,8 +51,7 @@ class LensStageOptions(ClassifyOptions):
 
 
 def _matrix_markdown(matrix: dict) -> str:
-    rows = [{"source \\ target": LANGUAGES[s].name,
-             **{LANGUAGES[t].name: matrix[s][t] for t in LANGUAGE_CODES}} for s in LANGUAGE_CODES]
+    rows = [{"source \\ target": LANGUAGES[s].name, **{LANGUAGES[t].name: matrix[s][t] for t in matrix}} for s in matrix]
     return markdown_table(rows)
 
 

@@ -56,7 +56,7 @@ class StageContext:
     def pairs(self) -> tuple[tuple[str, str], ...]:
         from pivotlens.languages import parse_pairs
 
-        return tuple(parse_pairs(self.options.get("pairs") or self.config.get("pairs", "all")))
+        return tuple(parse_pairs(self.options.get("pairs") or self.config.get("pairs", "all"), self.dataset().languages))
 
     def relative(self, path: Path) -> str:
         return path.relative_to(self.run_dir).as_posix()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 
 import matplotlib
@@ -23,12 +24,13 @@ def plot_ability_heatmap(summary: dict, path: Path, title: str | None = None) ->
     """Source languages as rows, targets as columns, each cell annotated; like the paper's Fig. 1."""
     codes = summary["languages"]
     values = np.array([[np.nan if summary["matrix"][s][t] is None else summary["matrix"][s][t] for t in codes] for s in codes])
-    fig, ax = plt.subplots(figsize=(5.2, 4.4))
+    n = len(codes)  # the figure grows with the languages: N × N cells
+    fig, ax = plt.subplots(figsize=(max(5.2, 0.75 * n + 2.2), max(4.4, 0.62 * n + 1.9)))
     finite = values[np.isfinite(values)]
     bound = max(float(np.abs(finite).max()) if finite.size else 1.0, 1e-6)
     image = ax.imshow(np.ma.masked_invalid(values), cmap="RdBu_r", vmin=-bound, vmax=bound)
     names = [LANGUAGES[c].name for c in codes]
-    ax.set_xticks(range(len(codes)), names)
+    ax.set_xticks(range(len(codes)), names, rotation=0 if n <= 4 else 45, ha="center" if n <= 4 else "right")
     ax.set_yticks(range(len(codes)), names)
     ax.set_xlabel("target language")
     ax.set_ylabel("source language")
@@ -36,15 +38,12 @@ def plot_ability_heatmap(summary: dict, path: Path, title: str | None = None) ->
         for j in range(len(codes)):
             value = values[i, j]
             text = "—" if not np.isfinite(value) else f"{value:.3f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.1e}"
-            ax.text(j, i, text, ha="center", va="center", fontsize=9,
+            ax.text(j, i, text, ha="center", va="center", fontsize=9 if n <= 6 else 7,
                     color="white" if np.isfinite(value) and abs(value) > 0.6 * bound else "black")
     fig.colorbar(image, ax=ax, label="calibrated score")
     ax.set_title(title or f"Cross-lingual ability (mean {summary['mean']:.4f})")
     fig.tight_layout()
     return save_figure(fig, path)
-
-
-CJK_FONTS = ("Noto Sans CJK JP", "Noto Sans CJK SC", "Noto Serif CJK JP", "WenQuanYi Zen Hei", "Droid Sans Fallback")
 
 
 def draw_ability_heatmap(score_dir: Path) -> Path:
@@ -53,30 +52,32 @@ def draw_ability_heatmap(score_dir: Path) -> Path:
     return plot_ability_heatmap(summary, Path(score_dir) / "heatmap.png")
 
 
-def use_cjk_font() -> str | None:
-    """Put an installed CJK font in matplotlib's fallback chain; warn (once) when none exists."""
+def use_script_fonts(languages: Iterable[str] | None = None) -> list[str]:
+    """Put the registry's font of each language (default: every registered one) in matplotlib's
+    fallback chain, after DejaVu Sans; warn once per missing font. Returns the fonts in use."""
     from matplotlib import font_manager
 
-    def available() -> list[str]:
-        installed = {font.name for font in font_manager.fontManager.ttflist}
-        return [name for name in CJK_FONTS if name in installed]
-
-    if not available():
+    wanted = list(dict.fromkeys(LANGUAGES[code].font for code in (languages or LANGUAGES)))
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    if not set(wanted) <= installed:
         # matplotlib caches its font list: a font installed after that cache was built is unseen.
-        for path in font_manager.findSystemFonts():
-            if any(key in Path(path).name for key in ("CJK", "wqy", "DroidSansFallback")):
+        keys = [name.replace(" ", "") for name in wanted if name not in installed]
+        for path in font_manager.findSystemFonts():  # NotoSansCJK-Regular.ttc holds Noto Sans CJK JP, SC, KR …
+            if any(key.startswith(Path(path).name.split("-")[0]) for key in keys):
                 font_manager.fontManager.addfont(path)
-    found = available()
-    if not found:
-        if not getattr(use_cjk_font, "warned", False):
-            warnings.warn(
-                "no CJK font found: Chinese/Japanese tokens in figures will show as boxes; "
-                "install one with `apt-get install fonts-noto-cjk`", stacklevel=2,
-            )
-            use_cjk_font.warned = True  # type: ignore[attr-defined]
-        return None
-    plt.rcParams["font.family"] = ["DejaVu Sans", *found]
-    return found[0]
+        installed = {font.name for font in font_manager.fontManager.ttflist}
+    for name in wanted:
+        if name not in installed and name not in _WARNED_FONTS:
+            _WARNED_FONTS.add(name)
+            scripts = ", ".join(sorted({LANGUAGES[code].script for code in LANGUAGES if LANGUAGES[code].font == name}))
+            warnings.warn(f"font {name!r} not found: {scripts} text in figures will show as boxes; install it with "
+                          "`apt-get install fonts-noto-core fonts-noto-cjk`", stacklevel=2)
+    found = [name for name in wanted if name in installed]
+    plt.rcParams["font.family"] = list(dict.fromkeys(["DejaVu Sans", *found]))
+    return found
+
+
+_WARNED_FONTS: set[str] = set()
 
 
 def _short(token: str, width: int = 8) -> str:
@@ -109,7 +110,7 @@ def lens_trace_figure(
 ) -> plt.Figure:
     """Figure-2-style heatmap: layers (rows, top = last) × positions, coloured by the top-1
     probability and annotated with the decoded top-1 token."""
-    use_cjk_font()
+    use_script_fonts()
     n_layers, n_positions = top_probabilities.shape
     fig, ax = plt.subplots(figsize=(1.3 * n_positions + 2.5, 0.38 * n_layers + 1.8))
     fig.colorbar(_draw_trace(ax, input_tokens, top_tokens, top_probabilities, title), ax=ax, label="top-1 probability")
@@ -122,7 +123,7 @@ def lens_trace_comparison_figure(
 ) -> plt.Figure:
     """The same translation through several decoders side by side: one trace heatmap per
     (panel title, top-1 tokens, top-1 probabilities)."""
-    use_cjk_font()
+    use_script_fonts()
     n_layers, n_positions = panels[0][2].shape
     fig, axes = plt.subplots(1, len(panels), figsize=(len(panels) * (1.3 * n_positions + 1.5) + 1.5,
                                                       0.38 * n_layers + 2.2), squeeze=False)

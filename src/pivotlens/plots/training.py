@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pivotlens.languages import LANGUAGE_CODES, LANGUAGES, pair_key
+from pivotlens.languages import LANGUAGES, pair_key, pair_languages
 from pivotlens.plots.figures import draw_ability_heatmap, plt, save_figure  # figures sets the headless Agg backend
 
 
@@ -41,11 +41,11 @@ def plot_delta_table(comparison, path: Path) -> Path:
 
 
 def plot_delta_matrices(comparison, path: Path) -> Path:
-    """One 4×4 panel per model (sources as rows, targets as columns, like Figure 1) of the delta
+    """One N×N panel per model (sources as rows, targets as columns, like Figure 1) of the delta
     vs the baseline; pairs that were not compared stay blank."""
     models = [m for m in comparison.models if m != comparison.baseline]
-    codes = list(LANGUAGE_CODES)
     compared = set(comparison.pairs)
+    codes = list(pair_languages(tuple(pair.split("-")) for pair in compared if pair.count("-") == 1))
     matrices = [np.array([[comparison.cell(m, pair_key(s, t)).delta if pair_key(s, t) in compared else np.nan
                            for t in codes] for s in codes], dtype=float) for m in models]
     bound = _delta_bound(np.stack(matrices))

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pivotlens.languages import ALL_PAIRS, pair_key
+from pivotlens.languages import pair_key
 from pivotlens.records import SEMANTIC_PIVOT, read_lens_behaviours
 from pivotlens.tables import markdown_table
 from pivotlens.text import normalize_token_text
@@ -67,7 +67,8 @@ def behaviours_markdown(lens_dirs: dict[str, Path]) -> str:
     cells = set.intersection(*({(r.item.src, r.item.tgt, r.item.id) for r in rs} for rs in records.values()))
     briefs = {name: behaviour_brief([r for r in rs if (r.item.src, r.item.tgt, r.item.id) in cells])
               for name, rs in records.items()}
-    pairs = [pair_key(s, t) for s, t in ALL_PAIRS if any(pair_key(s, t) in b["shares"] for b in briefs.values())]
+    scored = [(r.item.src, r.item.tgt) for rs in records.values() for r in rs]  # the pairs in their files' order
+    pairs = [pair_key(s, t) for s, t in dict.fromkeys(scored) if any(pair_key(s, t) in b["shares"] for b in briefs.values())]
     share_rows = [{"pair": pair, **{name: b["shares"].get(pair, float("nan")) for name, b in briefs.items()}}
                   for pair in pairs]
     share_rows.append({"pair": "all", **{name: b["semantic_pivot"] for name, b in briefs.items()}})

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from pivotlens.errors import PivotlensError
-from pivotlens.languages import ALL_PAIRS, LANGUAGE_CODES, pair_key, parse_pairs
+from pivotlens.languages import LANGUAGE_CODES, all_pairs, pair_key, parse_pairs
 from pivotlens.records import (
     BEHAVIOURS,
     ITEM_SCORES_DIR,
@@ -45,13 +45,15 @@ from pivotlens.training.compare import (
 
 @dataclass(frozen=True)
 class Symmetry:
-    correlation: float  # Pearson r between M[s][t] and M[t][s] over the 6 unordered pairs
+    correlation: float  # Pearson r between M[s][t] and M[t][s] over the unordered pairs scored both ways
     mean_abs_difference: float
     relative_asymmetry: float  # mean |M[s][t] − M[t][s]| over the mean score
 
 
 def symmetry(matrix: dict[str, dict[str, float | None]]) -> Symmetry:
-    upper = [(s, t) for i, s in enumerate(LANGUAGE_CODES) for t in LANGUAGE_CODES[i + 1 :]]
+    codes = list(matrix)
+    upper = [(s, t) for i, s in enumerate(codes) for t in codes[i + 1:]
+             if matrix[s].get(t) is not None and matrix[t].get(s) is not None]
     forward = np.array([matrix[s][t] for s, t in upper], dtype=float)
     backward = np.array([matrix[t][s] for s, t in upper], dtype=float)
     difference = float(np.abs(forward - backward).mean())
@@ -62,8 +64,14 @@ def symmetry(matrix: dict[str, dict[str, float | None]]) -> Symmetry:
 
 
 def scored_pairs(run: Path) -> list[str]:
-    """The pairs a run's score stage wrote, in the study's order."""
-    return [pair_key(s, t) for s, t in ALL_PAIRS if (run / "score" / ITEM_SCORES_DIR / f"{pair_key(s, t)}.jsonl").is_file()]
+    """The pairs a run's score stage wrote, among every pair of registered languages, in registry order."""
+    return [pair_key(s, t) for s, t in all_pairs(LANGUAGE_CODES)
+            if (run / "score" / ITEM_SCORES_DIR / f"{pair_key(s, t)}.jsonl").is_file()]
+
+
+def common_pairs(run_dirs: list[Path]) -> list[str]:
+    """The pairs every run scored, in the first run's order."""
+    return [pair for pair in scored_pairs(run_dirs[0]) if all(pair in scored_pairs(run) for run in run_dirs[1:])]
 
 
 def draw_scores_by_pair(score_dir: Path, pairs: list[str], draws: int) -> dict[str, dict[str, float]]:
@@ -83,8 +91,8 @@ def draw_scores_by_pair(score_dir: Path, pairs: list[str], draws: int) -> dict[s
 def common_item_scores(run_dirs: list[Path], limit: int | None, draws: int | None = None,
                        pairs: list[str] | None = None) -> dict[str, ItemScores]:
     """run name → pair → item id → score, over the first ``limit`` items of each pair (all when None),
-    the first ``draws`` shot draws (all when None) and ``pairs`` (default: all 12)."""
-    pairs = pairs or [pair_key(src, tgt) for src, tgt in ALL_PAIRS]
+    the first ``draws`` shot draws (all when None) and ``pairs`` (default: those every run scored)."""
+    pairs = pairs or common_pairs(run_dirs)
     found = {}
     for run in run_dirs:
         by_pair = (scores_by_pair(run / "score", pairs) if draws is None
@@ -96,7 +104,7 @@ def common_item_scores(run_dirs: list[Path], limit: int | None, draws: int | Non
 def shared_item_scores(run_dirs: list[Path]) -> dict[str, ItemScores]:
     """run name → pair → item id → score, over the item ids every run scored for that pair: two
     dataset versions compared on the headwords they share."""
-    pairs = [pair_key(src, tgt) for src, tgt in ALL_PAIRS]
+    pairs = common_pairs(run_dirs)
     by_run = {run.name: scores_by_pair(run / "score", pairs) for run in run_dirs}
     shared = {pair: set.intersection(*(set(scores[pair]) for scores in by_run.values())) for pair in pairs}
     return {name: {pair: {i: s for i, s in scores[pair].items() if i in shared[pair]} for pair in pairs}
@@ -145,7 +153,7 @@ def symmetry_with_ci(scores: ItemScores, n_bootstrap: int = 10_000, seed: int = 
 
 def paired_section(title: str, scores: dict[str, ItemScores], baseline: str, other: str,
                    pairs: list[str] | None = None) -> list[str]:
-    pairs = pairs or [pair_key(s, t) for s, t in ALL_PAIRS]
+    pairs = pairs or list(next(iter(scores.values())))
     comparison = compare_item_scores(scores, baseline, pairs)
     average = comparison.cell(other, AVG)
     higher = sum(comparison.cell(other, pair).delta > 0 for pair in comparison.pairs if pair != AVG)
@@ -232,10 +240,10 @@ def auc_brief(auc_dir: Path) -> dict:
 
 def study_markdown(run_dirs: list[Path], common_items: int | None, draws: int | None = None,
                    pairs: list[str] | None = None, n_bootstrap: int = 10_000) -> str:
-    pairs = pairs or [p for p in scored_pairs(run_dirs[0]) if all(p in scored_pairs(run) for run in run_dirs)]
+    pairs = pairs or common_pairs(run_dirs)
     scores = common_item_scores(run_dirs, common_items, draws, pairs)
     out = ["### (1) Symmetry of the score matrix", ""]
-    if len(pairs) == len(ALL_PAIRS) and all((run / "score" / "matrix.json").is_file() for run in run_dirs):
+    if all((run / "score" / "matrix.json").is_file() for run in run_dirs):
         out += [*symmetry_table(run_dirs), ""]
     for run in run_dirs:
         out += [f"{run.name}: direction differences on the compared items "

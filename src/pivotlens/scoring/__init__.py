@@ -1,4 +1,4 @@
-"""The cross-lingual ability score: prompts, seeded shot draws, batched likelihoods, the 4×4 matrix.
+"""The cross-lingual ability score: prompts, seeded shot draws, batched likelihoods, the N×N matrix.
 
 Names are imported lazily so that building the CLI parser (which reads ScoreOptions) does not load
 torch.

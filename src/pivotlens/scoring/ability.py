@@ -5,7 +5,7 @@ Layout of an output directory::
     manifest.json          config, versions, dataset hash (a rerun must match it)
     items/{src}-{tgt}.jsonl one line per finished item: P(source), P(each distractor), per draw
     pairs.csv              per-pair mean score, sd, n, mean P(source), mean P(distractor)
-    matrix.json/.csv       the 4×4 matrix (diagonal empty) and its mean
+    matrix.json/.csv       the N×N matrix of the scored pairs' languages (diagonal empty) and its mean
     heatmap.png            the matrix, like the paper's Figure 1
 
 An item's line is written (and fsynced) once all of its draws are scored, so a kill loses at most
@@ -24,7 +24,7 @@ from pivotlens.artifacts import StageDirectory, fill_pair_files, write_atomic, w
 from pivotlens.batching import run_by_length
 from pivotlens.clwtd import Dataset, Entry
 from pivotlens.errors import PivotlensError
-from pivotlens.languages import LANGUAGE_CODES, pair_key
+from pivotlens.languages import pair_key, pair_languages
 from pivotlens.models.loading import LoadedModel
 from pivotlens.models.registry import model_sha256
 from pivotlens.records import ITEM_SCORES_DIR, DrawScore, ItemScore, TranslationItem, read_item_scores, write_item_scores
@@ -60,6 +60,7 @@ class ScoreConfig:
 def score_config(options: ScoreOptions, *, model: str, dataset: Dataset, pairs: tuple[tuple[str, str], ...],
                  seed: int, dtype: str) -> ScoreConfig:
     """The one place a ScoreConfig is assembled from user options (stages and commands alike)."""
+    dataset.require_pairs(pairs)
     return ScoreConfig(model=model, dataset_sha256=dataset.sha256, pairs=pairs, draws=options.draws,
                        shots=options.shots, seed=seed, limit=options.limit, dtype=dtype,
                        batch_size=options.batch_size)
@@ -131,10 +132,11 @@ def score_dataset(
 
 
 def summarize(out_dir: Path, pairs, item_ids: list[str]) -> dict:
-    """Per-pair means and the 4×4 matrix over the requested items, as JSON + CSV."""
+    """Per-pair means and the N×N matrix of the pairs' languages over the requested items, as JSON + CSV."""
     wanted = set(item_ids)
     rows = []
-    matrix: dict[str, dict[str, float | None]] = {s: {t: None for t in LANGUAGE_CODES} for s in LANGUAGE_CODES}
+    languages = pair_languages(pairs)
+    matrix: dict[str, dict[str, float | None]] = {s: {t: None for t in languages} for s in languages}
     for src, tgt in pairs:
         path = out_dir / ITEM_SCORES_DIR / f"{pair_key(src, tgt)}.jsonl"
         records = [r for r in read_item_scores(path) if r.item.id in wanted]
@@ -147,11 +149,11 @@ def summarize(out_dir: Path, pairs, item_ids: list[str]) -> dict:
                      "sd_score": float(scores.std(ddof=1)) if len(scores) > 1 else 0.0,
                      "mean_p_source": float(np.mean(p_source)), "mean_p_distractors": float(np.mean(p_distractor))})
     cells = [v for row in matrix.values() for v in row.values() if v is not None]
-    summary = {"languages": list(LANGUAGE_CODES), "matrix": matrix, "mean": float(np.mean(cells)), "pairs": rows}
+    summary = {"languages": list(languages), "matrix": matrix, "mean": float(np.mean(cells)), "pairs": rows}
     write_json_atomic(out_dir / "matrix.json", summary)
-    write_atomic(out_dir / "matrix.csv", "src," + ",".join(LANGUAGE_CODES) + "\n" + "".join(
-        src + "," + ",".join("" if matrix[src][t] is None else f"{matrix[src][t]:.6f}" for t in LANGUAGE_CODES) + "\n"
-        for src in LANGUAGE_CODES))
+    write_atomic(out_dir / "matrix.csv", "src," + ",".join(languages) + "\n" + "".join(
+        src + "," + ",".join("" if matrix[src][t] is None else f"{matrix[src][t]:.6f}" for t in languages) + "\n"
+        for src in languages))
     write_atomic(out_dir / "pairs.csv", ",".join(rows[0]) + "\n" + "".join(
         ",".join(f"{v:.6f}" if isinstance(v, float) else str(v) for v in row.values()) + "\n" for row in rows))
     return summary

@@ -43,6 +43,7 @@ from pivotlens.corpus.counting import sample_priority
 from pivotlens.corpus.readers import RecordFields, Shard, read_shard
 from pivotlens.engine import Progress, map_shards
 from pivotlens.errors import SelectionError
+from pivotlens.languages import parse_languages
 from pivotlens.selection.files import read_manifest
 from pivotlens.selection.langid import LanguageIndex, aligned
 from pivotlens.selection.tokens import DocumentTokenizer
@@ -64,6 +65,7 @@ class AdjacencyConfig:
     def __post_init__(self) -> None:
         if not self.languages:
             raise SelectionError("give at least one language for the adjacency subset")
+        parse_languages(self.languages)  # registered codes, or an error listing them
         for name in ("docs_per_language", "vocab_cap"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise SelectionError(f"--{name.replace('_', '-')} must be ≥ 1")

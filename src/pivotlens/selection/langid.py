@@ -43,6 +43,7 @@ from pivotlens.batching import batched
 from pivotlens.corpus.readers import Document, RecordFields, Shard, fingerprint, read_shard
 from pivotlens.engine import Progress, map_shards
 from pivotlens.errors import SelectionError
+from pivotlens.languages import LANGUAGES
 from pivotlens.selection.files import (
     read_jsonl_zst,
     read_manifest,
@@ -56,6 +57,15 @@ UNDETERMINED = "und"
 
 
 DECODE_BATCH = 1024  # chunks decoded together
+
+
+def registry_code(label: str) -> str:
+    """The registered language (pivotlens.languages) a fastText label stands for; an unregistered
+    label stays as it is (it counts as "other" in the language shares)."""
+    return _CODE_OF_LABEL.get(label, label)
+
+
+_CODE_OF_LABEL = {language.lid: code for code, language in LANGUAGES.items()}
 
 
 @dataclass(frozen=True)
@@ -272,7 +282,8 @@ class LanguageIndex:
         directory = Path(directory)
         manifest = read_manifest(directory, STAGE, "langid")
         shards = [Shard(s["path"], s["kind"]) for s in manifest["shards"]]
-        languages = np.asarray(pq.read_table(directory / "documents.parquet", columns=["lang"])["lang"].to_pylist())
+        labels = pq.read_table(directory / "documents.parquet", columns=["lang"])["lang"].to_pylist()
+        languages = np.asarray([registry_code(label) for label in labels])
         digest = hashlib.sha256(json.dumps(manifest["identity"], sort_keys=True).encode()).hexdigest()
         return cls(directory, shards, RecordFields(**manifest["config"]["fields"]),
                    [s["documents"] for s in manifest["shards"]], languages, digest, manifest["identity"]["inputs"])

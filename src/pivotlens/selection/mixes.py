@@ -45,6 +45,7 @@ from pivotlens.batching import batched
 from pivotlens.corpus.readers import RecordFields, Shard, read_shard
 from pivotlens.engine import Progress, SelectionEngine, map_shards
 from pivotlens.errors import SelectionError
+from pivotlens.languages import parse_languages
 from pivotlens.options import option
 from pivotlens.selection.adjacency import AdjacencyMatrix
 from pivotlens.selection.files import (
@@ -58,7 +59,6 @@ from pivotlens.selection.tokens import DocumentTokenizer
 STAGE = "select-mix"
 MIXES = ("original", "multilingual", "pivot_aware")
 PADDING_LANGUAGE = "en"
-SHARE_LANGUAGES = ("en", "fr", "zh", "ja")
 MULTILINGUAL_WINDOWS, CANDIDATE_WINDOWS = 15, 25  # the paper's later checkpoints, in units of N
 
 
@@ -102,6 +102,7 @@ class MixConfig:
                 raise SelectionError(f"--{name.replace('_', '-')} must be ≥ 1")
         if self.min_tokens < 0:
             raise SelectionError("--min-tokens must be ≥ 0")
+        parse_languages(self.languages)  # registered codes, or an error listing them
 
     @property
     def windows(self) -> tuple[int, int]:
@@ -257,9 +258,10 @@ def score_candidates(index: LanguageIndex, tokenizer: DocumentTokenizer, candida
                            np.concatenate([p.pivot_tokens for p in parts], axis=1))
 
 
-def language_shares(languages: np.ndarray) -> dict:
+def language_shares(languages: np.ndarray, shown: Sequence[str]) -> dict:
+    """Documents per language of ``shown`` (registry codes), the rest as "other"."""
     counts = Counter(languages.tolist())
-    known = {lang: counts[lang] for lang in SHARE_LANGUAGES}
+    known = {lang: counts[lang] for lang in shown}
     return {"documents": len(languages), "counts": {**known, "other": len(languages) - sum(known.values())}}
 
 
@@ -319,7 +321,8 @@ def build_mixes(index: LanguageIndex, pivots: PivotSetFile, config: MixConfig, *
     selected = scores.select(plan.pivot_targets, config.min_tokens)
     mixes = {"original": plan.original, "multilingual": plan.multilingual,
              "pivot_aware": np.sort(np.concatenate([selected, plan.padding]))}
-    shares = {name: language_shares(index.languages[positions]) for name, positions in mixes.items()}
+    shown = (PADDING_LANGUAGE, *(lang for lang in config.languages if lang != PADDING_LANGUAGE))
+    shares = {name: language_shares(index.languages[positions], shown) for name, positions in mixes.items()}
     return MixResult(plan, scores, mixes, shares, _sensitivity_rows(scores, plan, selected, variants, config.min_tokens))
 
 

@@ -41,7 +41,7 @@ class CompareOptions(ScoreOptions):
     """The `compare` section of a study and the flags of `pivotlens compare`: every model is scored
     with these score options on the same draws."""
 
-    pairs: str | None = option(None, "pairs to compare, e.g. en-zh,zh-en (default: the study's pairs; all 12 "
+    pairs: str | None = option(None, "pairs to compare, e.g. en-zh,zh-en (default: the study's pairs; all "
                                      "on the command line)")
     bootstrap: int = option(10_000, "bootstrap replicates for the 95% CIs")
 
