@@ -3,7 +3,7 @@ import json
 import pytest
 
 from pivotlens.errors import PivotlensError
-from pivotlens.languages import ALL_PAIRS, LANGUAGE_CODES, PAPER_LANGUAGES, pair_key
+from pivotlens.languages import ALL_PAIRS, PAPER_LANGUAGES, pair_key
 from pivotlens.records import BehaviourRecord, ItemScore, LensReadout, TranslationItem, write_behaviours, write_item_scores
 from pivotlens.report.study import auc_brief, common_item_scores, curve_shape, lens_brief, main, study_markdown, symmetry
 

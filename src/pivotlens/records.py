@@ -15,7 +15,7 @@ from typing import Any, ClassVar, TypeVar
 
 from pivotlens.artifacts import append_jsonl, iter_jsonl
 from pivotlens.errors import RecordError
-from pivotlens.languages import LANGUAGES
+from pivotlens.languages import LANGUAGE_CODES, LANGUAGES
 
 CO_OCCURRENCE = "co-occurrence"
 SEMANTIC_PIVOT = "semantic-pivot"

@@ -14,7 +14,7 @@ from tqdm import tqdm
 from pivotlens.corpus.auc import AucOptions
 from pivotlens.corpus.counting import CountOptions
 from pivotlens.errors import ConfigError
-from pivotlens.languages import ENGLISH, LANGUAGE_CODES, LANGUAGES, pair_key
+from pivotlens.languages import ENGLISH, LANGUAGES, pair_key
 from pivotlens.lens.options import ClassifyOptions, CurveOptions, LanguagesOptions, RobustnessOptions
 from pivotlens.options import option, parse_options
 from pivotlens.pipeline.stage import Stage, StageContext
