@@ -130,14 +130,16 @@ class StubApi:
                     fault = stub.faults.pop(0) if stub.faults else None
                     stub.in_flight += 1
                     stub.max_in_flight = max(stub.max_in_flight, stub.in_flight)
+                # Served = received and not yet answered: a client thread freed by the reply may send
+                # its next request before this handler returns, which is no excess concurrency.
                 try:
-                    self.handle_payload(payload, fault)
+                    time.sleep(stub.latency)
                 finally:
                     with stub._lock:
                         stub.in_flight -= 1
+                self.handle_payload(payload, fault)
 
             def handle_payload(self, payload: dict, fault: str | None) -> None:
-                time.sleep(stub.latency)
                 if fault == "drop":
                     self.close_connection = True
                     self.connection.close()

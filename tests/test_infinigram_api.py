@@ -175,14 +175,16 @@ def test_cli_dry_run_counts_queries_and_sends_none(tmp_path, capsys):
 
 def test_pivots_mine_through_the_api(tiny_model_dir, tmp_path, capsys):
     from pivotlens.lens.behaviour import SEMANTIC_PIVOT
-    from pivotlens.records import BehaviourRecord, write_behaviours
+    from pivotlens.records import BehaviourRecord, LensReadout, write_behaviours
 
     documents = [text for i in range(10) for text in (f"the dignity of the person and freedom number {i}",
                                                       "the 尊严 freedom 人", f"the weather is nice, the right {i}")]
     lens = tmp_path / "lens" / "behaviours"
     lens.mkdir(parents=True)
     item = TranslationItem("dog", "en", "zh", "dignity", "尊严")
-    write_behaviours(lens / "en-zh.jsonl", [BehaviourRecord(item, SEMANTIC_PIVOT, 1, "x", 2, 0.4, 1, "x", (0.1, 0.2))])
+    readout = LensReadout(0, (1, 1), ("x", "x"), (0.1, 0.4), (None, None), 2, "y", 0.2, False, {}, (1.0, 1.0))
+    write_behaviours(lens / "en-zh.jsonl", [BehaviourRecord(item, SEMANTIC_PIVOT, 1, "x", 2, 0.4, 1, "x", (0.1, 0.2),
+                                                            "gold", 1, readout)])
     with StubApi({"stub-index": documents}) as stub:
         argv = ["pivots", "mine", "--engine", "infinigram-api", "--index", "stub-index", "--api-url", stub.url,
                 "--api-cache", str(tmp_path / "cache"), "--model", str(tiny_model_dir("llama")), "--behaviours",
