@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from pivotlens.cli import main
+from pivotlens.languages import PAPER_LANGUAGES
 from pivotlens.lens import (
     CO_OCCURRENCE,
     SEMANTIC_PIVOT,
@@ -26,7 +27,7 @@ from pivotlens.lens.curves import frequency_bins, matched_random_sets
 from pivotlens.lens.languages import language_curves, mean_ci
 from pivotlens.lens.robustness import first_layer_choices, fleiss_kappa
 from pivotlens.models import load_model
-from pivotlens.models.tiny import TINY_ARCHITECTURES
+from pivotlens.models.tiny import TINY_ARCHITECTURES, train_tokenizer
 from pivotlens.plots.figures import lens_trace_figure
 from pivotlens.records import SOURCE, TARGET, BehaviourRecord, TranslationItem
 
@@ -47,6 +48,14 @@ def test_last_layer_lens_is_the_models_own_distribution(tiny_model_dir, architec
     torch.testing.assert_close(lens[:, 2], unsliced[:, 1, 2], atol=1e-6, rtol=0)
 
 
+@pytest.fixture(scope="module")
+def paper_tokenizer():
+    """The tiny tokenizer trained on the paper's four languages only, where the hand-built
+    distributions' words (" liberté", " freedoms") are single tokens; trained on every registered
+    language, the 2,000-token vocabulary splits them."""
+    return train_tokenizer(languages=PAPER_LANGUAGES)
+
+
 def _lens(tokenizer, peaks: dict[tuple[int, str], float], layers: int = 3) -> torch.Tensor:
     """Hand-built lens distributions over the tiny vocabulary: ``peaks`` (layer, token text) → p,
     the rest of each layer spread evenly."""
@@ -64,8 +73,8 @@ def _readout(tokenizer, peaks, words, src, tgt, **kwargs):
     return read_lens(_lens(tokenizer, peaks), ItemWords.of(tokenizer, words, src, tgt), decode, ineligible, **kwargs)
 
 
-def test_a_confidently_wrong_answer_is_co_occurrence_under_the_model_rule_and_a_pivot_under_gold(tiny_llama):
-    tokenizer = tiny_llama.tokenizer
+def test_a_confidently_wrong_answer_is_co_occurrence_under_the_model_rule_and_a_pivot_under_gold(paper_tokenizer):
+    tokenizer = paper_tokenizer
     # freedom → liberté, but the model answers " droit" (right): t* = " droit" at layer 2, its final top-1 too.
     readout = _readout(tokenizer, {(1, " droit"): 0.6, (2, " droit"): 0.5}, {"en": "freedom", "fr": "liberté"},
                        "en", "fr")
@@ -83,8 +92,8 @@ def test_a_confidently_wrong_answer_is_co_occurrence_under_the_model_rule_and_a_
     assert label(right, "model", first_layer=3).kind == CO_OCCURRENCE  # from layer 3 up, t* is the answer
 
 
-def test_a_sub_word_piece_of_the_target_is_not_a_pivot(tiny_llama):
-    tokenizer = tiny_llama.tokenizer
+def test_a_sub_word_piece_of_the_target_is_not_a_pivot(paper_tokenizer):
+    tokenizer = paper_tokenizer
     # montagne = " m" + "ont" + "ag" + "ne": "ag" is only a piece, never the word's first token.
     words = {"en": "mountain", "fr": "montagne"}
     readout = _readout(tokenizer, {(1, "ag"): 0.7, (2, " m"): 0.6}, words, "en", "fr")
@@ -94,8 +103,8 @@ def test_a_sub_word_piece_of_the_target_is_not_a_pivot(tiny_llama):
     assert source_piece.layer_top_relations[1] == SOURCE and label(source_piece, "gold", 1).kind == CO_OCCURRENCE
 
 
-def test_inflections_of_the_words_and_of_the_english_word_are_variants(tiny_llama):
-    tokenizer = tiny_llama.tokenizer
+def test_inflections_of_the_words_and_of_the_english_word_are_variants(paper_tokenizer):
+    tokenizer = paper_tokenizer
     en_fr = _readout(tokenizer, {(1, " freedoms"): 0.7, (2, " libre"): 0.6}, {"en": "freedom", "fr": "liberté"},
                      "en", "fr")
     assert label(en_fr, "gold", 1).kind == VARIANT and label(en_fr, "model", 1).token == " freedoms"
@@ -288,8 +297,8 @@ def test_lens_commands(tiny_model_dir, tmp_path, capsys):
     assert "sets.jsonl:1: bad token-set line" in capsys.readouterr().err
 
 
-def test_a_bare_space_answer_falls_back_to_the_final_layers_top_word(tiny_llama):
-    tokenizer = tiny_llama.tokenizer
+def test_a_bare_space_answer_falls_back_to_the_final_layers_top_word(paper_tokenizer):
+    tokenizer = paper_tokenizer
     # The model's final top-1 is a bare space (Gemma before a CJK word); its top word there is " droit".
     readout = _readout(tokenizer, {(1, " droit"): 0.6, (2, " "): 0.5, (2, " liberté"): 0.3},
                        {"en": "freedom", "fr": "liberté"}, "en", "fr")

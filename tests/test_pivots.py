@@ -8,6 +8,7 @@ from pivotlens.cli import main
 from pivotlens.corpus.counting import CountConfig, CountOptions
 from pivotlens.corpus.readers import RecordFields
 from pivotlens.errors import PivotlensError
+from pivotlens.languages import PAPER_LANGUAGES
 from pivotlens.lens.behaviour import CO_OCCURRENCE, SEMANTIC_PIVOT
 from pivotlens.models.tiny import train_tokenizer
 from pivotlens.pivots import (
@@ -29,7 +30,7 @@ from pivotlens.records import BehaviourRecord, LensReadout, TranslationItem, wri
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    return train_tokenizer()
+    return train_tokenizer(languages=PAPER_LANGUAGES)  # the hand-made candidates' words are single tokens there
 
 
 def test_sample_frequencies_by_document_and_by_occurrence():

@@ -93,6 +93,8 @@ def common_item_scores(run_dirs: list[Path], limit: int | None, draws: int | Non
     """run name → pair → item id → score, over the first ``limit`` items of each pair (all when None),
     the first ``draws`` shot draws (all when None) and ``pairs`` (default: those every run scored)."""
     pairs = pairs or common_pairs(run_dirs)
+    if not pairs:
+        raise PivotlensError(f"no pair scored by every run: score items are missing in {', '.join(map(str, run_dirs))}")
     found = {}
     for run in run_dirs:
         by_pair = (scores_by_pair(run / "score", pairs) if draws is None
