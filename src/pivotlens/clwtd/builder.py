@@ -564,7 +564,7 @@ class ClwtdBuilder:
         self._configs = {lang: language_config(config, lexicon, lang) for lang in self.languages}
         self._excluded = {lang: excluded_words(lexicon, lang) for lang in self.languages}
         self._genus_patterns: dict[str, re.Pattern[str]] = {}
-        self._synonymous: dict[str, frozenset[str]] = {}
+        self._neighbourhoods: dict[str, tuple[list[tuple[str, Synset]], frozenset[str]]] = {}
 
     def candidate(self, headword: str, taken: Mapping[str, Collection[str]]) -> Candidate | None:
         """The headword's dominant concept with a qualifying word in every language, none of them
@@ -620,7 +620,7 @@ class ClwtdBuilder:
         own_synsets = set(lexicon.synsets_containing(word, src))
         if own_synsets & {candidate.synset.id, *lexicon.synsets_containing(source, src)}:
             return "a synonym of the source word"
-        if own_synsets & self._synonymous_neighbours(candidate.synset):
+        if own_synsets & self._neighbourhood(candidate.synset)[1]:
             return "a kind of the concept or a near-synonym (one of its senses)"
         genus = self._genus_pattern(candidate.synset)
         if any(genus.match(lexicon.synsets[synset_id].definition) and not lexicon.synsets[synset_id].lemmas_in(tgt)
@@ -653,12 +653,16 @@ class ClwtdBuilder:
                 return f"translates to {translation!r}, which starts with the answer"
         return None
 
-    def _synonymous_neighbours(self, synset: Synset) -> frozenset[str]:
-        """The ids of the synset's neighbours through `SYNONYMOUS_RELATIONS`."""
-        if synset.id not in self._synonymous:
-            self._synonymous[synset.id] = frozenset(neighbour.id for relation, neighbour in related_synsets(self.lexicon, synset)
-                                                    if relation in SYNONYMOUS_RELATIONS)
-        return self._synonymous[synset.id]
+    def _neighbourhood(self, synset: Synset) -> tuple[list[tuple[str, Synset]], frozenset[str]]:
+        """`related_synsets` split once per concept: the neighbours distractors come from, and the
+        ids of those through `SYNONYMOUS_RELATIONS`, whose words are no distractors."""
+        if synset.id not in self._neighbourhoods:
+            related = related_synsets(self.lexicon, synset)
+            self._neighbourhoods[synset.id] = (
+                [(relation, neighbour) for relation, neighbour in related
+                 if relation not in SYNONYMOUS_RELATIONS and not is_excluded(neighbour)],
+                frozenset(neighbour.id for relation, neighbour in related if relation in SYNONYMOUS_RELATIONS))
+        return self._neighbourhoods[synset.id]
 
     def _genus_pattern(self, synset: Synset) -> re.Pattern[str]:
         """A definition whose genus is one of the concept's English lemmas: "a woman proprietor", "a
@@ -710,8 +714,7 @@ class ClwtdBuilder:
 
     def entry(self, candidate: Candidate) -> Entry | None:
         """The candidate as a CLWTD entry, or None when some pair lacks 9 distractors."""
-        neighbours = [(relation, synset) for relation, synset in related_synsets(self.lexicon, candidate.synset)
-                      if relation not in SYNONYMOUS_RELATIONS and not is_excluded(synset)]
+        neighbours, _ = self._neighbourhood(candidate.synset)
         per_pair: dict[str, list[Distractor]] = {}
         for src, tgt in self.pairs:
             found = self.distractors(candidate, src, tgt, neighbours)

@@ -71,7 +71,8 @@ def scored_pairs(run: Path) -> list[str]:
 
 def common_pairs(run_dirs: list[Path]) -> list[str]:
     """The pairs every run scored, in the first run's order."""
-    return [pair for pair in scored_pairs(run_dirs[0]) if all(pair in scored_pairs(run) for run in run_dirs[1:])]
+    first, *others = (scored_pairs(run) for run in run_dirs)
+    return [pair for pair in first if all(pair in pairs for pairs in others)]
 
 
 def draw_scores_by_pair(score_dir: Path, pairs: list[str], draws: int) -> dict[str, dict[str, float]]:
